@@ -1,0 +1,1 @@
+//! Configuration and inventory loading. Being written.

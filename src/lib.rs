@@ -1,0 +1,12 @@
+//! reachd: continuous ICMP, SSH and Telnet reachability checks of network
+//! devices, exported as Prometheus metrics and structured logs.
+//!
+//! Data flows one way: [`config`] resolves files into [`target::Target`]s, the
+//! [`scheduler`] runs them through [`probe`]s as one stream of results per
+//! protocol, and [`sink`]s (metrics, logs, status) consume the results.
+
+pub mod config;
+pub mod probe;
+pub mod secret;
+pub mod target;
+pub mod verdict;

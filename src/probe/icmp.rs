@@ -1,0 +1,1 @@
+//! ICMP echo probe (surge-ping). Being written.

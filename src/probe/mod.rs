@@ -1,0 +1,101 @@
+//! Probes: one file per protocol behind one small interface.
+//!
+//! A probe performs one check of one target and reports an [`Outcome`],
+//! recording the phases it walks through in a [`Progress`]. It does not need
+//! to enforce the target's timeout: [`run_check`] does, so a probe that hangs
+//! still ends in a `timeout` verdict naming the phase it hung in.
+
+pub mod icmp;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::target::{Protocol, Target};
+use crate::verdict::{Outcome, Phase, Progress, Verdict};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub trait Probe: Send + Sync + 'static {
+    fn protocol(&self) -> Protocol;
+
+    /// Check `target` once. Call `progress.enter(phase)` on entering each
+    /// phase; a check starts in [`Phase::Resolve`].
+    fn check<'a>(&'a self, target: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome>;
+}
+
+/// Runs one check, bounded by the target's timeout whatever the probe does.
+pub async fn run_check(probe: &dyn Probe, target: &Target) -> Verdict {
+    let progress = Progress::start(Phase::Resolve, target.timeout);
+    match tokio::time::timeout(target.timeout, probe.check(target, &progress)).await {
+        Ok(outcome) => progress.finish(outcome),
+        Err(_) => progress.timed_out(target.timeout),
+    }
+}
+
+/// The probes available to a run, one per protocol.
+#[derive(Clone, Default)]
+pub struct Probes {
+    by_protocol: Vec<(Protocol, Arc<dyn Probe>)>,
+}
+
+impl Probes {
+    pub fn insert(&mut self, probe: Arc<dyn Probe>) {
+        let p = probe.protocol();
+        self.by_protocol.retain(|(q, _)| *q != p);
+        self.by_protocol.push((p, probe));
+    }
+    pub fn get(&self, protocol: Protocol) -> Option<&Arc<dyn Probe>> {
+        self.by_protocol
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .map(|(_, probe)| probe)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{CheckSpec, IcmpSpec};
+    use crate::verdict::Reason;
+    use std::time::Duration;
+
+    /// Walks into `handshake`, then never returns.
+    struct Hangs;
+    impl Probe for Hangs {
+        fn protocol(&self) -> Protocol {
+            Protocol::Ssh
+        }
+        fn check<'a>(&'a self, _: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome> {
+            Box::pin(async move {
+                progress.enter(Phase::Connect);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                progress.enter(Phase::Handshake);
+                std::future::pending().await
+            })
+        }
+    }
+
+    fn target(timeout: Duration) -> Target {
+        Target {
+            device: "r1".into(),
+            protocol: Protocol::Ssh,
+            host: "127.0.0.1".into(),
+            interval: Duration::from_secs(10),
+            timeout,
+            spec: CheckSpec::Icmp(IcmpSpec::default()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_probe_ends_at_its_timeout_in_its_phase() {
+        let start = tokio::time::Instant::now();
+        let v = run_check(&Hangs, &target(Duration::from_secs(2))).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert_eq!(v.reason, Reason::Timeout);
+        assert_eq!(v.phase, Phase::Handshake);
+        assert_eq!(v.duration, Duration::from_secs(2));
+        assert_eq!(v.phases[0], (Phase::Resolve, Duration::ZERO));
+        assert_eq!(v.phases[1], (Phase::Connect, Duration::from_millis(10)));
+    }
+}

@@ -1,0 +1,236 @@
+//! A target is one check of one device: what the scheduler runs and a probe
+//! performs. The configuration resolves every setting (protocol defaults →
+//! profile → device) into targets, so nothing downstream looks at config.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Icmp,
+    Ssh,
+    Telnet,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 3] = [Protocol::Icmp, Protocol::Ssh, Protocol::Telnet];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Icmp => "icmp",
+            Protocol::Ssh => "ssh",
+            Protocol::Telnet => "telnet",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "icmp" | "ping" => Ok(Protocol::Icmp),
+            "ssh" => Ok(Protocol::Ssh),
+            "telnet" => Ok(Protocol::Telnet),
+            other => Err(format!(
+                "unknown protocol `{other}` (expected icmp, ssh or telnet)"
+            )),
+        }
+    }
+}
+
+/// A device as the inventory describes it, for `reachd_device_info` and the
+/// status page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub name: Arc<str>,
+    /// Address or host name, as configured.
+    pub host: String,
+    /// Inventory labels (site, role, platform, …), exported on the info metric.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One device × protocol check, with every setting resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub device: Arc<str>,
+    pub protocol: Protocol,
+    /// Address or host name to check.
+    pub host: String,
+    pub interval: Duration,
+    /// The whole check ends within this, whatever the device does.
+    pub timeout: Duration,
+    pub spec: CheckSpec,
+}
+
+impl Target {
+    /// Identity across reloads: the same key is the same series and schedule.
+    pub fn key(&self) -> TargetKey {
+        TargetKey {
+            device: self.device.clone(),
+            protocol: self.protocol,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetKey {
+    pub device: Arc<str>,
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for TargetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.device, self.protocol)
+    }
+}
+
+/// Protocol-specific settings; the scheduler never looks inside.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CheckSpec {
+    Icmp(IcmpSpec),
+    Ssh(SessionSpec),
+    Telnet(SessionSpec),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IcmpSpec {
+    /// Echo requests per check; up if any is answered.
+    pub count: u32,
+    /// Time between two echo requests of one check.
+    pub spacing: Duration,
+    /// ICMP payload bytes.
+    pub payload_size: usize,
+}
+
+impl Default for IcmpSpec {
+    fn default() -> Self {
+        IcmpSpec {
+            count: 3,
+            spacing: Duration::from_millis(200),
+            payload_size: 56,
+        }
+    }
+}
+
+/// How to log in over SSH or Telnet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSpec {
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The `enable` password (scrapli's `auth_secondary`).
+    pub secondary: Option<Secret>,
+    pub private_key: Option<std::path::PathBuf>,
+    pub private_key_passphrase: Option<Secret>,
+    pub host_key: HostKeyPolicy,
+    pub known_hosts: Option<std::path::PathBuf>,
+    /// Platform name (scrapli's: cisco_iosxe, arista_eos, juniper_junos, …).
+    pub platform: Option<String>,
+    /// Connect (TCP) timeout, scrapli's `timeout_socket`.
+    pub connect_timeout: Duration,
+    /// Timeout of each wait for the device, scrapli's `timeout_transport`.
+    pub read_timeout: Duration,
+    /// Whether to go to privileged mode with `enable`.
+    pub enable: bool,
+    /// A command to run after login, and a regex its output must match.
+    pub command: Option<String>,
+    pub expect: Option<String>,
+    /// OpenSSH-style algorithm list edits (`+aes128-cbc,-chacha20-poly1305@openssh.com`).
+    pub algorithms: Algorithms,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Algorithms {
+    pub kex: Option<String>,
+    pub ciphers: Option<String>,
+    pub macs: Option<String>,
+    pub host_key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicy {
+    /// Only keys in the known_hosts file are accepted.
+    Strict,
+    /// Trust on first use: record an unknown key, refuse a changed one.
+    #[default]
+    AcceptNew,
+    /// Any key.
+    Off,
+}
+
+/// Spreads first runs over the interval: a stable hash of the device name and
+/// protocol (FNV-1a), so a restart or reload puts each target at the same
+/// place in its interval and the load stays flat.
+pub fn spread_offset(key: &TargetKey, interval: Duration) -> Duration {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key
+        .device
+        .as_bytes()
+        .iter()
+        .chain([0u8, key.protocol as u8].iter())
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let nanos = interval.as_nanos().max(1);
+    // u128 arithmetic: no overflow for any interval.
+    let off = (u128::from(h) * nanos) >> 64;
+    Duration::from_nanos(u64::try_from(off).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> TargetKey {
+        TargetKey {
+            device: name.into(),
+            protocol: Protocol::Icmp,
+        }
+    }
+
+    #[test]
+    fn spread_is_stable_and_inside_interval() {
+        let iv = Duration::from_secs(10);
+        for i in 0..1000 {
+            let k = key(&format!("dev{i}"));
+            let a = spread_offset(&k, iv);
+            assert_eq!(a, spread_offset(&k, iv));
+            assert!(a < iv);
+        }
+    }
+
+    #[test]
+    fn spread_is_roughly_uniform() {
+        let iv = Duration::from_secs(10);
+        let mut buckets = [0u32; 10];
+        for i in 0..10_000 {
+            let off = spread_offset(&key(&format!("r{i}.site{}", i % 7)), iv);
+            buckets[off.as_secs() as usize] += 1;
+        }
+        for b in buckets {
+            assert!((800..1200).contains(&b), "uneven spread: {buckets:?}");
+        }
+    }
+
+    #[test]
+    fn protocols_parse() {
+        assert_eq!("ssh".parse::<Protocol>(), Ok(Protocol::Ssh));
+        assert_eq!("ping".parse::<Protocol>(), Ok(Protocol::Icmp));
+        assert!("http".parse::<Protocol>().is_err());
+    }
+}
