@@ -7,6 +7,8 @@
 
 pub mod config;
 pub mod probe;
+pub mod result;
+pub mod scheduler;
 pub mod secret;
 pub mod target;
 pub mod verdict;

@@ -308,7 +308,10 @@ impl Progress {
             let s = self.lock();
             (s.phase, s.last_output.clone())
         };
-        let mut detail = format!("no answer within {} in phase {phase}", fmt_duration(timeout));
+        let mut detail = format!(
+            "no answer within {} in phase {phase}",
+            fmt_duration(timeout)
+        );
         if !last.is_empty() {
             detail.push_str("; last output: ");
             detail.push_str(&last);
