@@ -583,18 +583,18 @@ mod tests {
     async fn concurrency_is_bounded_and_waiting_shows_as_lag() {
         let fake = Arc::new(Fake::default());
         // 20 checks of 10s each, due within one minute: more than 3 overlap.
-        // 20 checks of 10s each per minute need more than 3 slots.
+        // 20 checks of 15s each per minute need 5 slots, not 3.
         let targets: Vec<_> = (0..20)
-            .map(|i| target(&format!("slow10-{i}"), 60, 15))
+            .map(|i| target(&format!("slow15-{i}"), 60, 20))
             .collect();
         let (_h, mut s, m, epoch) = start(&fake, targets, 3);
         let events = collect(&mut s, epoch + Duration::from_secs(200)).await;
-        assert!(checked(&events).len() >= 50);
+        assert!(checked(&events).len() >= 30);
         assert_eq!(fake.max_running.load(Ordering::SeqCst), 3);
         assert!(m.in_flight.get() <= 3);
         assert!(m.skipped.get() > 0, "queued targets due again were skipped");
         assert!(checked(&events).iter().all(|r| r.verdict.up));
-        assert!(m.lag.get_sample_count() >= 50);
+        assert!(m.lag.get_sample_count() >= 30);
         assert!(m.lag.get_sample_sum() > 0.0, "queued checks started late");
     }
 
