@@ -10,5 +10,6 @@ pub mod probe;
 pub mod result;
 pub mod scheduler;
 pub mod secret;
+pub mod sink;
 pub mod target;
 pub mod verdict;

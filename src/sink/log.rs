@@ -1,0 +1,61 @@
+//! Logs: one event per state change, per-check detail only at debug.
+//!
+//! A device that stays down is logged once, when it goes down (or when its
+//! down reason changes), not every round.
+
+use tracing::{debug, info, warn};
+
+use crate::result::CheckResult;
+use crate::sink::status::Transition;
+use crate::verdict::fmt_duration;
+
+pub fn record(r: &CheckResult, tr: &Transition) {
+    let v = &r.verdict;
+    let t = &r.target;
+    debug!(
+        device = %t.device,
+        protocol = %t.protocol,
+        up = v.up,
+        reason = %v.reason,
+        phase = %v.phase,
+        duration_ms = v.duration.as_secs_f64() * 1000.0,
+        lag_ms = r.lag.as_secs_f64() * 1000.0,
+        detail = %v.detail,
+        "check"
+    );
+    if !tr.changed {
+        return;
+    }
+    let duration_ms = v.duration.as_secs_f64() * 1000.0;
+    match (tr.previous, v.up) {
+        // First result and up: normal, not worth a line per device at start.
+        (None, true) => debug!(
+            device = %t.device, protocol = %t.protocol, host = %t.host, duration_ms,
+            "first check: up"
+        ),
+        (_, true) => info!(
+            device = %t.device,
+            protocol = %t.protocol,
+            host = %t.host,
+            duration_ms,
+            was = %tr.previous.map_or("", |(_, r)| r.as_str()),
+            down_for = %tr.previous_lasted.map(fmt_duration).unwrap_or_default(),
+            "up again"
+        ),
+        (_, false) => warn!(
+            device = %t.device,
+            protocol = %t.protocol,
+            host = %t.host,
+            reason = %v.reason,
+            phase = %v.phase,
+            duration_ms,
+            detail = %v.detail,
+            was = %match tr.previous {
+                None => "unknown",
+                Some((true, _)) => "up",
+                Some((false, r)) => r.as_str(),
+            },
+            "down"
+        ),
+    }
+}
