@@ -5,7 +5,13 @@
 //! [`scheduler`] runs them through [`probe`]s as one stream of results per
 //! protocol, and [`sink`]s (metrics, logs, status) consume the results.
 
+pub mod check;
+pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod http;
+pub mod logging;
 pub mod probe;
 pub mod result;
 pub mod scheduler;

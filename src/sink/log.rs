@@ -6,7 +6,7 @@
 use tracing::{debug, info, warn};
 
 use crate::result::CheckResult;
-use crate::sink::status::Transition;
+use crate::sink::state::Transition;
 use crate::verdict::fmt_duration;
 
 pub fn record(r: &CheckResult, tr: &Transition) {

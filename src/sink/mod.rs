@@ -1,10 +1,11 @@
-//! Sinks consume the merged result streams: the status store decides what is
-//! a state change, then metrics and logs record the result. They know nothing
+//! Sinks consume the merged result streams: the state store records each
+//! result and decides what is a state change; logs report the changes;
+//! metrics and the status page are rendered from the store. They know nothing
 //! about how a result was obtained.
 
 pub mod log;
 pub mod metrics;
-pub mod status;
+pub mod state;
 
 use std::sync::Arc;
 
@@ -12,32 +13,30 @@ use futures::{Stream, StreamExt};
 
 use crate::result::Event;
 use metrics::Metrics;
-use status::StatusStore;
+use state::StateStore;
 
 #[derive(Clone)]
 pub struct Sinks {
     pub metrics: Arc<Metrics>,
-    pub status: Arc<StatusStore>,
+    pub state: Arc<StateStore>,
 }
 
 impl Sinks {
     pub fn new() -> Self {
         Sinks {
             metrics: Arc::new(Metrics::new()),
-            status: StatusStore::new(),
+            state: StateStore::new(),
         }
     }
 
     pub fn handle(&self, event: &Event) {
         match event {
             Event::Checked(r) => {
-                let tr = self.status.record(r);
-                self.metrics.record(r, &tr);
+                let tr = self.state.record(r);
                 log::record(r, &tr);
             }
             Event::Removed(key) => {
-                self.status.remove(key);
-                self.metrics.remove(key);
+                self.state.remove(key);
                 tracing::info!(device = %key.device, protocol = %key.protocol, "removed from the configuration");
             }
         }

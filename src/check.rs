@@ -1,0 +1,221 @@
+//! `reachd check`: one round of checks, a table or JSON lines on stdout,
+//! exit 1 if anything is down. The seeds' scripts, done right.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::config::Plan;
+use crate::probe::{Probes, run_check};
+use crate::result::CheckResult;
+use crate::target::{Protocol, Target};
+use crate::verdict::{Verdict, fmt_duration};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+}
+
+/// Which targets of the plan to check.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub protocols: Vec<Protocol>,
+    pub devices: Vec<String>,
+}
+
+impl Filter {
+    /// The selected targets, or an error naming a device that isn't there.
+    pub fn select(&self, plan: &Plan) -> Result<Vec<Arc<Target>>, String> {
+        for d in &self.devices {
+            if !plan.devices.iter().any(|x| &*x.name == d) {
+                return Err(format!("no device named `{d}` in the inventory"));
+            }
+        }
+        Ok(plan
+            .targets
+            .iter()
+            .filter(|t| self.protocols.is_empty() || self.protocols.contains(&t.protocol))
+            .filter(|t| self.devices.is_empty() || self.devices.iter().any(|d| **d == *t.device))
+            .cloned()
+            .collect())
+    }
+}
+
+/// Runs every target once (per-protocol concurrency limits apply) and
+/// returns the results in target order. Targets whose protocol has no probe
+/// are returned in `unchecked`.
+pub async fn run_round(
+    targets: Vec<Arc<Target>>,
+    probes: &Probes,
+    concurrency: &BTreeMap<Protocol, usize>,
+) -> (Vec<CheckResult>, Vec<Arc<Target>>) {
+    let limits: BTreeMap<Protocol, Arc<Semaphore>> = Protocol::ALL
+        .iter()
+        .map(|p| {
+            let n = concurrency.get(p).copied().unwrap_or(100).max(1);
+            (*p, Arc::new(Semaphore::new(n)))
+        })
+        .collect();
+    let mut set = JoinSet::new();
+    let mut unchecked = Vec::new();
+    for (i, target) in targets.into_iter().enumerate() {
+        let Some(probe) = probes.get(target.protocol).cloned() else {
+            unchecked.push(target);
+            continue;
+        };
+        let permits = limits[&target.protocol].clone();
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let verdict = run_check(&*probe, &target).await;
+            (
+                i,
+                CheckResult {
+                    target,
+                    verdict,
+                    finished_at: SystemTime::now(),
+                    lag: Duration::ZERO,
+                },
+            )
+        });
+    }
+    let mut results = Vec::with_capacity(set.len());
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(r) => results.push(r),
+            Err(e) => tracing::error!(error = %e, "a check task failed"),
+        }
+    }
+    results.sort_by_key(|(i, _)| *i);
+    (results.into_iter().map(|(_, r)| r).collect(), unchecked)
+}
+
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    device: &'a str,
+    protocol: Protocol,
+    host: &'a str,
+    #[serde(flatten)]
+    verdict: &'a Verdict,
+}
+
+pub fn print(results: &[CheckResult], format: Format, out: &mut dyn Write) -> std::io::Result<()> {
+    match format {
+        Format::Json => {
+            for r in results {
+                let row = JsonRow {
+                    device: &r.target.device,
+                    protocol: r.target.protocol,
+                    host: &r.target.host,
+                    verdict: &r.verdict,
+                };
+                serde_json::to_writer(&mut *out, &row)?;
+                writeln!(out)?;
+            }
+        }
+        Format::Table => {
+            let rows: Vec<[String; 7]> = results
+                .iter()
+                .map(|r| {
+                    let v = &r.verdict;
+                    let time = match v.icmp.as_ref().and_then(|s| s.avg()) {
+                        Some(rtt) => format!("{:.3}ms", rtt.as_secs_f64() * 1000.0),
+                        None => fmt_duration(v.duration),
+                    };
+                    [
+                        r.target.device.to_string(),
+                        r.target.protocol.to_string(),
+                        if v.up { "up" } else { "DOWN" }.to_string(),
+                        v.reason.to_string(),
+                        v.phase.to_string(),
+                        time,
+                        v.detail.clone(),
+                    ]
+                })
+                .collect();
+            let header = [
+                "DEVICE", "PROTOCOL", "STATE", "REASON", "PHASE", "TIME", "DETAIL",
+            ];
+            let mut widths = header.map(str::len);
+            for row in &rows {
+                for (w, cell) in widths.iter_mut().zip(row.iter()) {
+                    *w = (*w).max(cell.chars().count());
+                }
+            }
+            let line = |cells: [&str; 7], out: &mut dyn Write| -> std::io::Result<()> {
+                let mut s = String::new();
+                for (i, cell) in cells.iter().enumerate() {
+                    if i == 6 {
+                        s.push_str(cell);
+                    } else {
+                        s.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+                    }
+                }
+                writeln!(out, "{}", s.trim_end())
+            };
+            line(header, out)?;
+            for row in &rows {
+                line(row.each_ref().map(String::as_str), out)?;
+            }
+            let down = results.iter().filter(|r| !r.verdict.up).count();
+            writeln!(
+                out,
+                "\n{} checks: {} up, {} down",
+                results.len(),
+                results.len() - down,
+                down
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `reachd check` on a loaded plan.
+pub async fn check(plan: Plan, filter: Filter, format: Format) -> ExitCode {
+    let targets = match filter.select(&plan) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("reachd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if targets.is_empty() {
+        eprintln!("reachd: nothing to check (no targets match)");
+        return ExitCode::from(2);
+    }
+    let probes = match crate::daemon::build_probes(&plan) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("reachd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (results, unchecked) = run_round(targets, &probes, &plan.concurrency).await;
+    let mut by_proto: BTreeMap<Protocol, usize> = BTreeMap::new();
+    for t in &unchecked {
+        *by_proto.entry(t.protocol).or_default() += 1;
+    }
+    for (p, n) in by_proto {
+        eprintln!("reachd: this build has no {p} probe yet; {n} {p} targets not checked");
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if let Err(e) = print(&results, format, &mut out) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("reachd: cannot write results: {e}");
+        }
+        return ExitCode::from(1);
+    }
+    if results.iter().all(|r| r.verdict.up) && unchecked.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,206 @@
+//! Command-line interface: parses arguments and hands over.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::check::{self, Filter, Format};
+use crate::config::{self, LogFormat, Sources};
+use crate::daemon::{self, Overrides};
+use crate::target::Protocol;
+
+/// Continuous reachability checks of network devices: ICMP ping, SSH login
+/// and Telnet login, exported as Prometheus metrics and structured logs.
+#[derive(Parser, Debug)]
+#[command(name = "reachd", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon: check every device on schedule, serve /metrics and
+    /// the status page (what systemd starts). SIGHUP reloads, SIGTERM stops.
+    Run {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Address to serve HTTP on (default from the config, else 127.0.0.1:9806).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Check every device once, print a table (or JSON lines), exit 1 if
+    /// anything is down.
+    Check {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Only this protocol (icmp, ssh, telnet); repeatable.
+        #[arg(long = "protocol", short = 'p', value_name = "P", value_parser = parse_protocol)]
+        protocols: Vec<Protocol>,
+        /// Only this device (by name); repeatable.
+        #[arg(long = "device", short = 'd', value_name = "NAME")]
+        devices: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+    /// Parse and validate the configuration and every inventory it names;
+    /// print each error with file, line, column and field; exit 2 on error.
+    Validate {
+        #[command(flatten)]
+        sources: SourceArgs,
+    },
+    /// Start a small simulated lab on loopback and monitor it: no
+    /// configuration, no root needed for the lab itself.
+    Demo {
+        /// Address to serve HTTP on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9806")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        log: LogArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// The main configuration file (YAML).
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A device list, in reachd's own or scrapli's format (the seeds'
+    /// devices.yaml); repeatable. Works with or without --config.
+    #[arg(long = "inventory", short = 'i', value_name = "FILE")]
+    pub inventories: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct LogArgs {
+    /// Log format: text on a terminal and JSON otherwise (auto), or forced.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
+    /// Log level or filter (error, warn, info, debug, trace, or a
+    /// tracing filter like `reachd=debug`). RUST_LOG wins over it.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    s.parse()
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    match s {
+        "auto" => Ok(LogFormat::Auto),
+        "json" => Ok(LogFormat::Json),
+        "text" => Ok(LogFormat::Text),
+        _ => Err(format!(
+            "unknown log format `{s}` (expected auto, json or text)"
+        )),
+    }
+}
+
+impl SourceArgs {
+    fn sources(&self) -> Result<Sources, ExitCode> {
+        if self.config.is_none() && self.inventories.is_empty() {
+            eprintln!("reachd: give --config FILE or --inventory FILE (see --help)");
+            return Err(ExitCode::from(2));
+        }
+        Ok(Sources {
+            config: self.config.clone(),
+            inventories: self.inventories.clone(),
+        })
+    }
+}
+
+impl LogArgs {
+    fn overrides(&self, listen: Option<SocketAddr>) -> Overrides {
+        Overrides {
+            listen,
+            log_format: self.log_format,
+            log_level: self.log_level.clone(),
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("reachd")
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("reachd: cannot start the async runtime: {e}");
+            std::process::exit(1)
+        })
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            sources,
+            listen,
+            log,
+        } => {
+            let sources = match sources.sources() {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            runtime().block_on(daemon::run(Box::new(sources), log.overrides(listen)))
+        }
+        Command::Check {
+            sources,
+            protocols,
+            devices,
+            format,
+            log,
+        } => {
+            let sources = match sources.sources() {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let mut overrides = log.overrides(None);
+            // Keep stderr quiet unless asked: the table is the output.
+            overrides.log_level.get_or_insert_with(|| "warn".into());
+            let plan = match daemon::load_and_init_logging(&sources, &overrides) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let filter = Filter { protocols, devices };
+            runtime().block_on(check::check(plan, filter, format))
+        }
+        Command::Validate { sources } => {
+            let sources = match sources.sources() {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            match config::load(&sources) {
+                Ok(plan) => {
+                    let mut counts = std::collections::BTreeMap::new();
+                    for t in &plan.targets {
+                        *counts.entry(t.protocol.as_str()).or_insert(0usize) += 1;
+                    }
+                    let per: Vec<String> = counts.iter().map(|(p, n)| format!("{p} {n}")).collect();
+                    println!(
+                        "ok: {} devices, {} checks ({})",
+                        plan.devices.len(),
+                        plan.targets.len(),
+                        per.join(", ")
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Demo { listen, log } => {
+            runtime().block_on(crate::demo::run(log.overrides(Some(listen))))
+        }
+    }
+}

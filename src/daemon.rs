@@ -1,0 +1,335 @@
+//! `reachd run`: load the configuration, start one scheduler per protocol,
+//! feed the sinks, serve HTTP, and react to signals (SIGHUP reloads,
+//! SIGTERM/SIGINT stop gracefully).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use futures::StreamExt;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::config::{self, Plan, Sources};
+use crate::http::{self, AppState, ReloadRequest};
+use crate::probe::Probes;
+use crate::result::Event;
+use crate::scheduler::{self, Handle};
+use crate::sink::Sinks;
+use crate::target::{Protocol, Target};
+
+/// How the plan is obtained, again on every reload.
+pub trait PlanSource: Send + 'static {
+    fn load(&self) -> Result<Plan, config::ConfigErrors>;
+}
+
+impl PlanSource for Sources {
+    fn load(&self) -> Result<Plan, config::ConfigErrors> {
+        config::load(self)
+    }
+}
+
+/// Command-line settings that win over the configuration file.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub log_format: Option<config::LogFormat>,
+    pub log_level: Option<String>,
+}
+
+impl Overrides {
+    pub fn apply(&self, plan: &mut Plan) {
+        if let Some(l) = self.listen {
+            plan.listen = l;
+        }
+        if let Some(f) = self.log_format {
+            plan.log.format = f;
+        }
+        if let Some(l) = &self.log_level {
+            plan.log.level = l.clone();
+        }
+    }
+}
+
+/// Loads the plan and sets up logging; prints config errors to stderr.
+pub fn load_and_init_logging(
+    source: &dyn PlanSource,
+    overrides: &Overrides,
+) -> Result<Plan, ExitCode> {
+    match source.load() {
+        Ok(mut plan) => {
+            overrides.apply(&mut plan);
+            crate::logging::init(plan.log.format, &plan.log.level);
+            Ok(plan)
+        }
+        Err(errors) => {
+            eprintln!("reachd: the configuration has errors:\n{errors}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// The probes this run needs; an error says what to fix.
+pub fn build_probes(plan: &Plan) -> Result<Probes, String> {
+    let mut probes = Probes::default();
+    let needs = |p: Protocol| plan.targets.iter().any(|t| t.protocol == p);
+    if needs(Protocol::Icmp) {
+        let icmp = crate::probe::icmp::IcmpProbe::new().map_err(|e| e.to_string())?;
+        info!(mode = icmp.mode(), "ICMP sockets open");
+        probes.insert(Arc::new(icmp));
+    }
+    Ok(probes)
+}
+
+/// Splits targets by protocol, dropping (with one warning) those whose
+/// protocol has no probe in this build.
+fn by_protocol(targets: &[Arc<Target>], probes: &Probes) -> BTreeMap<Protocol, Vec<Arc<Target>>> {
+    let mut map: BTreeMap<Protocol, Vec<Arc<Target>>> = BTreeMap::new();
+    for t in targets {
+        map.entry(t.protocol).or_default().push(t.clone());
+    }
+    map.retain(|p, ts| {
+        if probes.get(*p).is_some() {
+            return true;
+        }
+        warn!(protocol = %p, targets = ts.len(), "this build has no {p} probe yet; these targets are not checked");
+        false
+    });
+    map
+}
+
+/// The running schedulers, one per protocol, all feeding one event channel.
+pub struct Engine {
+    probes: Probes,
+    sinks: Sinks,
+    handles: BTreeMap<Protocol, Handle>,
+    events: mpsc::Sender<Event>,
+    grace: std::time::Duration,
+    concurrency: BTreeMap<Protocol, usize>,
+}
+
+impl Engine {
+    /// Starts the schedulers for `plan` and the task that feeds the sinks.
+    /// The returned join handle ends when every scheduler has drained.
+    pub fn start(
+        plan: &Plan,
+        probes: Probes,
+        sinks: Sinks,
+    ) -> (Engine, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::channel::<Event>(4096);
+        let consumer_sinks = sinks.clone();
+        let consumer = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                consumer_sinks.handle(&ev);
+            }
+        });
+        let mut engine = Engine {
+            probes,
+            sinks,
+            handles: BTreeMap::new(),
+            events: tx,
+            grace: plan.shutdown_grace,
+            concurrency: plan.concurrency.clone(),
+        };
+        engine.sinks.metrics.set_devices(&plan.devices);
+        engine.sinks.metrics.reload(true, SystemTime::now());
+        for (protocol, targets) in by_protocol(&plan.targets, &engine.probes) {
+            engine.spawn(protocol, targets);
+        }
+        (engine, consumer)
+    }
+
+    fn spawn(&mut self, protocol: Protocol, targets: Vec<Arc<Target>>) {
+        let Some(probe) = self.probes.get(protocol).cloned() else {
+            return;
+        };
+        let opts = scheduler::Options {
+            concurrency: self.concurrency.get(&protocol).copied().unwrap_or(100),
+            grace: self.grace,
+            buffer: 1024,
+        };
+        info!(protocol = %protocol, targets = targets.len(), concurrency = opts.concurrency, "scheduling");
+        let metrics = self.sinks.metrics.scheduler(protocol);
+        let (handle, mut stream) = scheduler::spawn(probe, targets, opts, metrics);
+        let tx = self.events.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = stream.next().await {
+                if tx.send(ev).await.is_err() {
+                    break;
+                }
+            }
+        });
+        self.handles.insert(protocol, handle);
+    }
+
+    /// Applies a new plan: new targets start, removed ones stop and lose
+    /// their series, unchanged ones keep their state and schedule.
+    pub async fn apply(&mut self, plan: &Plan) {
+        self.sinks.metrics.set_devices(&plan.devices);
+        let mut wanted = by_protocol(&plan.targets, &self.probes);
+        for (protocol, handle) in &self.handles {
+            handle
+                .update(wanted.remove(protocol).unwrap_or_default())
+                .await;
+        }
+        if plan.concurrency != self.concurrency {
+            warn!("a concurrency change takes effect at the next restart");
+        }
+        for (protocol, targets) in wanted {
+            self.spawn(protocol, targets);
+        }
+    }
+
+    /// Stops scheduling; in-flight checks get the grace period.
+    pub fn shutdown(self) {
+        for h in self.handles.values() {
+            h.shutdown();
+        }
+        // Dropping `self.events` lets the consumer end once every
+        // scheduler's stream has drained.
+    }
+}
+
+/// `reachd run` (and the monitoring half of `reachd demo`).
+pub async fn run(source: Box<dyn PlanSource>, overrides: Overrides) -> ExitCode {
+    let plan = match load_and_init_logging(&*source, &overrides) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    serve(source, overrides, plan).await
+}
+
+/// Runs the daemon on an already loaded plan.
+pub async fn serve(source: Box<dyn PlanSource>, overrides: Overrides, plan: Plan) -> ExitCode {
+    let probes = match build_probes(&plan) {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("reachd: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(plan.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            let msg = format!("cannot listen on {}: {e}", plan.listen);
+            error!("{msg}");
+            eprintln!("reachd: {msg}");
+            return ExitCode::from(1);
+        }
+    };
+    let listen = listener.local_addr().unwrap_or(plan.listen);
+
+    let sinks = Sinks::new();
+    let (mut engine, consumer) = Engine::start(&plan, probes, sinks.clone());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    let app = http::router(AppState {
+        sinks,
+        ready: ready.clone(),
+        reload: reload_tx,
+    });
+    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let stop = async {
+            let _ = http_stop_rx.await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            error!(error = %e, "HTTP server failed");
+        }
+    });
+
+    let (mut hup, mut term, mut int) = match (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(h), Ok(t), Ok(i)) => (h, t, i),
+        _ => {
+            eprintln!("reachd: cannot install signal handlers");
+            return ExitCode::from(1);
+        }
+    };
+    ready.store(true, Ordering::Relaxed);
+    info!(
+        listen = %listen,
+        devices = plan.devices.len(),
+        targets = plan.targets.len(),
+        "reachd {} running: metrics at http://{listen}/metrics, status at http://{listen}/",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    let mut current_listen = plan.listen;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let _ = reload(&*source, &overrides, &mut engine, &mut current_listen).await;
+            }
+            Some(reply) = reload_rx.recv() => {
+                let outcome = reload(&*source, &overrides, &mut engine, &mut current_listen).await;
+                let _ = reply.send(outcome);
+            }
+            _ = term.recv() => { info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { info!("SIGINT: stopping"); break; }
+        }
+    }
+
+    ready.store(false, Ordering::Relaxed);
+    let grace = plan.shutdown_grace;
+    engine.shutdown();
+    // A second signal while draining stops at once.
+    tokio::select! {
+        _ = consumer => info!("all checks ended; bye"),
+        _ = term.recv() => warn!("second signal: not waiting for running checks"),
+        _ = int.recv() => warn!("second signal: not waiting for running checks"),
+        () = tokio::time::sleep(grace + std::time::Duration::from_secs(1)) => {
+            warn!("checks did not end within the grace period");
+        }
+    }
+    let _ = http_stop_tx.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
+    ExitCode::SUCCESS
+}
+
+async fn reload(
+    source: &dyn PlanSource,
+    overrides: &Overrides,
+    engine: &mut Engine,
+    current_listen: &mut SocketAddr,
+) -> Result<String, String> {
+    let metrics = engine.sinks.metrics.clone();
+    match source.load() {
+        Ok(mut plan) => {
+            overrides.apply(&mut plan);
+            if plan.listen != *current_listen {
+                warn!(configured = %plan.listen, serving = %current_listen, "a listen address change takes effect at the next restart");
+            }
+            engine.apply(&plan).await;
+            metrics.reload(true, SystemTime::now());
+            let msg = format!(
+                "configuration reloaded: {} devices, {} targets",
+                plan.devices.len(),
+                plan.targets.len()
+            );
+            info!(
+                devices = plan.devices.len(),
+                targets = plan.targets.len(),
+                "configuration reloaded"
+            );
+            Ok(msg)
+        }
+        Err(errors) => {
+            metrics.reload(false, SystemTime::now());
+            let msg = format!("reload failed, the previous configuration keeps running:\n{errors}");
+            error!(errors = %errors, "reload failed, the previous configuration keeps running");
+            Err(msg)
+        }
+    }
+}

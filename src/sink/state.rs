@@ -1,0 +1,369 @@
+//! The state of every target, kept compact for 100,000 targets: the last
+//! verdict, since when the target is up or down, and the counters and RTT
+//! histogram its metrics are rendered from. The single place that decides
+//! whether a result is a state change; read by metrics, the status page and
+//! the API.
+//!
+//! Sharded by target so that rendering a large scrape holds each lock only
+//! briefly and never stalls the result stream for long.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::result::CheckResult;
+use crate::target::{Protocol, Target, TargetKey};
+use crate::verdict::{Phase, Reason};
+
+/// ICMP RTT histogram bucket bounds (seconds), smokeping style: 100µs–2.5s.
+pub const RTT_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// How a result relates to the state before it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Transition {
+    /// The state before this result, if the target had been checked.
+    pub previous: Option<(bool, Reason)>,
+    /// Up/down flipped, the down reason changed, or this is the first result.
+    pub changed: bool,
+    /// Up/down flipped, or this is the first result.
+    pub flipped: bool,
+    /// Since when the target is up, or down (whatever the reasons since).
+    pub since: SystemTime,
+    /// How long the previous up or down state lasted, when it flipped.
+    pub previous_lasted: Option<Duration>,
+}
+
+/// Per-target ICMP counters.
+#[derive(Clone, Debug, Default)]
+pub struct IcmpCounters {
+    pub sent: u64,
+    pub received: u64,
+    /// Loss of the last check, 0..1.
+    pub loss: f64,
+    /// Average RTT of the last check, if any reply came.
+    pub last_rtt: Option<Duration>,
+    /// Non-cumulative bucket counts (one per bound, then +Inf).
+    pub buckets: [u64; RTT_BUCKETS.len() + 1],
+    pub rtt_sum: f64,
+    pub rtt_count: u64,
+}
+
+/// Everything kept about one target.
+#[derive(Clone, Debug)]
+pub struct TargetState {
+    pub target: Arc<Target>,
+    pub up: bool,
+    pub reason: Reason,
+    pub phase: Phase,
+    pub detail: Box<str>,
+    pub prompt: Option<Box<str>>,
+    pub since: SystemTime,
+    pub last_check: SystemTime,
+    pub duration: Duration,
+    /// Time in each phase the last check entered.
+    pub phases: Box<[(Phase, Duration)]>,
+    pub checks: u64,
+    /// Failures by reason, only reasons seen.
+    pub failures: Vec<(Reason, u64)>,
+    pub icmp: Option<Box<IcmpCounters>>,
+}
+
+/// One row of the status page and `/api/v1/status`.
+#[derive(Clone, Debug, Serialize)]
+pub struct TargetStatus {
+    pub device: Arc<str>,
+    pub protocol: Protocol,
+    pub host: String,
+    pub up: bool,
+    pub reason: Reason,
+    pub phase: Phase,
+    pub detail: String,
+    #[serde(serialize_with = "unix_secs")]
+    pub since: SystemTime,
+    #[serde(serialize_with = "unix_secs")]
+    pub last_check: SystemTime,
+    /// Duration of the last check, seconds.
+    pub duration: f64,
+    /// Average RTT of the last ICMP check, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    pub checks: u64,
+}
+
+type Shard = RwLock<HashMap<TargetKey, TargetState>>;
+
+pub struct StateStore {
+    shards: Box<[Shard]>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+const SHARDS: usize = 64;
+
+impl Default for StateStore {
+    fn default() -> Self {
+        StateStore {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+}
+
+impl StateStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn shard(&self, key: &TargetKey) -> &Shard {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// Records `result` and says how it changed the target's state.
+    pub fn record(&self, result: &CheckResult) -> Transition {
+        let v = &result.verdict;
+        let t = &result.target;
+        let key = t.key();
+        let now = result.finished_at;
+        let mut shard = self.shard(&key).write().unwrap_or_else(|e| e.into_inner());
+        let fresh = || TargetState {
+            target: t.clone(),
+            up: v.up,
+            reason: v.reason,
+            phase: v.phase,
+            detail: Box::from(""),
+            prompt: None,
+            since: now,
+            last_check: now,
+            duration: Duration::ZERO,
+            phases: Box::new([]),
+            checks: 0,
+            failures: Vec::new(),
+            icmp: None,
+        };
+        let (s, previous) = match shard.get_mut(&key) {
+            Some(s) => {
+                let previous = Some((s.up, s.reason));
+                (s, previous)
+            }
+            None => (shard.entry(key).or_insert_with(fresh), None),
+        };
+        let changed = previous != Some((v.up, v.reason));
+        let flipped = previous.map(|(up, _)| up) != Some(v.up);
+        let previous_lasted = match (flipped, previous) {
+            (true, Some(_)) => now.duration_since(s.since).ok(),
+            _ => None,
+        };
+        if flipped {
+            s.since = now;
+        }
+        if !Arc::ptr_eq(&s.target, t) {
+            s.target = t.clone(); // settings changed on reload
+        }
+        s.up = v.up;
+        s.reason = v.reason;
+        s.phase = v.phase;
+        if *s.detail != *v.detail {
+            s.detail = v.detail.as_str().into();
+        }
+        s.prompt = v.prompt.as_deref().map(Box::from);
+        s.last_check = now;
+        s.duration = v.duration;
+        if s.phases.len() == v.phases.len() {
+            s.phases.copy_from_slice(&v.phases);
+        } else {
+            s.phases = v.phases.as_slice().into();
+        }
+        s.checks += 1;
+        if !v.up {
+            match s.failures.iter_mut().find(|(r, _)| *r == v.reason) {
+                Some((_, n)) => *n += 1,
+                None => s.failures.push((v.reason, 1)),
+            }
+        }
+        if let Some(stats) = &v.icmp {
+            let c = s.icmp.get_or_insert_with(Box::default);
+            c.sent += u64::from(stats.sent);
+            c.received += u64::from(stats.received);
+            c.loss = stats.loss_ratio();
+            c.last_rtt = stats.avg();
+            for rtt in &stats.rtts {
+                let secs = rtt.as_secs_f64();
+                let i = RTT_BUCKETS.partition_point(|b| *b < secs);
+                c.buckets[i] += 1;
+                c.rtt_sum += secs;
+                c.rtt_count += 1;
+            }
+        }
+        Transition {
+            previous,
+            changed,
+            flipped,
+            since: s.since,
+            previous_lasted,
+        }
+    }
+
+    pub fn remove(&self, key: &TargetKey) {
+        self.shard(key)
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// Calls `f` on every target, one shard lock at a time (no order).
+    pub fn for_each(&self, mut f: impl FnMut(&TargetState)) {
+        for shard in self.shards.iter() {
+            let shard = shard.read().unwrap_or_else(|e| e.into_inner());
+            shard.values().for_each(&mut f);
+        }
+    }
+
+    /// Every target's status, sorted by device then protocol.
+    pub fn snapshot(&self) -> Vec<TargetStatus> {
+        let mut rows = Vec::with_capacity(self.len());
+        self.for_each(|s| {
+            rows.push(TargetStatus {
+                device: s.target.device.clone(),
+                protocol: s.target.protocol,
+                host: s.target.host.clone(),
+                up: s.up,
+                reason: s.reason,
+                phase: s.phase,
+                detail: s.detail.to_string(),
+                since: s.since,
+                last_check: s.last_check,
+                duration: s.duration.as_secs_f64(),
+                rtt: s
+                    .icmp
+                    .as_ref()
+                    .and_then(|c| c.last_rtt)
+                    .map(|d| d.as_secs_f64()),
+                loss: s.icmp.as_ref().map(|c| c.loss),
+                prompt: s.prompt.as_deref().map(str::to_string),
+                checks: s.checks,
+            })
+        });
+        rows.sort_by(|a, b| (&a.device, a.protocol).cmp(&(&b.device, b.protocol)));
+        rows
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|e| e.into_inner()).len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+pub fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn unix_secs<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(unix_seconds(*t))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::target::{CheckSpec, IcmpSpec};
+    use crate::verdict::{IcmpStats, Outcome, Progress};
+
+    pub(crate) fn result(device: &str, reason: Reason, at_secs: u64) -> CheckResult {
+        let target = Arc::new(Target {
+            device: device.into(),
+            protocol: Protocol::Icmp,
+            host: "127.0.0.1".into(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            spec: CheckSpec::Icmp(IcmpSpec::default()),
+        });
+        let p = Progress::start(Phase::Resolve, target.timeout);
+        p.enter(Phase::Connect);
+        CheckResult {
+            target,
+            verdict: p.finish(Outcome::new(reason, "detail")),
+            finished_at: UNIX_EPOCH + Duration::from_secs(at_secs),
+            lag: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn transitions() {
+        let s = StateStore::default();
+        let t = s.record(&result("r1", Reason::Ok, 100));
+        assert!(t.changed && t.flipped);
+        assert_eq!(t.previous, None);
+
+        let t = s.record(&result("r1", Reason::Ok, 110));
+        assert!(!t.changed);
+        assert_eq!(t.since, UNIX_EPOCH + Duration::from_secs(100));
+
+        let t = s.record(&result("r1", Reason::NoReply, 120));
+        assert!(t.changed && t.flipped);
+        assert_eq!(t.previous, Some((true, Reason::Ok)));
+        assert_eq!(t.previous_lasted, Some(Duration::from_secs(20)));
+
+        // A different down reason is a change too, but down since 120.
+        let t = s.record(&result("r1", Reason::Unreachable, 130));
+        assert!(t.changed);
+        assert!(!t.flipped);
+        assert_eq!(t.since, UNIX_EPOCH + Duration::from_secs(120));
+
+        let t = s.record(&result("r1", Reason::Ok, 190));
+        assert!(t.changed);
+        assert_eq!(
+            t.previous_lasted,
+            Some(Duration::from_secs(70)),
+            "down since 120"
+        );
+
+        let rows = s.snapshot();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].checks, 5);
+        assert!(rows[0].up);
+        s.remove(&TargetKey {
+            device: "r1".into(),
+            protocol: Protocol::Icmp,
+        });
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn rtts_land_in_their_buckets() {
+        let s = StateStore::default();
+        let mut r = result("r1", Reason::Ok, 100);
+        r.verdict.icmp = Some(IcmpStats {
+            sent: 3,
+            received: 3,
+            rtts: vec![
+                Duration::from_micros(100), // on a bound: le="0.0001"
+                Duration::from_micros(101),
+                Duration::from_secs(3), // above every bound: +Inf
+            ],
+        });
+        s.record(&r);
+        s.for_each(|st| {
+            let c = st.icmp.as_ref().unwrap();
+            assert_eq!(c.buckets[0], 1);
+            assert_eq!(c.buckets[1], 1);
+            assert_eq!(c.buckets[RTT_BUCKETS.len()], 1);
+            assert_eq!(c.rtt_count, 3);
+        });
+    }
+}
