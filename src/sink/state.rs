@@ -8,7 +8,7 @@
 //! briefly and never stalls the result stream for long.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -123,9 +123,7 @@ impl StateStore {
     }
 
     fn shard(&self, key: &TargetKey) -> &Shard {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
     /// Records `result` and says how it changed the target's state.
