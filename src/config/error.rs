@@ -214,6 +214,12 @@ fn rewrite_message(message: String) -> String {
             None => format!("invalid value `{value}` (expected {expected})"),
         };
     }
+    if message.starts_with("invalid type: ") {
+        // YAML people say list, not sequence.
+        return message
+            .replacen("invalid type: sequence", "invalid type: list", 1)
+            .replace("expected a sequence", "expected a list");
+    }
     message
 }
 

@@ -27,6 +27,7 @@ use super::fields::{Listen, LogLevel, RelPath};
 use super::inventory::Source;
 use super::native::NativeEntry;
 use super::resolve::{Defaults, Layer, Profile, Resolved};
+use super::scrapli;
 use super::secret_source::io_reason;
 use super::{LogFormat, LogSettings};
 
@@ -150,7 +151,8 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
             .into_iter()
             .map(|d| d.0)
             .collect(),
-        Err(e) => {
+        Err(mut e) => {
+            scrapli_hint(&mut e);
             errors.push(e);
             Vec::new()
         }
@@ -166,4 +168,28 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
         devices,
         errors,
     })
+}
+
+/// `devices:` is reachd's own format; a scrapli key there means a scrapli
+/// list was pasted in: say where it goes.
+fn scrapli_hint(err: &mut ConfigError) {
+    let Some(key) = err
+        .message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    else {
+        return;
+    };
+    // Only for keys of an entry itself (`devices[3].host`), not of its blocks.
+    let top_level = err
+        .field
+        .as_deref()
+        .is_some_and(|f| f.matches('.').count() == 1);
+    if top_level && (scrapli::KEYS.contains(&key) || scrapli::IGNORED_KEYS.contains(&key)) {
+        err.message = format!(
+            "unknown field `{key}`: `{key}` is a scrapli inventory key; `devices:` takes \
+             reachd's format (name, address, …), a scrapli-style list goes in its own file \
+             named under `inventory:`"
+        );
+    }
 }

@@ -308,38 +308,42 @@ struct RawDefaults {
 
 impl<'de> Deserialize<'de> for Defaults {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        map_then(d, "per-protocol defaults", |raw: RawDefaults| {
-            let mut out = Defaults::default();
-            if let Some(mut b) = raw.icmp {
-                if let Some(c) = concurrency(b.concurrency.take()) {
-                    out.concurrency.insert(Protocol::Icmp, c);
+        map_then(
+            d,
+            "a map of per-protocol defaults (icmp, ssh, telnet)",
+            |raw: RawDefaults| {
+                let mut out = Defaults::default();
+                if let Some(mut b) = raw.icmp {
+                    if let Some(c) = concurrency(b.concurrency.take()) {
+                        out.concurrency.insert(Protocol::Icmp, c);
+                    }
+                    out.layer.icmp = b.into();
                 }
-                out.layer.icmp = b.into();
-            }
-            if let Some(mut b) = raw.ssh {
-                if let Some(c) = concurrency(b.concurrency.take()) {
-                    out.concurrency.insert(Protocol::Ssh, c);
+                if let Some(mut b) = raw.ssh {
+                    if let Some(c) = concurrency(b.concurrency.take()) {
+                        out.concurrency.insert(Protocol::Ssh, c);
+                    }
+                    out.layer.ssh = b.into();
                 }
-                out.layer.ssh = b.into();
-            }
-            if let Some(mut b) = raw.telnet {
-                if let Some(c) = concurrency(b.concurrency.take()) {
-                    out.concurrency.insert(Protocol::Telnet, c);
+                if let Some(mut b) = raw.telnet {
+                    if let Some(c) = concurrency(b.concurrency.take()) {
+                        out.concurrency.insert(Protocol::Telnet, c);
+                    }
+                    out.layer.telnet = b.into();
                 }
-                out.layer.telnet = b.into();
-            }
-            // The defaults alone must already make sense.
-            let icmp = IcmpTiming::of(&out.layer.icmp);
-            icmp.check()?;
-            for (p, s) in [
-                (Protocol::Ssh, &out.layer.ssh),
-                (Protocol::Telnet, &out.layer.telnet),
-            ] {
-                let (interval, timeout) = session_timing(s);
-                check_timing(p, interval, timeout)?;
-            }
-            Ok(out)
-        })
+                // The defaults alone must already make sense.
+                let icmp = IcmpTiming::of(&out.layer.icmp);
+                icmp.check()?;
+                for (p, s) in [
+                    (Protocol::Ssh, &out.layer.ssh),
+                    (Protocol::Telnet, &out.layer.telnet),
+                ] {
+                    let (interval, timeout) = session_timing(s);
+                    check_timing(p, interval, timeout)?;
+                }
+                Ok(out)
+            },
+        )
     }
 }
 

@@ -81,6 +81,61 @@ const TRANSPORTS: [&str; 6] = [
     "telnet",
 ];
 
+/// A scrapli value where `""` means "not set", as scrapli's own defaults
+/// write it (`auth_secondary: ""`, `auth_private_key: ""`).
+struct Blank<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Blank<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Option<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<T>, E> {
+                if v.is_empty() {
+                    return Ok(None);
+                }
+                T::deserialize(de::value::StrDeserializer::<E>::new(v)).map(Some)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Some)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData)).map(Blank)
+    }
+}
+
+/// A boolean as Python's YAML reads it (`true`, `no`, `On`, …): scrapli
+/// files are written for PyYAML.
+struct PyBool(bool);
+
+impl<'de> Deserialize<'de> for PyBool {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = bool;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true or false")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+                Ok(v)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+                match v.to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "on" | "y" => Ok(true),
+                    "false" | "no" | "off" | "n" => Ok(false),
+                    _ => Err(custom(format!(
+                        "invalid value `{v}` (expected true or false)"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V).map(PyBool)
+    }
+}
+
 /// scrapli's `transport`, as the check it means.
 struct Transport(Protocol);
 
@@ -120,16 +175,16 @@ struct RawEntry {
     host: Address,
     name: Option<DeviceName>,
     port: Option<Port>,
-    auth_username: Option<NonEmpty>,
+    auth_username: Option<Blank<NonEmpty>>,
     auth_password: Option<SecretValue>,
     auth_secondary: Option<SecretValue>,
-    auth_private_key: Option<KeyPath>,
+    auth_private_key: Option<Blank<KeyPath>>,
     auth_private_key_passphrase: Option<SecretValue>,
-    auth_strict_key: Option<bool>,
-    ssh_known_hosts_file: Option<RelPath>,
+    auth_strict_key: Option<PyBool>,
+    ssh_known_hosts_file: Option<Blank<RelPath>>,
     timeout_socket: Option<PositiveDur>,
     timeout_transport: Option<PositiveDur>,
-    platform: Option<NonEmpty>,
+    platform: Option<Blank<NonEmpty>>,
     transport: Option<Transport>,
     // reachd's own keys, welcome in a scrapli entry.
     labels: Option<Labels>,
@@ -157,6 +212,11 @@ struct RawEntry {
     variant: Option<IgnoredAny>,
 }
 
+/// A scrapli secret; `""` (scrapli's default) means none.
+fn set(secret: Option<SecretValue>) -> Option<crate::secret::Secret> {
+    secret.map(|s| s.0).filter(|s| !s.expose().is_empty())
+}
+
 /// A scrapli-style entry, resolved.
 pub(crate) struct ScrapliEntry(pub Resolved);
 
@@ -182,23 +242,23 @@ impl<'de> Deserialize<'de> for ScrapliEntry {
                 ..SessionLayer::default()
             };
             let ssh = SessionLayer {
-                host_key: raw.auth_strict_key.map(|strict| {
+                host_key: raw.auth_strict_key.map(|PyBool(strict)| {
                     if strict {
                         HostKeyPolicy::Strict
                     } else {
                         HostKeyPolicy::Off
                     }
                 }),
-                known_hosts: raw.ssh_known_hosts_file.map(|p| p.0),
+                known_hosts: raw.ssh_known_hosts_file.and_then(|p| p.0).map(|p| p.0),
                 ..session.clone()
             };
             let layer = Layer {
-                username: raw.auth_username.map(|u| u.0),
-                password: raw.auth_password.map(|s| s.0),
-                secondary: raw.auth_secondary.map(|s| s.0),
-                private_key: raw.auth_private_key.map(|k| k.0),
-                private_key_passphrase: raw.auth_private_key_passphrase.map(|s| s.0),
-                platform: raw.platform.map(|p| p.0),
+                username: raw.auth_username.and_then(|u| u.0).map(|u| u.0),
+                password: set(raw.auth_password),
+                secondary: set(raw.auth_secondary),
+                private_key: raw.auth_private_key.and_then(|k| k.0).map(|k| k.0),
+                private_key_passphrase: set(raw.auth_private_key_passphrase),
+                platform: raw.platform.and_then(|p| p.0).map(|p| p.0),
                 checks: Some(
                     raw.checks
                         .map_or_else(|| vec![Protocol::Icmp, transport], |c| c.0),

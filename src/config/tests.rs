@@ -210,7 +210,7 @@ fn bad_durations() {
     let r = fx.main("shutdown_grace: [5]\n");
     assert_eq!(
         fx.error(r),
-        "main.yaml:1:17: shutdown_grace: invalid type: sequence, expected a duration such as \
+        "main.yaml:1:17: shutdown_grace: invalid type: list, expected a duration such as \
          500ms, 5s, 1m, or a number of seconds"
     );
 }
@@ -604,15 +604,54 @@ fn scrapli_entry_errors() {
          file is read as reachd's own format (because its first entry has no scrapli key); one \
          file holds one format"
     );
-    fx.write("s.yaml", "- host: 192.0.2.1\n  auth_strict_key: maybe\n");
-    assert_eq!(
-        fx.error(fx.inventories(&["s.yaml"])),
-        "s.yaml:2:20: [0].auth_strict_key: invalid type: string \"maybe\", expected a boolean"
-    );
     fx.write("s.yaml", "- auth_username: u\n");
     assert_eq!(
         fx.error(fx.inventories(&["s.yaml"])),
         "s.yaml:1:3: [0]: missing field `host`"
+    );
+}
+
+#[test]
+fn wrong_types_at_the_top() {
+    let fx = Fx::new();
+    assert_eq!(
+        fx.error(fx.main("devices:\n  r1:\n    address: 192.0.2.1\n")),
+        "main.yaml:2:3: devices: invalid type: map, expected a list"
+    );
+    assert_eq!(
+        fx.error(fx.main("profiles: [lab]\n")),
+        "main.yaml:1:11: profiles: invalid type: list, expected a map"
+    );
+    assert_eq!(
+        fx.error(fx.main("defaults: 5\n")),
+        "main.yaml:1:11: defaults: invalid type: integer `5`, expected a map of per-protocol defaults (icmp, \
+         ssh, telnet)"
+    );
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - r1\n")),
+        "main.yaml:2:5: devices[0]: invalid type: string \"r1\", expected a device (a map with \
+         name and address)"
+    );
+    assert_eq!(
+        fx.error(fx.main("inventory: devices.yaml\n")),
+        "main.yaml:1:12: inventory: invalid type: string \"devices.yaml\", expected a list"
+    );
+    assert_eq!(
+        fx.error(
+            fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    ssh: {enable: maybe}\n")
+        ),
+        "main.yaml:4:19: devices[0].ssh.enable: invalid type: string \"maybe\", expected a boolean"
+    );
+}
+
+#[test]
+fn scrapli_keys_in_main_devices_get_a_hint() {
+    let fx = Fx::new();
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - host: 192.0.2.1\n    auth_username: u\n")),
+        "main.yaml:2:5: devices[0].host: unknown field `host`: `host` is a scrapli inventory \
+         key; `devices:` takes reachd's format (name, address, …), a scrapli-style list goes in \
+         its own file named under `inventory:`"
     );
 }
 
@@ -892,6 +931,48 @@ fn scrapli_mapping_in_full() {
         .collect();
     assert_eq!(protos, [Protocol::Icmp]);
     assert_eq!(plan.targets.len(), 2 + 2 + 2 + 1);
+}
+
+#[test]
+fn scrapli_files_as_python_writes_them() {
+    // scrapli's defaults are empty strings; PyYAML booleans are YAML 1.1.
+    let fx = Fx::new();
+    fx.write(
+        "inv.yaml",
+        "- host: 192.0.2.1\n  auth_username: u\n  auth_password: p\n  auth_secondary: \"\"\n  \
+         auth_private_key: \"\"\n  auth_private_key_passphrase: \"\"\n  ssh_known_hosts_file: \"\"\n  \
+         platform: \"\"\n  auth_strict_key: no\n  ssh_config_file: False\n\
+         - host: 192.0.2.2\n  auth_username: u\n  auth_password: p\n  auth_strict_key: True\n\
+         - host: 192.0.2.3\n  auth_username: \"\"\n  auth_password: p\n  transport: asynctelnet\n",
+    );
+    let plan = ok(fx.inventories(&["inv.yaml"]));
+    let t = target(&plan, "192.0.2.1", Protocol::Ssh);
+    let s = session(&t);
+    assert_eq!(s.secondary, None);
+    assert!(!s.enable);
+    assert_eq!(s.private_key, None);
+    assert_eq!(s.private_key_passphrase, None);
+    assert_eq!(s.known_hosts, None);
+    assert_eq!(s.platform, None);
+    assert_eq!(s.host_key, HostKeyPolicy::Off);
+    assert!(plan.devices[0].labels.is_empty());
+    let t = target(&plan, "192.0.2.2", Protocol::Ssh);
+    assert_eq!(session(&t).host_key, HostKeyPolicy::Strict);
+    let t = target(&plan, "192.0.2.3", Protocol::Telnet);
+    assert_eq!(session(&t).username, None);
+    fx.write("bad.yaml", "- host: 192.0.2.1\n  auth_strict_key: maybe\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["bad.yaml"])),
+        "bad.yaml:2:20: [0].auth_strict_key: invalid value `maybe` (expected true or false)"
+    );
+}
+
+#[test]
+fn a_device_without_checks_stays_in_the_inventory() {
+    let fx = Fx::new();
+    let plan = ok(fx.main("devices:\n  - {name: spare, address: 192.0.2.1, checks: []}\n  - {name: r1, address: 192.0.2.2}\n"));
+    assert_eq!(plan.devices.len(), 2);
+    assert_eq!(plan.targets.len(), 1);
 }
 
 #[test]
