@@ -32,7 +32,7 @@ use super::secret_source::io_reason;
 use super::{LogFormat, LogSettings};
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a map with format and level")]
 struct RawLog {
     format: Option<LogFormat>,
     level: Option<LogLevel>,

@@ -47,7 +47,7 @@ pub(crate) mod builtin {
 // type of `concurrency`: a number under `defaults:`, an error elsewhere.
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a map of icmp settings")]
 pub(crate) struct IcmpBlock<C> {
     interval: Option<PositiveDur>,
     timeout: Option<PositiveDur>,
@@ -58,7 +58,7 @@ pub(crate) struct IcmpBlock<C> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a map of ssh settings")]
 pub(crate) struct SshBlock<C> {
     interval: Option<PositiveDur>,
     timeout: Option<PositiveDur>,
@@ -78,7 +78,7 @@ pub(crate) struct SshBlock<C> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a map of telnet settings")]
 pub(crate) struct TelnetBlock<C> {
     interval: Option<PositiveDur>,
     timeout: Option<PositiveDur>,
@@ -348,7 +348,7 @@ impl<'de> Deserialize<'de> for Defaults {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a profile (a map of settings)")]
 struct RawProfile {
     username: Option<NonEmpty>,
     password: Option<SecretValue>,

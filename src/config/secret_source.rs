@@ -70,7 +70,7 @@ impl<'de> Visitor<'de> for SecretVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Secret, A::Error> {
-        let (kind, arg) = one_entry(&mut map, &SOURCES, "a secret")?;
+        let (kind, arg) = one_entry(&mut map, &SOURCES, "secret")?;
         let ctx = context::current().map_err(custom)?;
         resolve(&ctx, kind, &arg).map_err(custom)
     }
@@ -84,15 +84,17 @@ fn one_entry<'de, A: MapAccess<'de>>(
 ) -> Result<(&'static str, String), A::Error> {
     let usage = || {
         let forms: Vec<String> = kinds.iter().map(|k| format!("{{{k}: …}}")).collect();
-        format!("{what} source has exactly one key: {}", forms.join(", "))
+        format!("a {what} source has exactly one key: {}", forms.join(", "))
     };
     let Some(key) = map.next_key::<String>()? else {
         return Err(custom(usage()));
     };
     let Some(kind) = kinds.iter().copied().find(|k| *k == key) else {
+        // The key is not quoted: `password: {hunter2}` is a map whose key
+        // is the password.
         let msg = match closest(&key, kinds.iter().copied()) {
-            Some(best) => format!("unknown {what} source `{key}`, did you mean `{best}`?"),
-            None => format!("unknown {what} source `{key}` ({})", usage()),
+            Some(best) => format!("unknown {what} source, did you mean `{best}`?"),
+            None => format!("unknown {what} source ({})", usage()),
         };
         return Err(custom(msg));
     };
@@ -205,7 +207,7 @@ impl<'de> Deserialize<'de> for KeyPath {
                 Ok(path)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PathBuf, A::Error> {
-                let (kind, arg) = one_entry(&mut map, &["file", "credential"], "a key file")?;
+                let (kind, arg) = one_entry(&mut map, &["file", "credential"], "key file")?;
                 let ctx = context::current().map_err(custom)?;
                 let (path, what) = if kind == "file" {
                     let p = ctx.relative(&arg);

@@ -645,6 +645,25 @@ fn wrong_types_at_the_top() {
 }
 
 #[test]
+fn wrong_types_of_blocks() {
+    let fx = Fx::new();
+    assert_eq!(
+        fx.error(fx.main("profiles:\n  lab: admin\n")),
+        "main.yaml:2:8: profiles.lab: invalid type: string \"admin\", expected a profile (a map \
+         of settings)"
+    );
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    icmp: 5\n")),
+        "main.yaml:4:11: devices[0].icmp: invalid type: integer `5`, expected a map of icmp \
+         settings"
+    );
+    assert_eq!(
+        fx.error(fx.main("log: debug\n")),
+        "main.yaml:1:6: log: invalid type: string \"debug\", expected a map with format and level"
+    );
+}
+
+#[test]
 fn scrapli_keys_in_main_devices_get_a_hint() {
     let fx = Fx::new();
     assert_eq!(
@@ -683,7 +702,7 @@ fn missing_secrets_are_errors_at_their_line() {
     );
     assert_eq!(
         fx.error(fx.main(&dev("{envv: X}"))),
-        "main.yaml:4:15: devices[0].password: unknown a secret source `envv`, did you mean `env`?"
+        "main.yaml:4:15: devices[0].password: unknown secret source, did you mean `env`?"
     );
     assert_eq!(
         fx.error(fx.main(&dev("{env: A, file: b}"))),
@@ -741,6 +760,69 @@ fn secrets_never_appear_in_errors() {
         e.starts_with("main.yaml:4:15: devices[0].password: a secret must be a string"),
         "{e}"
     );
+}
+
+#[test]
+fn no_error_ever_shows_a_secret() {
+    let fx = Fx::new().env("PW", SECRET);
+    fx.write("pw.txt", &format!("{SECRET}\n"));
+    let base = format!(
+        "profiles:\n  p:\n    username: u\n    password: {SECRET}\n    secondary: {{env: PW}}\n    \
+         private_key_passphrase: {{file: pw.txt}}\n    checks: [ssh]\n"
+    );
+    let broken = [
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, password: {SECRET}, ssh: {{port: 0}}}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, secondary: {{env: PW, file: x}}}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, secondary: {{value: {SECRET}}}}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, password: 12345{}}}\n",
+            6789
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, password: true}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, password: {{{SECRET}: x}}}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, checks: [telnet], username: {SECRET}x}}\n  - {{name: r1, address: 192.0.2.2}}\n"
+        ),
+        format!("{base}  q: {{password: {SECRET}, ssh: {{concurrency: 1}}}}\ndevices: []\n"),
+        format!(
+            "{base}devices: [{{name: r1, address: 192.0.2.1, profile: p, checks: [ssh], ssh: {{expect: x}}}}]\n"
+        ),
+    ];
+    for text in &broken {
+        // `errors()` fails if an error's Display or Debug holds SECRET.
+        let errs = fx.errors(fx.main(text));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+    }
+    // `password: {hunter2}` is a map keyed by the password: not quoted.
+    let e = fx.error(fx.main(&broken[5]));
+    assert!(
+        e.ends_with(
+            "devices[0].password: unknown secret source (a secret source has exactly one key: \
+             {env: …}, {file: …}, {credential: …})"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn load_reads_the_real_environment() {
+    // `load` itself, on a file that needs no environment.
+    let plan = load(&Sources {
+        config: None,
+        inventories: vec![data("devices_asyncssh.yaml")],
+    })
+    .unwrap();
+    assert_eq!(plan.targets.len(), 8);
 }
 
 #[test]
