@@ -67,15 +67,26 @@ impl ConfigError {
         }
     }
 
-    /// A YAML syntax error found before typed parsing.
+    /// A YAML error found before typed parsing (syntax, duplicate keys).
     pub(crate) fn from_plain_yaml(file: &Path, err: &serde_yaml::Error) -> Self {
         let location = err.location();
+        let display = err.to_string();
+        let message = extract_message(&display, location.as_ref());
+        // Here serde_norway's own path prefix is the only field path known.
+        let field = display
+            .find(&format!(": {message}"))
+            .map(|i| display[..i].to_owned())
+            .map(|p| match p.strip_prefix('.') {
+                Some(rest) if rest.starts_with('[') => rest.to_owned(),
+                _ => p,
+            })
+            .filter(|p| !p.is_empty() && p != ".");
         ConfigError {
             file: file.to_path_buf(),
             line: location.as_ref().map(|l| l.line()),
             column: location.as_ref().map(|l| l.column()),
-            field: None,
-            message: rewrite_message(extract_message(&err.to_string(), location.as_ref())),
+            field,
+            message: rewrite_message(message),
         }
     }
 }
@@ -131,7 +142,8 @@ pub(crate) fn custom<E: serde::de::Error>(msg: impl fmt::Display) -> E {
 
 /// Messages serde and serde_norway raise themselves; what comes before one of
 /// these (after a `: `) is serde_norway's own path prefix.
-const SERDE_PHRASES: [&str; 9] = [
+const SERDE_PHRASES: [&str; 10] = [
+    "duplicate entry with key ",
     "invalid type: ",
     "invalid value: ",
     "invalid length ",

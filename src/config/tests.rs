@@ -1299,3 +1299,22 @@ fn targets_are_in_device_order_then_protocol_order() {
     let keys: Vec<String> = plan.targets.iter().map(|t| t.key().to_string()).collect();
     assert_eq!(keys, ["z/icmp", "z/ssh", "z/telnet", "a/icmp"]);
 }
+
+#[test]
+fn duplicate_yaml_keys() {
+    let fx = Fx::new();
+    let r = fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    labels: {a: 1, a: 2}\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:13: devices[0].labels: duplicate entry with key \"a\""
+    );
+    assert_eq!(
+        fx.error(fx.main("devices: []\ndevices: []\n")),
+        "main.yaml:1:1: duplicate entry with key \"devices\""
+    );
+    fx.write("i.yaml", "- name: r1\n  address: 192.0.2.1\n  name: r2\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["i.yaml"])),
+        "i.yaml:1:3: [0]: duplicate entry with key \"name\""
+    );
+}
