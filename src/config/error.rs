@@ -196,6 +196,10 @@ fn rewrite_message(message: String) -> String {
         let Some((name, expected)) = rest.split_once('`') else {
             return message;
         };
+        if name == "<<" {
+            return "YAML merge keys (`<<`) are not supported: put shared settings in a profile"
+                .to_owned();
+        }
         let known = backticked(expected);
         return match closest(name, known.iter().copied()) {
             Some(best) => format!("unknown field `{name}`, did you mean `{best}`?"),

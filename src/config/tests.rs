@@ -1318,3 +1318,58 @@ fn duplicate_yaml_keys() {
         "i.yaml:1:3: [0]: duplicate entry with key \"name\""
     );
 }
+
+#[test]
+fn yaml_merge_keys_are_refused_plainly() {
+    let fx = Fx::new();
+    let r = fx.main("defaults: &d {icmp: {count: 2}}\nprofiles:\n  p: {<<: *d}\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:3:7: profiles.p.<<: YAML merge keys (`<<`) are not supported: put shared \
+         settings in a profile"
+    );
+}
+
+#[test]
+fn odd_input_never_panics() {
+    let fx = Fx::new();
+    let odd = [
+        "\u{feff}devices: []\n",
+        "devices:\n  - &a {name: r1, address: 192.0.2.1}\n  - *a\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, icmp: {timeout: \"５s\"}}\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, icmp: {timeout: 1e400}}\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, icmp: {timeout: .nan}}\n",
+        "devices:\n  - {name: \"r\\u0001\", address: 192.0.2.1}\n",
+        "devices:\n  - {name: r1, address: \"é.example\"}\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, labels: {é: x}}\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, checks: [[icmp]]}\n",
+        "devices:\n  - !custom {name: r1, address: 192.0.2.1}\n",
+        "listen: !!binary aGVsbG8=\n",
+        "--- \n...\n",
+        "a: 1\n---\nb: 2\n",
+        &"[".repeat(200),
+        "\t",
+        "devices:\n  - name: r1\n    address: 192.0.2.1\n    ssh: {kex: [\"+a\", \"b\"]}\n",
+    ];
+    for text in odd {
+        let _ = fx.main(text);
+    }
+    for text in [
+        "５s",
+        "1.s",
+        ".5s",
+        "1e3s",
+        "9999999999999999999h",
+        "1ms5",
+        "1hh",
+    ] {
+        let _ = duration::parse(text);
+    }
+}
+
+#[test]
+fn plan_and_errors_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Plan>();
+    send_sync::<ConfigErrors>();
+}
