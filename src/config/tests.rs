@@ -1282,7 +1282,7 @@ fn example_configs_load() {
         .to_string();
     assert!(
         e.ends_with(
-            "devices.scrapli.yaml:50:18: [1].auth_password: environment variable \
+            "devices.scrapli.yaml:55:18: [1].auth_password: environment variable \
              `REACHD_R2_PASSWORD` is not set"
         ),
         "{e}"
