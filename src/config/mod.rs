@@ -1,1 +1,200 @@
-//! Configuration and inventory loading. Being written.
+//! Configuration and inventory loading: files in, a [`Plan`] out.
+//!
+//! The main file (see `config/reachd.example.yaml` for every key) holds the
+//! daemon's settings, per-protocol `defaults:`, credential/group `profiles:`,
+//! `inventory:` sources and `devices:`. Inventory files are device lists in
+//! reachd's own format or scrapli's (`config/devices.scrapli.yaml`).
+//! Settings cascade field by field: built-in defaults → `defaults:` →
+//! profile → device.
+//!
+//! Everything is checked at load time — types, ranges, durations, label
+//! names, regexes, profile names, duplicate device names, and every secret is
+//! read — and each error names its file, line, column and field. Nothing here
+//! resolves a host name or touches the network.
+//!
+//! Files, one job each:
+//! - `main_file`: the main file, in passes;
+//! - `inventory`: inventory sources and files, format detection;
+//! - `native`, `scrapli`: the two device entry formats;
+//! - `resolve`: per-protocol blocks, profiles, defaults and the cascade;
+//! - `fields`, `duration`, `secret_source`: validated values;
+//! - `context`: what a node needs to know while it is parsed;
+//! - `error`: errors with their location.
+
+mod context;
+mod duration;
+mod error;
+mod fields;
+mod inventory;
+mod main_file;
+mod native;
+mod resolve;
+mod scrapli;
+mod secret_source;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use error::{ConfigError, ConfigErrors};
+
+use crate::target::{Device, Protocol, Target};
+use context::{Ctx, EnvLookup};
+
+/// What to load: a main config file, inventory files, or both.
+///
+/// `config: None` means built-in defaults plus the inventories (what
+/// `reachd check --inventory devices.yaml` does).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Sources {
+    pub config: Option<PathBuf>,
+    pub inventories: Vec<PathBuf>,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise (journald, Loki).
+    #[default]
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter directive: `info`, `debug`, `reachd=debug,warn`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Auto,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// The default listen address: loopback only.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9806);
+
+/// The default grace period for in-flight checks on shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything the daemon needs, resolved and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub listen: SocketAddr,
+    pub log: LogSettings,
+    /// Concurrency limit per protocol; every protocol is present.
+    pub concurrency: BTreeMap<Protocol, usize>,
+    pub shutdown_grace: Duration,
+    /// Where accept-new host keys are recorded (default:
+    /// `$STATE_DIRECTORY`, systemd's `StateDirectory=`).
+    pub state_dir: Option<PathBuf>,
+    /// Devices in inventory order: the main file's `devices:`, then each
+    /// `inventory:` source, then each `--inventory` file. Names are unique.
+    pub devices: Vec<Device>,
+    /// One per device × enabled check, in device order, then icmp, ssh,
+    /// telnet.
+    pub targets: Vec<Arc<Target>>,
+}
+
+/// Loads and checks the configuration. Errors from several files are all
+/// reported (each file stops at its first error).
+pub fn load(sources: &Sources) -> Result<Plan, ConfigErrors> {
+    load_with_env(sources, Rc::new(|name: &str| std::env::var_os(name)))
+}
+
+/// [`load`], with the environment looked up through `env`.
+fn load_with_env(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors> {
+    let names = Rc::default();
+    let mut errors = Vec::new();
+    let mut listen = DEFAULT_LISTEN;
+    let mut log = LogSettings::default();
+    let mut shutdown_grace = DEFAULT_SHUTDOWN_GRACE;
+    let mut state_dir = None;
+    let mut defaults = Rc::default();
+    let mut profiles = Rc::default();
+    let mut resolved = Vec::new();
+    let mut inventory = Vec::new();
+
+    if let Some(file) = &sources.config {
+        let ctx = Ctx {
+            names: Rc::clone(&names),
+            ..Ctx::new(file, env.clone())
+        };
+        let main = main_file::load(file, ctx).map_err(|e| ConfigErrors(vec![e]))?;
+        listen = main.listen.unwrap_or(listen);
+        log = main.log;
+        shutdown_grace = main.shutdown_grace.unwrap_or(shutdown_grace);
+        state_dir = main.state_dir;
+        defaults = main.defaults;
+        profiles = main.profiles;
+        resolved = main.devices;
+        inventory = main.inventory;
+        errors = main.errors;
+    }
+    inventory.extend(sources.inventories.iter().map(|p| inventory::Source {
+        path: p.clone(),
+        format: inventory::Format::Auto,
+        profile: None,
+    }));
+    for source in &inventory {
+        let ctx = Ctx {
+            profiles: Rc::clone(&profiles),
+            defaults: Rc::clone(&defaults),
+            names: Rc::clone(&names),
+            ..Ctx::new(&source.path, env.clone())
+        };
+        match inventory::load(source, ctx) {
+            Ok(devices) => resolved.extend(devices),
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    if resolved.is_empty() {
+        let file = sources.config.clone().unwrap_or_default();
+        return Err(ConfigErrors(vec![ConfigError::whole_file(
+            &file,
+            "no devices configured (add `devices:` or `inventory:` to the config file, \
+             or pass --inventory FILE)",
+        )]));
+    }
+    let state_dir = state_dir.or_else(|| {
+        let dirs = env("STATE_DIRECTORY")?;
+        // systemd joins several StateDirectory= paths with `:`.
+        let first = dirs.to_str()?.split(':').next()?.to_owned();
+        (!first.is_empty()).then(|| PathBuf::from(first))
+    });
+
+    let mut devices = Vec::with_capacity(resolved.len());
+    let mut targets = Vec::new();
+    for r in resolved {
+        devices.push(r.device);
+        targets.extend(r.targets.into_iter().map(Arc::new));
+    }
+    Ok(Plan {
+        listen,
+        log,
+        concurrency: defaults.concurrency_limits(),
+        shutdown_grace,
+        state_dir,
+        devices,
+        targets,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1375 @@
+//! Tests of the whole loader: files in, a plan or errors out. Unhappy paths
+//! first. Files are written to a fresh temporary directory per test; the
+//! environment is injected, never changed.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::*;
+use crate::target::{CheckSpec, HostKeyPolicy, IcmpSpec, SessionSpec};
+
+const SECRET: &str = "s3cr3t-Hunter2";
+
+/// A temporary directory of config files, removed on drop.
+struct Fx {
+    dir: PathBuf,
+    env: HashMap<String, OsString>,
+}
+
+impl Fx {
+    fn new() -> Fx {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "reachd-config-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Fx {
+            dir,
+            env: HashMap::new(),
+        }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn env(mut self, name: &str, value: impl Into<OsString>) -> Fx {
+        self.env.insert(name.to_owned(), value.into());
+        self
+    }
+
+    fn lookup(&self) -> EnvLookup {
+        let env = self.env.clone();
+        Rc::new(move |name: &str| env.get(name).cloned())
+    }
+
+    fn load(&self, sources: &Sources) -> Result<Plan, ConfigErrors> {
+        load_with_env(sources, self.lookup())
+    }
+
+    /// Loads `main.yaml` with `text`.
+    fn main(&self, text: &str) -> Result<Plan, ConfigErrors> {
+        let path = self.write("main.yaml", text);
+        self.load(&Sources {
+            config: Some(path),
+            inventories: vec![],
+        })
+    }
+
+    fn inventories(&self, files: &[&str]) -> Result<Plan, ConfigErrors> {
+        self.load(&Sources {
+            config: None,
+            inventories: files.iter().map(|f| self.dir.join(f)).collect(),
+        })
+    }
+
+    /// The errors, one string each, with the directory left out of paths.
+    fn errors(&self, r: Result<Plan, ConfigErrors>) -> Vec<String> {
+        let errs = match r {
+            Ok(plan) => panic!("expected errors, got {plan:#?}"),
+            Err(e) => e,
+        };
+        let prefix = format!("{}/", self.dir.display());
+        errs.0
+            .iter()
+            .map(|e| {
+                let s = e.to_string();
+                assert!(!s.contains(SECRET), "secret in error: {s}");
+                assert!(!format!("{e:?}").contains(SECRET), "secret in error: {e:?}");
+                s.replace(&prefix, "")
+            })
+            .collect()
+    }
+
+    fn error(&self, r: Result<Plan, ConfigErrors>) -> String {
+        let errs = self.errors(r);
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        errs.into_iter().next().unwrap()
+    }
+}
+
+impl Drop for Fx {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ok(r: Result<Plan, ConfigErrors>) -> Plan {
+    match r {
+        Ok(p) => {
+            assert!(!format!("{p:?}").contains(SECRET), "secret in Debug");
+            assert!(!format!("{p:#?}").contains(SECRET), "secret in Debug");
+            p
+        }
+        Err(e) => panic!("expected a plan, got errors:\n{e}"),
+    }
+}
+
+fn target(plan: &Plan, device: &str, protocol: Protocol) -> Target {
+    plan.targets
+        .iter()
+        .find(|t| &*t.device == device && t.protocol == protocol)
+        .map(|t| (**t).clone())
+        .unwrap_or_else(|| panic!("no {device}/{protocol} target"))
+}
+
+fn session(t: &Target) -> &SessionSpec {
+    match &t.spec {
+        CheckSpec::Ssh(s) | CheckSpec::Telnet(s) => s,
+        CheckSpec::Icmp(_) => panic!("not a session check"),
+    }
+}
+
+fn icmp(t: &Target) -> &IcmpSpec {
+    match &t.spec {
+        CheckSpec::Icmp(s) => s,
+        _ => panic!("not an icmp check"),
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(name)
+}
+
+// ---------------------------------------------------------------------------
+// Errors: every message verbatim, with its line and column.
+
+#[test]
+fn unknown_field_suggests_the_closest() {
+    let fx = Fx::new();
+    let r = fx.main("devices:\n  - name: r1\n    adress: 192.0.2.1\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:3:5: devices[0].adress: unknown field `adress`, did you mean `address`?"
+    );
+    let r = fx.main("profile:\n  lab: {}\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:1:1: profile: unknown field `profile`, did you mean `profiles`?"
+    );
+    let r = fx.main("defaults:\n  ssh:\n    conect_timeout: 5s\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:3:5: defaults.ssh.conect_timeout: unknown field `conect_timeout`, did you mean `connect_timeout`?"
+    );
+    let r = fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    zzz: 1\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:5: devices[0].zzz: unknown field `zzz` (expected one of name, address, \
+         profile, checks, labels, platform, username, password, secondary, private_key, \
+         private_key_passphrase, icmp, ssh, telnet)"
+    );
+}
+
+#[test]
+fn bad_durations() {
+    let fx = Fx::new();
+    let r = fx
+        .main("devices:\n  - name: r1\n    address: 192.0.2.1\n    icmp:\n      timeout: 5 sec\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:5:16: devices[0].icmp.timeout: invalid duration `5 sec` (use e.g. 500ms, 5s, 1m)"
+    );
+    let r = fx.main("defaults:\n  icmp:\n    interval: 0s\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:3:15: defaults.icmp.interval: must be greater than 0"
+    );
+    let r = fx.main("shutdown_grace: -1\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:1:17: shutdown_grace: invalid duration `-1` (must be a positive number of \
+         seconds or e.g. 500ms, 5s, 1m)"
+    );
+    let r = fx.main("shutdown_grace: [5]\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:1:17: shutdown_grace: invalid type: list, expected a duration such as \
+         500ms, 5s, 1m, or a number of seconds"
+    );
+}
+
+#[test]
+fn numbers_out_of_range() {
+    let fx = Fx::new();
+    let r = fx.main(
+        "devices:\n  - name: r1\n    address: 192.0.2.1\n    username: u\n    password: p\n    \
+         checks: [ssh]\n    ssh:\n      port: 70000\n",
+    );
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:8:13: devices[0].ssh.port: 70000 is out of range (expected 1 to 65535)"
+    );
+    let r = fx.main("defaults:\n  ssh: {port: 0}\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:15: defaults.ssh.port: 0 is out of range (expected 1 to 65535)"
+    );
+    let r = fx.main("defaults:\n  icmp:\n    count: 101\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:3:12: defaults.icmp.count: 101 is out of range (expected 1 to 100)"
+    );
+    let r = fx.main("defaults:\n  telnet:\n    concurrency: 0\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:3:18: defaults.telnet.concurrency: 0 is out of range (expected 1 to 1000000)"
+    );
+    let r = fx.main("defaults:\n  ssh:\n    port: ssh\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:3:11: defaults.ssh.port: invalid type: string \"ssh\", expected a whole \
+         number from 1 to 65535"
+    );
+}
+
+#[test]
+fn concurrency_only_in_defaults() {
+    let fx = Fx::new();
+    let r = fx.main("profiles:\n  p:\n    icmp:\n      concurrency: 5\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:20: profiles.p.icmp.concurrency: concurrency is a daemon-wide limit per \
+         protocol: set it under `defaults:`"
+    );
+}
+
+#[test]
+fn bad_checks_and_protocols() {
+    let fx = Fx::new();
+    let r = fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    checks: [icmp, http]\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:20: devices[0].checks[1]: unknown protocol `http` (expected icmp, ssh or telnet)"
+    );
+    let r = fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    checks: ssh\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:13: devices[0].checks: invalid type: string \"ssh\", expected a list of \
+         checks, such as [icmp, ssh]"
+    );
+    let r = fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    checks: [icmp, ping]\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:13: devices[0].checks: `icmp` is listed twice"
+    );
+}
+
+#[test]
+fn unknown_profile() {
+    let fx = Fx::new();
+    let text = "profiles:\n  lab: {}\n  core: {}\ndevices:\n  - name: r1\n    address: 192.0.2.1\n    profile: labb\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "main.yaml:7:14: devices[0].profile: unknown profile `labb`, did you mean `lab`?"
+    );
+    let text =
+        "profiles:\n  lab: {}\ndevices:\n  - name: r1\n    address: 192.0.2.1\n    profile: edge\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "main.yaml:6:14: devices[0].profile: unknown profile `edge` (defined: lab)"
+    );
+    // Devices may come before profiles in the file.
+    let text = "devices:\n  - name: r1\n    address: 192.0.2.1\n    profile: nope\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "main.yaml:4:14: devices[0].profile: unknown profile `nope` (no profiles are defined)"
+    );
+    let text = "inventory:\n  - {path: x.yaml, profile: lbb}\nprofiles:\n  lab: {}\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "main.yaml:2:29: inventory[0].profile: unknown profile `lbb`, did you mean `lab`?"
+    );
+}
+
+#[test]
+fn duplicate_device_names() {
+    let fx = Fx::new();
+    let text =
+        "devices:\n  - name: r1\n    address: 192.0.2.1\n  - name: r1\n    address: 192.0.2.2\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "main.yaml:4:11: devices[1].name: duplicate device name `r1` (first defined at devices[0])"
+    );
+    // Across files, and a scrapli entry named by its host.
+    fx.write(
+        "inv.yaml",
+        "- host: 192.0.2.9\n  transport: telnet\n  auth_password: x\n",
+    );
+    let text = "inventory: [inv.yaml]\ndevices:\n  - name: 192.0.2.9\n    address: 192.0.2.1\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "inv.yaml:1:3: [0]: duplicate device name `192.0.2.9` (first defined at devices[0] in \
+         main.yaml); an entry without `name` is named by its `host`"
+    );
+}
+
+#[test]
+fn seeds_ssh_and_telnet_lists_name_the_same_devices() {
+    // The seeds keep one list per transport for the same hosts. In reachd a
+    // device is one name; loading both lists is refused, not merged.
+    let fx = Fx::new();
+    let r = fx.load(&Sources {
+        config: None,
+        inventories: vec![
+            data("devices_asyncssh.yaml"),
+            data("devices_asynctelnet.yaml"),
+        ],
+    });
+    let errs = r.unwrap_err();
+    assert_eq!(errs.0.len(), 1);
+    assert_eq!(
+        errs.0[0].to_string(),
+        format!(
+            "{}:1:3: [0]: duplicate device name `192.168.100.1` (first defined at [0] in {}); \
+             an entry without `name` is named by its `host`",
+            data("devices_asynctelnet.yaml").display(),
+            data("devices_asyncssh.yaml").display()
+        )
+    );
+}
+
+#[test]
+fn bad_regex_and_expect_without_command() {
+    let fx = Fx::new();
+    let r = fx.main("defaults:\n  ssh:\n    command: show version\n    expect: \"Cisco (IOS\"\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:13: defaults.ssh.expect: invalid regex `Cisco (IOS`: unclosed group"
+    );
+    let r = fx.main(
+        "devices:\n  - name: r1\n    address: 192.0.2.1\n    password: p\n    checks: [telnet]\n    \
+         telnet: {expect: IOS}\n",
+    );
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:5: devices[0]: telnet.expect is set but telnet.command is not (expect \
+         matches the command's output)"
+    );
+}
+
+#[test]
+fn credentials_a_login_check_needs() {
+    let fx = Fx::new();
+    let r = fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    checks: [icmp, ssh]\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:5: devices[0]: the ssh check needs a username (set `username` on the device \
+         or its profile)"
+    );
+    let r = fx.main(
+        "devices:\n  - name: r1\n    address: 192.0.2.1\n    username: u\n    checks: [ssh]\n",
+    );
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:5: devices[0]: the ssh check needs a password or a private_key (on the \
+         device or its profile)"
+    );
+    let r = fx.main(
+        "devices:\n  - name: r1\n    address: 192.0.2.1\n    username: u\n    checks: [telnet]\n",
+    );
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:5: devices[0]: the telnet check needs a password (set `password` on the \
+         device or its profile)"
+    );
+    // A scrapli entry: named by its position in the file.
+    fx.write("s.yaml", "- host: 192.0.2.1\n  transport: asyncssh\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["s.yaml"])),
+        "s.yaml:1:3: [0]: the ssh check needs a username (set `username` on the device or its \
+         profile)"
+    );
+}
+
+#[test]
+fn timing_that_cannot_work() {
+    let fx = Fx::new();
+    let r = fx.main("defaults:\n  ssh:\n    interval: 10s\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:3: defaults: ssh timeout (30s) is longer than its interval (10s)"
+    );
+    let r = fx.main("defaults:\n  icmp:\n    count: 20\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:3: defaults: icmp: 20 echo requests 200ms apart do not fit in the 2s \
+         timeout (lower count or spacing, or raise timeout)"
+    );
+    let r = fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    icmp: {timeout: 1m}\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:5: devices[0]: icmp timeout (1m) is longer than its interval (10s)"
+    );
+}
+
+#[test]
+fn bad_labels_names_and_addresses() {
+    let fx = Fx::new();
+    let dev = |extra: &str| format!("devices:\n  - name: r1\n    address: 192.0.2.1\n{extra}");
+    assert_eq!(
+        fx.error(fx.main(&dev("    labels: {site: a, 9x: b}\n"))),
+        "main.yaml:4:23: devices[0].labels.9x: invalid label name `9x` (must match \
+         [a-zA-Z_][a-zA-Z0-9_]*)"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("    labels:\n      __name__: x\n"))),
+        "main.yaml:5:7: devices[0].labels.__name__: invalid label name `__name__` (names \
+         starting with `__` are reserved by Prometheus)"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("    labels:\n      device: x\n"))),
+        "main.yaml:5:7: devices[0].labels.device: label name `device` is reserved (reachd sets \
+         device, protocol, reason and phase itself)"
+    );
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - name: r1\n    address: 192.0.2.1:22\n")),
+        "main.yaml:3:14: devices[0].address: invalid address `192.0.2.1:22`: give the port \
+         separately (`ssh: {port: …}`, scrapli's `port:`)"
+    );
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - name: \"\"\n    address: 192.0.2.1\n")),
+        "main.yaml:2:11: devices[0].name: device name must not be empty"
+    );
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - name: r1\n")),
+        "main.yaml:2:5: devices[0]: missing field `address`"
+    );
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - address: 192.0.2.1\n")),
+        "main.yaml:2:5: devices[0]: missing field `name`"
+    );
+}
+
+#[test]
+fn bad_top_level_settings() {
+    let fx = Fx::new();
+    assert_eq!(
+        fx.error(fx.main("listen: localhost:9806\n")),
+        "main.yaml:1:9: listen: invalid listen address `localhost:9806` (use e.g. \
+         127.0.0.1:9806 or [::1]:9806)"
+    );
+    assert_eq!(
+        fx.error(fx.main("log:\n  format: xml\n")),
+        "main.yaml:2:11: log.format: invalid value `xml` (expected auto, json, text)"
+    );
+    assert_eq!(
+        fx.error(fx.main("log:\n  format: jsn\n")),
+        "main.yaml:2:11: log.format: invalid value `jsn`, did you mean `json`? (expected auto, \
+         json, text)"
+    );
+    let e = fx.error(fx.main("log:\n  level: \"info,[\"\n"));
+    assert!(
+        e.starts_with("main.yaml:2:10: log.level: invalid log level `info,[`: "),
+        "{e}"
+    );
+    assert_eq!(
+        fx.error(fx.main("defaults:\n  ssh:\n    host_key: strct\n")),
+        "main.yaml:3:15: defaults.ssh.host_key: invalid value `strct`, did you mean `strict`? \
+         (expected strict, accept-new, off)"
+    );
+    assert_eq!(
+        fx.error(fx.main("- name: r1\n")),
+        "main.yaml: expected a map of settings at the top level (listen, defaults, profiles, \
+         inventory, devices, …)"
+    );
+}
+
+#[test]
+fn yaml_syntax_errors() {
+    let fx = Fx::new();
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - name: r1\n   address: [\n")),
+        "main.yaml:3:4: did not find expected '-' indicator, while parsing a block collection \
+         at line 2 column 3"
+    );
+    fx.write("inv.yaml", "- host: a\n\t- host: b\n");
+    let e = fx.error(fx.inventories(&["inv.yaml"]));
+    assert!(e.starts_with("inv.yaml:2:1: "), "{e}");
+}
+
+#[test]
+fn empty_and_missing_inventories() {
+    let fx = Fx::new();
+    fx.write("empty.yaml", "# nothing yet\n");
+    fx.write("list.yaml", "[]\n");
+    fx.write("map.yaml", "r1:\n  hostname: 192.0.2.1\n");
+    assert_eq!(
+        fx.errors(fx.inventories(&["empty.yaml", "list.yaml", "map.yaml", "gone.yaml"])),
+        [
+            "empty.yaml: inventory file is empty (expected a list of devices)",
+            "list.yaml: inventory file has no devices (the list is empty)",
+            "map.yaml: expected a list of devices at the top level, found a map (Nornir-style \
+             inventories are not supported yet)",
+            "gone.yaml: cannot read inventory file: no such file",
+        ]
+    );
+    assert_eq!(
+        fx.error(fx.main("listen: 127.0.0.1:9806\n")),
+        "main.yaml: no devices configured (add `devices:` or `inventory:` to the config file, \
+         or pass --inventory FILE)"
+    );
+    assert_eq!(
+        fx.error(fx.load(&Sources::default())),
+        "no devices configured (add `devices:` or `inventory:` to the config file, or pass \
+         --inventory FILE)"
+    );
+    assert_eq!(
+        fx.error(fx.load(&Sources {
+            config: Some(fx.dir.join("nope.yaml")),
+            inventories: vec![]
+        })),
+        "nope.yaml: cannot read config file: no such file"
+    );
+}
+
+#[test]
+fn errors_from_several_files_are_all_reported() {
+    let fx = Fx::new();
+    fx.write("a.yaml", "- host: 192.0.2.1\n  transport: asyncssh\n  auth_username: u\n  auth_password: p\n  timeout_socket: 5 sec\n");
+    fx.write(
+        "b.yaml",
+        "- name: r2\n  address: 192.0.2.2\n  labels: {Role-x: core}\n",
+    );
+    let text = "inventory:\n  - a.yaml\n  - b.yaml\ndevices:\n  - name: r1\n    adress: x\n";
+    assert_eq!(
+        fx.errors(fx.main(text)),
+        [
+            "main.yaml:6:5: devices[0].adress: unknown field `adress`, did you mean `address`?",
+            "a.yaml:5:19: [0].timeout_socket: invalid duration `5 sec` (use e.g. 500ms, 5s, 1m)",
+            "b.yaml:3:12: [0].labels.Role-x: invalid label name `Role-x` (must match \
+             [a-zA-Z_][a-zA-Z0-9_]*)",
+        ]
+    );
+}
+
+#[test]
+fn scrapli_entry_errors() {
+    let fx = Fx::new();
+    fx.write("s.yaml", "- host: 192.0.2.1\n  transport: asyncshh\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["s.yaml"])),
+        "s.yaml:2:14: [0].transport: unknown transport `asyncshh`, did you mean `asyncssh`? \
+         (expected asyncssh, ssh2, paramiko, system, asynctelnet, telnet)"
+    );
+    fx.write("s.yaml", "- host: 192.0.2.1\n  auth_usernme: u\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["s.yaml"])),
+        "s.yaml:2:3: [0].auth_usernme: unknown field `auth_usernme`, did you mean `auth_username`?"
+    );
+    // Mixed formats: the first entry decides.
+    fx.write(
+        "s.yaml",
+        "- host: 192.0.2.1\n  checks: [icmp]\n- name: r2\n  address: 192.0.2.2\n",
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["s.yaml"])),
+        "s.yaml:4:3: [1].address: unknown field `address`: `address` is a reachd inventory key, \
+         but this file is read as scrapli-style (because its first entry has `host`); one file \
+         holds one format"
+    );
+    fx.write(
+        "n.yaml",
+        "- name: r1\n  address: 192.0.2.1\n- host: 192.0.2.2\n",
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["n.yaml"])),
+        "n.yaml:3:3: [1].host: unknown field `host`: `host` is a scrapli inventory key, but this \
+         file is read as reachd's own format (because its first entry has no scrapli key); one \
+         file holds one format"
+    );
+    fx.write("s.yaml", "- auth_username: u\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["s.yaml"])),
+        "s.yaml:1:3: [0]: missing field `host`"
+    );
+}
+
+#[test]
+fn wrong_types_at_the_top() {
+    let fx = Fx::new();
+    assert_eq!(
+        fx.error(fx.main("devices:\n  r1:\n    address: 192.0.2.1\n")),
+        "main.yaml:2:3: devices: invalid type: map, expected a list"
+    );
+    assert_eq!(
+        fx.error(fx.main("profiles: [lab]\n")),
+        "main.yaml:1:11: profiles: invalid type: list, expected a map"
+    );
+    assert_eq!(
+        fx.error(fx.main("defaults: 5\n")),
+        "main.yaml:1:11: defaults: invalid type: integer `5`, expected a map of per-protocol defaults (icmp, \
+         ssh, telnet)"
+    );
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - r1\n")),
+        "main.yaml:2:5: devices[0]: invalid type: string \"r1\", expected a device (a map with \
+         name and address)"
+    );
+    assert_eq!(
+        fx.error(fx.main("inventory: devices.yaml\n")),
+        "main.yaml:1:12: inventory: invalid type: string \"devices.yaml\", expected a list"
+    );
+    assert_eq!(
+        fx.error(
+            fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    ssh: {enable: maybe}\n")
+        ),
+        "main.yaml:4:19: devices[0].ssh.enable: invalid type: string \"maybe\", expected a boolean"
+    );
+}
+
+#[test]
+fn wrong_types_of_blocks() {
+    let fx = Fx::new();
+    assert_eq!(
+        fx.error(fx.main("profiles:\n  lab: admin\n")),
+        "main.yaml:2:8: profiles.lab: invalid type: string \"admin\", expected a profile (a map \
+         of settings)"
+    );
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    icmp: 5\n")),
+        "main.yaml:4:11: devices[0].icmp: invalid type: integer `5`, expected a map of icmp \
+         settings"
+    );
+    assert_eq!(
+        fx.error(fx.main("log: debug\n")),
+        "main.yaml:1:6: log: invalid type: string \"debug\", expected a map with format and level"
+    );
+}
+
+#[test]
+fn scrapli_keys_in_main_devices_get_a_hint() {
+    let fx = Fx::new();
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - host: 192.0.2.1\n    auth_username: u\n")),
+        "main.yaml:2:5: devices[0].host: unknown field `host`: `host` is a scrapli inventory \
+         key; `devices:` takes reachd's format (name, address, …), a scrapli-style list goes in \
+         its own file named under `inventory:`"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Secrets.
+
+#[test]
+fn missing_secrets_are_errors_at_their_line() {
+    let fx = Fx::new();
+    let dev =
+        |pw: &str| format!("devices:\n  - name: r1\n    address: 192.0.2.1\n    password: {pw}\n");
+    assert_eq!(
+        fx.error(fx.main(&dev("{env: NOPE}"))),
+        "main.yaml:4:15: devices[0].password: environment variable `NOPE` is not set"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("{file: pw.txt}"))),
+        "main.yaml:4:15: devices[0].password: cannot read secret file `pw.txt`: no such file"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("{credential: lab}"))),
+        "main.yaml:4:15: devices[0].password: credential `lab` needs $CREDENTIALS_DIRECTORY, \
+         which systemd sets for LoadCredential=; it is not set"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("{credential: ../etc/shadow}"))),
+        "main.yaml:4:15: devices[0].password: invalid credential name `../etc/shadow` (a file \
+         name in $CREDENTIALS_DIRECTORY)"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("{envv: X}"))),
+        "main.yaml:4:15: devices[0].password: unknown secret source, did you mean `env`?"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("{env: A, file: b}"))),
+        "main.yaml:4:15: devices[0].password: a secret source has exactly one key: {env: …}, \
+         {file: …}, {credential: …}"
+    );
+    fx.write("empty.pw", "\n");
+    assert_eq!(
+        fx.error(fx.main(&dev("{file: empty.pw}"))),
+        "main.yaml:4:15: devices[0].password: secret file `empty.pw` is empty"
+    );
+}
+
+#[test]
+fn secrets_never_appear_in_errors() {
+    // A numeric password is refused without being quoted.
+    let fx = Fx::new();
+    let r = fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    password: 123456789\n");
+    let e = fx.error(r);
+    assert_eq!(
+        e,
+        "main.yaml:4:15: devices[0].password: a secret must be a string (quote numbers, e.g. \
+         \"1234\") or one of {env: VAR}, {file: PATH}, {credential: NAME}"
+    );
+    assert!(!e.contains("123456789"));
+    // Errors elsewhere in a file full of secrets, of every kind.
+    let fx = Fx::new()
+        .env("PW", SECRET)
+        .env("CREDENTIALS_DIRECTORY", "/nonexistent");
+    fx.write("pw.txt", &format!("{SECRET}\n"));
+    let text = format!(
+        "profiles:\n  p:\n    username: u\n    password: {SECRET}\n    secondary: {{env: PW}}\n    \
+         private_key_passphrase: {{file: pw.txt}}\ndevices:\n  - name: r1\n    address: 192.0.2.1\n    \
+         profile: p\n    password: {{env: PW}}\n    checks: [ssh]\n    ssh: {{expect: x}}\n"
+    );
+    // `errors()` asserts that no error string or Debug contains SECRET.
+    let errs = fx.errors(fx.main(&text));
+    assert_eq!(
+        errs,
+        [
+            "main.yaml:8:5: devices[0]: ssh.expect is set but ssh.command is not (expect matches \
+          the command's output)"
+        ]
+    );
+    let text = format!("devices:\n  - name: r1\n    address: 192.0.2.1\n    passwrd: {SECRET}\n");
+    let e = fx.error(fx.main(&text));
+    assert_eq!(
+        e,
+        "main.yaml:4:5: devices[0].passwrd: unknown field `passwrd`, did you mean `password`?"
+    );
+    let text =
+        format!("devices:\n  - name: r1\n    address: 192.0.2.1\n    password: [{SECRET}]\n");
+    let e = fx.error(fx.main(&text));
+    assert!(
+        e.starts_with("main.yaml:4:15: devices[0].password: a secret must be a string"),
+        "{e}"
+    );
+}
+
+#[test]
+fn no_error_ever_shows_a_secret() {
+    let fx = Fx::new().env("PW", SECRET);
+    fx.write("pw.txt", &format!("{SECRET}\n"));
+    let base = format!(
+        "profiles:\n  p:\n    username: u\n    password: {SECRET}\n    secondary: {{env: PW}}\n    \
+         private_key_passphrase: {{file: pw.txt}}\n    checks: [ssh]\n"
+    );
+    let broken = [
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, password: {SECRET}, ssh: {{port: 0}}}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, secondary: {{env: PW, file: x}}}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, secondary: {{value: {SECRET}}}}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, password: 12345{}}}\n",
+            6789
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, password: true}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, password: {{{SECRET}: x}}}}\n"
+        ),
+        format!(
+            "{base}devices:\n  - {{name: r1, address: 192.0.2.1, profile: p, checks: [telnet], username: {SECRET}x}}\n  - {{name: r1, address: 192.0.2.2}}\n"
+        ),
+        format!("{base}  q: {{password: {SECRET}, ssh: {{concurrency: 1}}}}\ndevices: []\n"),
+        format!(
+            "{base}devices: [{{name: r1, address: 192.0.2.1, profile: p, checks: [ssh], ssh: {{expect: x}}}}]\n"
+        ),
+    ];
+    for text in &broken {
+        // `errors()` fails if an error's Display or Debug holds SECRET.
+        let errs = fx.errors(fx.main(text));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+    }
+    // `password: {hunter2}` is a map keyed by the password: not quoted.
+    let e = fx.error(fx.main(&broken[5]));
+    assert!(
+        e.ends_with(
+            "devices[0].password: unknown secret source (a secret source has exactly one key: \
+             {env: …}, {file: …}, {credential: …})"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn load_reads_the_real_environment() {
+    // `load` itself, on a file that needs no environment.
+    let plan = load(&Sources {
+        config: None,
+        inventories: vec![data("devices_asyncssh.yaml")],
+    })
+    .unwrap();
+    assert_eq!(plan.targets.len(), 8);
+}
+
+#[test]
+fn secret_sources_resolve() {
+    let fx = Fx::new();
+    let creds = fx.dir.join("creds");
+    fx.write("creds/enable", &format!("{SECRET}-enable\r\n"));
+    fx.write("secrets/pass.txt", &format!("{SECRET}-file\n"));
+    fx.write("keys/id_ed25519", "not really a key\n");
+    let fx = fx
+        .env("R_PW", format!("{SECRET}-env"))
+        .env("CREDENTIALS_DIRECTORY", creds.clone());
+    let text = format!(
+        "profiles:\n  p:\n    username: admin\n    password: {{env: R_PW}}\n    secondary: {{credential: enable}}\n    \
+         checks: [ssh, telnet]\n\
+         devices:\n\
+         \x20 - name: inline\n    address: 192.0.2.1\n    profile: p\n    password: {SECRET}-inline\n\
+         \x20 - name: env\n    address: 192.0.2.2\n    profile: p\n\
+         \x20 - name: file\n    address: 192.0.2.3\n    profile: p\n    password: {{file: secrets/pass.txt}}\n    \
+         private_key: keys/id_ed25519\n    private_key_passphrase: {{file: secrets/pass.txt}}\n"
+    );
+    let plan = ok(fx.main(&text));
+    let pw = |d: &str| {
+        session(&target(&plan, d, Protocol::Ssh))
+            .password
+            .as_ref()
+            .unwrap()
+            .expose()
+            .to_owned()
+    };
+    assert_eq!(pw("inline"), format!("{SECRET}-inline"));
+    assert_eq!(pw("env"), format!("{SECRET}-env"));
+    assert_eq!(pw("file"), format!("{SECRET}-file"));
+    let s = target(&plan, "file", Protocol::Ssh);
+    let s = session(&s);
+    assert_eq!(
+        s.secondary.as_ref().unwrap().expose(),
+        format!("{SECRET}-enable")
+    );
+    assert!(s.enable, "a secondary password turns enable on");
+    assert_eq!(
+        s.private_key.as_deref(),
+        Some(fx.dir.join("keys/id_ed25519").as_path())
+    );
+    assert_eq!(
+        s.private_key_passphrase.as_ref().unwrap().expose(),
+        format!("{SECRET}-file")
+    );
+    // Telnet gets no key.
+    let t = target(&plan, "file", Protocol::Telnet);
+    assert_eq!(session(&t).private_key, None);
+    // Missing key file: an error at its line.
+    let text = "devices:\n  - name: r1\n    address: 192.0.2.1\n    private_key: keys/nope\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "main.yaml:4:18: devices[0].private_key: cannot use private key file `keys/nope`: no \
+         such file"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// scrapli inventories.
+
+#[test]
+fn seeds_scrapli_inventory_verbatim() {
+    let fx = Fx::new();
+    let plan = ok(fx.load(&Sources {
+        config: None,
+        inventories: vec![data("devices_asyncssh.yaml")],
+    }));
+    let names: Vec<&str> = plan.devices.iter().map(|d| &*d.name).collect();
+    assert_eq!(
+        names,
+        [
+            "192.168.100.1",
+            "192.168.100.2",
+            "192.168.100.3",
+            "192.168.100.11"
+        ]
+    );
+    assert_eq!(plan.targets.len(), 8);
+    for d in &plan.devices {
+        assert_eq!(d.host, *d.name);
+        assert_eq!(
+            d.labels,
+            BTreeMap::from([("platform".to_owned(), "cisco_iosxe".to_owned())])
+        );
+        let protos: Vec<Protocol> = plan
+            .targets
+            .iter()
+            .filter(|t| t.device == d.name)
+            .map(|t| t.protocol)
+            .collect();
+        assert_eq!(protos, [Protocol::Icmp, Protocol::Ssh]);
+    }
+    let ping = target(&plan, "192.168.100.1", Protocol::Icmp);
+    assert_eq!((ping.interval, ping.timeout), (secs(10), secs(2)));
+    assert_eq!(*icmp(&ping), IcmpSpec::default());
+    let ssh = target(&plan, "192.168.100.3", Protocol::Ssh);
+    assert_eq!(ssh.host, "192.168.100.3");
+    assert_eq!((ssh.interval, ssh.timeout), (secs(60), secs(30)));
+    let s = session(&ssh);
+    assert_eq!(s.port, 22);
+    assert_eq!(s.username.as_deref(), Some("cisco"));
+    assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("ciscoe"));
+    assert_eq!(s.secondary.as_ref().map(|p| p.expose()), Some("cisco"));
+    assert!(s.enable);
+    assert_eq!(s.host_key, HostKeyPolicy::Off);
+    assert_eq!(s.connect_timeout, secs(5));
+    assert_eq!(s.read_timeout, secs(10));
+    assert_eq!(s.platform.as_deref(), Some("cisco_iosxe"));
+    assert_eq!(s.command, None);
+    assert_eq!(s.known_hosts, None);
+    // Debug of the plan shows no password (`ok` checks the secret marker;
+    // here the seeds' own passwords).
+    let debug = format!("{plan:?}");
+    assert!(!debug.contains("ciscoe"));
+    assert!(!debug.contains("password: Some(\"cisco"));
+    assert!(debug.contains("password: Some(Secret(<redacted>))"));
+}
+
+#[test]
+fn seeds_telnet_sibling() {
+    let fx = Fx::new();
+    let plan = ok(fx.load(&Sources {
+        config: None,
+        inventories: vec![data("devices_asynctelnet.yaml")],
+    }));
+    assert_eq!(plan.devices.len(), 4);
+    assert_eq!(plan.targets.len(), 8);
+    let t = target(&plan, "192.168.100.11", Protocol::Telnet);
+    let s = session(&t);
+    assert_eq!(s.port, 23);
+    assert_eq!(s.username.as_deref(), Some("cisco"));
+    assert!(s.enable);
+    assert_eq!(s.connect_timeout, secs(5));
+    assert!(matches!(t.spec, CheckSpec::Telnet(_)));
+}
+
+#[test]
+fn scrapli_mapping_in_full() {
+    let fx = Fx::new();
+    fx.write("kh", "");
+    fx.write(
+        "inv.yaml",
+        "- host: r1.example.net\n  name: r1\n  port: 2222\n  auth_username: u\n  auth_password: p\n  \
+         auth_strict_key: true\n  ssh_known_hosts_file: kh\n  timeout_socket: 0.5\n  \
+         timeout_transport: 2s\n  transport: ssh2\n  labels: {site: x, platform: custom}\n  \
+         platform: arista_eos\n  timeout_ops: 30\n  transport_options: {asyncssh: {encryption_algs: [aes128-cbc]}}\n  \
+         comms_prompt_pattern: '^\\S+#$'\n  on_open: null\n  privilege_levels: {}\n  variant: x\n\
+         - host: 192.0.2.2\n  auth_password: p\n  transport: telnet\n\
+         - host: 192.0.2.3\n  auth_username: u\n  auth_password: p\n\
+         - host: 192.0.2.4\n  checks: [icmp]\n  auth_bypass: true\n",
+    );
+    let plan = ok(fx.inventories(&["inv.yaml"]));
+    let names: Vec<&str> = plan.devices.iter().map(|d| &*d.name).collect();
+    assert_eq!(names, ["r1", "192.0.2.2", "192.0.2.3", "192.0.2.4"]);
+    assert_eq!(plan.devices[0].host, "r1.example.net");
+    assert_eq!(
+        plan.devices[0].labels,
+        BTreeMap::from([
+            ("platform".to_owned(), "custom".to_owned()),
+            ("site".to_owned(), "x".to_owned())
+        ])
+    );
+    let t = target(&plan, "r1", Protocol::Ssh);
+    let s = session(&t);
+    assert_eq!(s.port, 2222);
+    assert_eq!(s.host_key, HostKeyPolicy::Strict);
+    assert_eq!(s.known_hosts.as_deref(), Some(fx.dir.join("kh").as_path()));
+    assert_eq!(s.connect_timeout, ms(500));
+    assert_eq!(s.read_timeout, secs(2));
+    assert!(!s.enable, "no secondary, no enable");
+    assert_eq!(s.platform.as_deref(), Some("arista_eos"));
+    // Telnet without a user name (line password) and the default port.
+    let t = target(&plan, "192.0.2.2", Protocol::Telnet);
+    assert_eq!(session(&t).port, 23);
+    assert_eq!(session(&t).username, None);
+    // No transport: scrapli's default, `system`, is ssh; default host key policy.
+    let t = target(&plan, "192.0.2.3", Protocol::Ssh);
+    assert_eq!(session(&t).host_key, HostKeyPolicy::AcceptNew);
+    // Own `checks:` replace icmp + transport.
+    let protos: Vec<Protocol> = plan
+        .targets
+        .iter()
+        .filter(|t| &*t.device == "192.0.2.4")
+        .map(|t| t.protocol)
+        .collect();
+    assert_eq!(protos, [Protocol::Icmp]);
+    assert_eq!(plan.targets.len(), 2 + 2 + 2 + 1);
+}
+
+#[test]
+fn scrapli_files_as_python_writes_them() {
+    // scrapli's defaults are empty strings; PyYAML booleans are YAML 1.1.
+    let fx = Fx::new();
+    fx.write(
+        "inv.yaml",
+        "- host: 192.0.2.1\n  auth_username: u\n  auth_password: p\n  auth_secondary: \"\"\n  \
+         auth_private_key: \"\"\n  auth_private_key_passphrase: \"\"\n  ssh_known_hosts_file: \"\"\n  \
+         platform: \"\"\n  auth_strict_key: no\n  ssh_config_file: False\n\
+         - host: 192.0.2.2\n  auth_username: u\n  auth_password: p\n  auth_strict_key: True\n\
+         - host: 192.0.2.3\n  auth_username: \"\"\n  auth_password: p\n  transport: asynctelnet\n",
+    );
+    let plan = ok(fx.inventories(&["inv.yaml"]));
+    let t = target(&plan, "192.0.2.1", Protocol::Ssh);
+    let s = session(&t);
+    assert_eq!(s.secondary, None);
+    assert!(!s.enable);
+    assert_eq!(s.private_key, None);
+    assert_eq!(s.private_key_passphrase, None);
+    assert_eq!(s.known_hosts, None);
+    assert_eq!(s.platform, None);
+    assert_eq!(s.host_key, HostKeyPolicy::Off);
+    assert!(plan.devices[0].labels.is_empty());
+    let t = target(&plan, "192.0.2.2", Protocol::Ssh);
+    assert_eq!(session(&t).host_key, HostKeyPolicy::Strict);
+    let t = target(&plan, "192.0.2.3", Protocol::Telnet);
+    assert_eq!(session(&t).username, None);
+    fx.write("bad.yaml", "- host: 192.0.2.1\n  auth_strict_key: maybe\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["bad.yaml"])),
+        "bad.yaml:2:20: [0].auth_strict_key: invalid value `maybe` (expected true or false)"
+    );
+}
+
+#[test]
+fn a_device_without_checks_stays_in_the_inventory() {
+    let fx = Fx::new();
+    let plan = ok(fx.main("devices:\n  - {name: spare, address: 192.0.2.1, checks: []}\n  - {name: r1, address: 192.0.2.2}\n"));
+    assert_eq!(plan.devices.len(), 2);
+    assert_eq!(plan.targets.len(), 1);
+}
+
+#[test]
+fn format_detection_and_override() {
+    let fx = Fx::new();
+    // A reachd list, auto-detected.
+    fx.write("native.yaml", "- name: r1\n  address: 192.0.2.1\n");
+    // A scrapli entry first with only ignored/scrapli keys.
+    fx.write(
+        "scrapli.yaml",
+        "- host: 192.0.2.2\n  auth_username: u\n  auth_password: p\n",
+    );
+    let plan = ok(fx.inventories(&["native.yaml", "scrapli.yaml"]));
+    assert_eq!(plan.targets.len(), 3);
+    // Forced formats.
+    let text = "inventory:\n  - {path: native.yaml, format: scrapli}\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "native.yaml:2:3: [0].address: unknown field `address`: `address` is a reachd inventory \
+         key, but this file is read as scrapli-style (as its `format:` says); one file holds \
+         one format"
+    );
+    let text = "inventory:\n  - {path: scrapli.yaml, format: reachd}\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "scrapli.yaml:1:3: [0].host: unknown field `host`: `host` is a scrapli inventory key, \
+         but this file is read as reachd's own format (as its `format:` says); one file holds \
+         one format"
+    );
+    let text = "inventory:\n  - {path: native.yaml, format: nornir}\n";
+    assert_eq!(
+        fx.error(fx.main(text)),
+        "main.yaml:2:33: inventory[0].format: invalid value `nornir` (expected auto, reachd, \
+         scrapli)"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Cascade, paths, settings.
+
+#[test]
+fn cascade_builtin_defaults_profile_device() {
+    let fx = Fx::new();
+    let text = "defaults:\n  ssh:\n    interval: 2m\n    timeout: 40s\n    port: 2200\n    read_timeout: 7s\n    \
+                concurrency: 7\n  icmp:\n    count: 5\n\
+                profiles:\n  p:\n    username: pu\n    password: pp\n    platform: ios\n    checks: [icmp, ssh]\n    \
+                labels: {site: s1, role: r}\n    ssh:\n      timeout: 35s\n      port: 2201\n      \
+                ciphers: \"+aes128-cbc\"\n\
+                devices:\n  - name: d\n    address: 192.0.2.1\n    profile: p\n    username: du\n    \
+                labels: {role: edge}\n    ssh:\n      port: 2202\n      command: show clock\n      expect: \"\\\\d+:\\\\d+\"\n\
+                \x20 - name: plain\n    address: 192.0.2.2\n";
+    let plan = ok(fx.main(text));
+    let t = target(&plan, "d", Protocol::Ssh);
+    assert_eq!(t.interval, secs(120), "from defaults");
+    assert_eq!(t.timeout, secs(35), "from the profile");
+    let s = session(&t);
+    assert_eq!(s.port, 2202, "from the device");
+    assert_eq!(s.read_timeout, secs(7), "from defaults");
+    assert_eq!(s.connect_timeout, secs(5), "built in");
+    assert_eq!(s.username.as_deref(), Some("du"), "device over profile");
+    assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("pp"));
+    assert_eq!(s.algorithms.ciphers.as_deref(), Some("+aes128-cbc"));
+    assert_eq!(s.command.as_deref(), Some("show clock"));
+    assert_eq!(s.expect.as_deref(), Some("\\d+:\\d+"));
+    assert_eq!(s.host_key, HostKeyPolicy::AcceptNew);
+    assert!(!s.enable);
+    let p = target(&plan, "d", Protocol::Icmp);
+    assert_eq!(icmp(&p).count, 5);
+    assert_eq!(
+        plan.devices[0].labels,
+        BTreeMap::from([
+            ("platform".to_owned(), "ios".to_owned()),
+            ("role".to_owned(), "edge".to_owned()),
+            ("site".to_owned(), "s1".to_owned()),
+        ])
+    );
+    // No profile, no checks: ping only, defaults applied.
+    let protos: Vec<Protocol> = plan
+        .targets
+        .iter()
+        .filter(|t| &*t.device == "plain")
+        .map(|t| t.protocol)
+        .collect();
+    assert_eq!(protos, [Protocol::Icmp]);
+    assert_eq!(icmp(&target(&plan, "plain", Protocol::Icmp)).count, 5);
+    assert_eq!(
+        plan.concurrency,
+        BTreeMap::from([
+            (Protocol::Icmp, 10_000),
+            (Protocol::Ssh, 7),
+            (Protocol::Telnet, 100)
+        ])
+    );
+}
+
+#[test]
+fn inventory_profile_and_relative_paths() {
+    let fx = Fx::new();
+    fx.write("conf/inv/pw", "filepw\n");
+    fx.write("conf/inv/kh", "");
+    fx.write(
+        "conf/inv/devs.yaml",
+        "- name: a\n  address: 192.0.2.1\n  password: {file: pw}\n  ssh: {known_hosts: kh}\n\
+         - name: b\n  address: 192.0.2.2\n  profile: other\n",
+    );
+    fx.write(
+        "conf/main.yaml",
+        "state_dir: state\nprofiles:\n  p: {username: u, password: pp, checks: [icmp, ssh]}\n  other: {checks: [icmp]}\n\
+         inventory:\n  - {path: inv/devs.yaml, profile: p}\n",
+    );
+    let plan = ok(fx.load(&Sources {
+        config: Some(fx.dir.join("conf/main.yaml")),
+        inventories: vec![],
+    }));
+    assert_eq!(plan.state_dir, Some(fx.dir.join("conf/state")));
+    let a = target(&plan, "a", Protocol::Ssh);
+    let s = session(&a);
+    assert_eq!(s.username.as_deref(), Some("u"), "the source's profile");
+    assert_eq!(s.password.as_ref().map(|p| p.expose()), Some("filepw"));
+    assert_eq!(
+        s.known_hosts.as_deref(),
+        Some(fx.dir.join("conf/inv/kh").as_path())
+    );
+    // An entry's own profile wins over the source's.
+    assert_eq!(plan.targets.iter().filter(|t| &*t.device == "b").count(), 1);
+}
+
+#[test]
+fn settings_and_their_defaults() {
+    let fx = Fx::new().env("STATE_DIRECTORY", "/var/lib/reachd:/var/lib/other");
+    let plan = ok(fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n"));
+    assert_eq!(plan.listen, DEFAULT_LISTEN);
+    assert_eq!(plan.listen.to_string(), "127.0.0.1:9806");
+    assert_eq!(plan.log, LogSettings::default());
+    assert_eq!(plan.log.level, "info");
+    assert_eq!(plan.shutdown_grace, secs(5));
+    assert_eq!(plan.state_dir, Some(PathBuf::from("/var/lib/reachd")));
+    assert_eq!(
+        plan.concurrency,
+        BTreeMap::from([
+            (Protocol::Icmp, 10_000),
+            (Protocol::Ssh, 100),
+            (Protocol::Telnet, 100)
+        ])
+    );
+    let plan = ok(fx.main(
+        "listen: \"[::1]:9100\"\nlog: {format: json, level: \"reachd=debug,warn\"}\nshutdown_grace: 1.5\n\
+         state_dir: /srv/reachd\ndevices:\n  - name: r1\n    address: 192.0.2.1\n",
+    ));
+    assert_eq!(plan.listen.to_string(), "[::1]:9100");
+    assert_eq!(plan.log.format, LogFormat::Json);
+    assert_eq!(plan.log.level, "reachd=debug,warn");
+    assert_eq!(plan.shutdown_grace, ms(1500));
+    assert_eq!(plan.state_dir, Some(PathBuf::from("/srv/reachd")));
+    // No config at all: built-in settings.
+    fx.write("inv.yaml", "- name: r1\n  address: 192.0.2.1\n");
+    let fx2 = Fx::new();
+    fx2.write("inv.yaml", "- name: r1\n  address: 192.0.2.1\n");
+    let plan = ok(fx2.inventories(&["inv.yaml"]));
+    assert_eq!(plan.state_dir, None);
+    assert_eq!(plan.listen, DEFAULT_LISTEN);
+}
+
+#[test]
+fn host_key_values_and_yaml_off() {
+    let fx = Fx::new();
+    let text = "profiles:\n  p: {username: u, password: p, checks: [ssh]}\ndevices:\n\
+                \x20 - {name: a, address: 192.0.2.1, profile: p, ssh: {host_key: off}}\n\
+                \x20 - {name: b, address: 192.0.2.2, profile: p, ssh: {host_key: strict}}\n\
+                \x20 - {name: c, address: 192.0.2.3, profile: p, ssh: {host_key: accept-new, enable: true}}\n";
+    let plan = ok(fx.main(text));
+    let hk = |d: &str| session(&target(&plan, d, Protocol::Ssh)).host_key;
+    assert_eq!(hk("a"), HostKeyPolicy::Off);
+    assert_eq!(hk("b"), HostKeyPolicy::Strict);
+    assert_eq!(hk("c"), HostKeyPolicy::AcceptNew);
+    assert!(session(&target(&plan, "c", Protocol::Ssh)).enable);
+}
+
+#[test]
+fn example_configs_load() {
+    let fx = Fx::new()
+        .env("REACHD_LAB_PASSWORD", "x")
+        .env("REACHD_LAB_ENABLE", "y")
+        .env("REACHD_VTY_PASSWORD", "z")
+        .env("REACHD_R2_PASSWORD", "w");
+    let plan = ok(fx.load(&Sources {
+        config: Some(example("reachd.example.yaml")),
+        inventories: vec![],
+    }));
+    let names: Vec<&str> = plan.devices.iter().map(|d| &*d.name).collect();
+    assert_eq!(
+        names,
+        [
+            "core1.fra1",
+            "sw1.fra1",
+            "upstream-gw",
+            "192.0.2.1",
+            "r2.lab",
+            "192.0.2.11"
+        ]
+    );
+    let core = target(&plan, "core1.fra1", Protocol::Telnet);
+    assert_eq!(session(&core).port, 2323);
+    assert_eq!(core.timeout, secs(20));
+    assert_eq!(
+        session(&target(&plan, "core1.fra1", Protocol::Ssh)).host_key,
+        HostKeyPolicy::Off
+    );
+    assert_eq!(plan.targets.len(), 3 + 2 + 1 + 2 + 2 + 2);
+
+    let plan = ok(fx.load(&Sources {
+        config: None,
+        inventories: vec![example("devices.scrapli.yaml")],
+    }));
+    assert_eq!(plan.devices.len(), 3);
+    assert_eq!(plan.targets.len(), 6);
+    // Without the environment it names, the example fails at that line.
+    let bare = Fx::new();
+    let e = bare
+        .load(&Sources {
+            config: None,
+            inventories: vec![example("devices.scrapli.yaml")],
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with(
+            "devices.scrapli.yaml:55:18: [1].auth_password: environment variable \
+             `REACHD_R2_PASSWORD` is not set"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn targets_are_in_device_order_then_protocol_order() {
+    let fx = Fx::new();
+    let text = "profiles:\n  p: {username: u, password: p}\ndevices:\n\
+                \x20 - {name: z, address: 192.0.2.1, profile: p, checks: [telnet, ssh, icmp]}\n\
+                \x20 - {name: a, address: 192.0.2.2}\n";
+    let plan = ok(fx.main(text));
+    let keys: Vec<String> = plan.targets.iter().map(|t| t.key().to_string()).collect();
+    assert_eq!(keys, ["z/icmp", "z/ssh", "z/telnet", "a/icmp"]);
+}
+
+#[test]
+fn duplicate_yaml_keys() {
+    let fx = Fx::new();
+    let r = fx.main("devices:\n  - name: r1\n    address: 192.0.2.1\n    labels: {a: 1, a: 2}\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:13: devices[0].labels: duplicate entry with key \"a\""
+    );
+    assert_eq!(
+        fx.error(fx.main("devices: []\ndevices: []\n")),
+        "main.yaml:1:1: duplicate entry with key \"devices\""
+    );
+    fx.write("i.yaml", "- name: r1\n  address: 192.0.2.1\n  name: r2\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["i.yaml"])),
+        "i.yaml:1:3: [0]: duplicate entry with key \"name\""
+    );
+}
+
+#[test]
+fn yaml_merge_keys_are_refused_plainly() {
+    let fx = Fx::new();
+    let r = fx.main("defaults: &d {icmp: {count: 2}}\nprofiles:\n  p: {<<: *d}\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:3:7: profiles.p.<<: YAML merge keys (`<<`) are not supported: put shared \
+         settings in a profile"
+    );
+}
+
+#[test]
+fn odd_input_never_panics() {
+    let fx = Fx::new();
+    let odd = [
+        "\u{feff}devices: []\n",
+        "devices:\n  - &a {name: r1, address: 192.0.2.1}\n  - *a\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, icmp: {timeout: \"５s\"}}\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, icmp: {timeout: 1e400}}\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, icmp: {timeout: .nan}}\n",
+        "devices:\n  - {name: \"r\\u0001\", address: 192.0.2.1}\n",
+        "devices:\n  - {name: r1, address: \"é.example\"}\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, labels: {é: x}}\n",
+        "devices:\n  - {name: r1, address: 192.0.2.1, checks: [[icmp]]}\n",
+        "devices:\n  - !custom {name: r1, address: 192.0.2.1}\n",
+        "listen: !!binary aGVsbG8=\n",
+        "--- \n...\n",
+        "a: 1\n---\nb: 2\n",
+        &"[".repeat(200),
+        "\t",
+        "devices:\n  - name: r1\n    address: 192.0.2.1\n    ssh: {kex: [\"+a\", \"b\"]}\n",
+    ];
+    for text in odd {
+        let _ = fx.main(text);
+    }
+    for text in [
+        "５s",
+        "1.s",
+        ".5s",
+        "1e3s",
+        "9999999999999999999h",
+        "1ms5",
+        "1hh",
+    ] {
+        let _ = duration::parse(text);
+    }
+}
+
+#[test]
+fn plan_and_errors_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Plan>();
+    send_sync::<ConfigErrors>();
+}
