@@ -22,6 +22,10 @@ pub(crate) type EnvLookup = Rc<dyn Fn(&str) -> Option<OsString>>;
 pub(crate) struct NameOrigin {
     pub file: PathBuf,
     pub entry: String,
+    /// A scrapli entry named by its `host`: another file's entry for the same
+    /// host adds its checks to the device (the seeds keep one list per
+    /// transport for the same hosts). The transports claimed so far.
+    pub by_host: Option<Vec<crate::target::Protocol>>,
 }
 
 pub(crate) struct Ctx {
@@ -76,15 +80,42 @@ impl Ctx {
 
     /// Takes `name` for the current entry, or says where it was taken.
     pub fn claim_name(&self, name: &str) -> Result<(), String> {
+        self.claim(name, None)
+    }
+
+    /// Takes `host` as the name of a scrapli entry without `name` whose
+    /// transport is `transport`. Allowed again for the same host in another
+    /// file with another transport: the entries merge into one device.
+    pub fn claim_host_name(
+        &self,
+        host: &str,
+        transport: crate::target::Protocol,
+    ) -> Result<(), String> {
+        self.claim(host, Some(transport))
+    }
+
+    fn claim(&self, name: &str, transport: Option<crate::target::Protocol>) -> Result<(), String> {
         let mut names = self.names.borrow_mut();
-        if let Some(first) = names.get(name) {
+        if let Some(first) = names.get_mut(name) {
+            if let (Some(t), Some(seen)) = (transport, first.by_host.as_mut()) {
+                if first.file != self.file && !seen.contains(&t) {
+                    seen.push(t);
+                    return Ok(());
+                }
+            }
             let place = if first.file == self.file {
                 first.entry.clone()
             } else {
                 format!("{} in {}", first.entry, first.file.display())
             };
+            let hint = if transport.is_some() && first.by_host.is_some() {
+                " (scrapli entries for the same host in different files merge when \
+                 their transports differ)"
+            } else {
+                ""
+            };
             return Err(format!(
-                "duplicate device name `{name}` (first defined at {place})"
+                "duplicate device name `{name}` (first defined at {place}){hint}"
             ));
         }
         names.insert(
@@ -92,6 +123,7 @@ impl Ctx {
             NameOrigin {
                 file: self.file.clone(),
                 entry: self.entry_path(),
+                by_host: transport.map(|t| vec![t]),
             },
         );
         Ok(())

@@ -32,7 +32,7 @@ mod resolve;
 mod scrapli;
 mod secret_source;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -179,12 +179,31 @@ fn load_with_env(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors
         (!first.is_empty()).then(|| PathBuf::from(first))
     });
 
-    let mut devices = Vec::with_capacity(resolved.len());
-    let mut targets = Vec::new();
+    let mut devices: Vec<Device> = Vec::with_capacity(resolved.len());
+    let mut per_device: Vec<Vec<Target>> = Vec::with_capacity(resolved.len());
+    let mut index: HashMap<Arc<str>, usize> = HashMap::with_capacity(resolved.len());
     for r in resolved {
-        devices.push(r.device);
-        targets.extend(r.targets.into_iter().map(Arc::new));
+        match index.get(&r.device.name) {
+            // Only scrapli entries named by the same host in different files
+            // with different transports get here (the name claim refuses
+            // every other duplicate): the device gains the other file's
+            // checks. Each entry brings an icmp check; the first one stays.
+            Some(&i) => {
+                for t in r.targets {
+                    if !per_device[i].iter().any(|x| x.protocol == t.protocol) {
+                        per_device[i].push(t);
+                    }
+                }
+                per_device[i].sort_by_key(|t| t.protocol);
+            }
+            None => {
+                index.insert(r.device.name.clone(), devices.len());
+                devices.push(r.device);
+                per_device.push(r.targets);
+            }
+        }
     }
+    let targets = per_device.into_iter().flatten().map(Arc::new).collect();
     Ok(Plan {
         listen,
         log,

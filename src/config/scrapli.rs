@@ -224,17 +224,17 @@ impl<'de> Deserialize<'de> for ScrapliEntry {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         map_then(d, "a scrapli device (a map with host)", |raw: RawEntry| {
             let ctx = context::current()?;
+            // scrapli's default transport is `system` (OpenSSH).
+            let transport = raw.transport.map_or(Protocol::Ssh, |t| t.0);
             let name = match raw.name {
                 Some(n) => n.0,
                 None => {
-                    ctx.claim_name(&raw.host.0).map_err(|e| {
+                    ctx.claim_host_name(&raw.host.0, transport).map_err(|e| {
                         format!("{e}; an entry without `name` is named by its `host`")
                     })?;
                     raw.host.0.clone()
                 }
             };
-            // scrapli's default transport is `system` (OpenSSH).
-            let transport = raw.transport.map_or(Protocol::Ssh, |t| t.0);
             let session = SessionLayer {
                 port: raw.port.and_then(|p| u16::try_from(p.0).ok()),
                 connect_timeout: raw.timeout_socket.map(|d| d.0),

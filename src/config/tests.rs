@@ -331,25 +331,59 @@ fn duplicate_device_names() {
 }
 
 #[test]
-fn seeds_ssh_and_telnet_lists_name_the_same_devices() {
-    // The seeds keep one list per transport for the same hosts. In reachd a
-    // device is one name; loading both lists is refused, not merged.
+fn seeds_ssh_and_telnet_lists_merge_into_one_device_each() {
+    // The seeds keep one list per transport for the same hosts: together
+    // they describe four devices, each checked over icmp, ssh and telnet.
     let fx = Fx::new();
-    let r = fx.load(&Sources {
-        config: None,
-        inventories: vec![
-            data("devices_asyncssh.yaml"),
-            data("devices_asynctelnet.yaml"),
-        ],
-    });
-    let errs = r.unwrap_err();
-    assert_eq!(errs.0.len(), 1);
+    let plan = fx
+        .load(&Sources {
+            config: None,
+            inventories: vec![
+                data("devices_asyncssh.yaml"),
+                data("devices_asynctelnet.yaml"),
+            ],
+        })
+        .unwrap();
+    assert_eq!(plan.devices.len(), 4);
+    assert_eq!(plan.targets.len(), 12);
+    let r1: Vec<_> = plan
+        .targets
+        .iter()
+        .filter(|t| &*t.device == "192.168.100.1")
+        .map(|t| (t.protocol, port_of(t)))
+        .collect();
+    assert_eq!(
+        r1,
+        vec![
+            (Protocol::Icmp, None),
+            (Protocol::Ssh, Some(22)),
+            (Protocol::Telnet, Some(23))
+        ]
+    );
+}
+
+fn port_of(t: &crate::target::Target) -> Option<u16> {
+    match &t.spec {
+        crate::target::CheckSpec::Ssh(s) | crate::target::CheckSpec::Telnet(s) => Some(s.port),
+        crate::target::CheckSpec::Icmp(_) => None,
+    }
+}
+
+#[test]
+fn the_same_list_twice_is_still_a_duplicate() {
+    let fx = Fx::new();
+    let errs = fx
+        .load(&Sources {
+            config: None,
+            inventories: vec![data("devices_asyncssh.yaml"), data("devices_asyncssh.yaml")],
+        })
+        .unwrap_err();
     assert_eq!(
         errs.0[0].to_string(),
         format!(
-            "{}:1:3: [0]: duplicate device name `192.168.100.1` (first defined at [0] in {}); \
-             an entry without `name` is named by its `host`",
-            data("devices_asynctelnet.yaml").display(),
+            "{}:1:3: [0]: duplicate device name `192.168.100.1` (first defined at [0]) \
+             (scrapli entries for the same host in different files merge when their \
+             transports differ); an entry without `name` is named by its `host`",
             data("devices_asyncssh.yaml").display()
         )
     );
