@@ -43,6 +43,7 @@ fn assert_up(v: &Verdict, sent: u32) {
     assert_eq!(v.phase, Phase::Connect, "{v:?}");
     assert_eq!((stats.sent, stats.received), (sent, sent), "{v:?}");
     assert_eq!(stats.rtts.len(), sent as usize, "{v:?}");
+    assert!(stats.rtts.iter().all(|r| !r.is_zero()), "a zero RTT: {v:?}");
     assert!(
         v.detail
             .starts_with(&format!("{sent}/{sent} replies, rtt ")),
