@@ -26,7 +26,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use surge_ping::{Client, ICMP, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
+use surge_ping::{Client, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
 use tokio::time::Instant;
 
 pub use setup::IcmpSetupError;
@@ -52,21 +52,22 @@ pub struct IcmpProbe {
     seqs: SeqRegistry,
     /// Payload bytes for every request; each check sends a prefix.
     payload: Box<[u8]>,
+    /// Last, so that it stops after the clients are gone.
+    _rx: setup::RxThread,
 }
 
 impl IcmpProbe {
-    /// Opens one shared surge-ping client per address family for all targets.
-    /// Must be called inside a tokio runtime.
+    /// Opens one shared surge-ping client per address family for all
+    /// targets, and a thread that receives their replies. May be called
+    /// inside or outside a tokio runtime; checks run in any runtime.
     ///
     /// Fails only if IPv4 ICMP is impossible (neither an unprivileged ICMP
     /// socket nor a raw one may be opened), with a message naming the fixes.
     /// Without IPv6, IPv6 targets get an `error` verdict saying why.
     pub fn new() -> Result<IcmpProbe, IcmpSetupError> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(IcmpSetupError::no_runtime());
-        }
-        let v4 = setup::open(ICMP::V4).map_err(|(d, r)| IcmpSetupError::ipv4(d, r))?;
-        let v6 = setup::open(ICMP::V6).map_err(|(d, r)| {
+        let sockets = setup::open_all().map_err(IcmpSetupError::thread)?;
+        let v4 = sockets.v4.map_err(|(d, r)| IcmpSetupError::ipv4(d, r))?;
+        let v6 = sockets.v6.map_err(|(d, r)| {
             if d.kind() == r.kind() {
                 d.to_string()
             } else {
@@ -79,6 +80,7 @@ impl IcmpProbe {
             ident: PingIdentifier(random_u16()),
             seqs: SeqRegistry::new(),
             payload: (0..MAX_PAYLOAD_V6).map(|i| i as u8).collect(),
+            _rx: sockets.rx,
         })
     }
 
@@ -309,8 +311,27 @@ mod tests {
     }
 
     #[test]
-    fn new_outside_a_runtime_is_an_error_not_a_panic() {
-        let e = IcmpProbe::new().unwrap_err();
-        assert!(e.to_string().contains("tokio runtime"));
+    fn new_works_outside_a_runtime_and_checks_run_in_one() {
+        let probe = match IcmpProbe::new() {
+            Ok(p) => p,
+            Err(e) if e.is_permission() => return eprintln!("NOTE: skipped, {e}"),
+            Err(e) => panic!("{e}"),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let target = Target {
+            device: "lo".into(),
+            protocol: Protocol::Icmp,
+            host: "127.0.0.1".into(),
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(2),
+            spec: CheckSpec::Icmp(Default::default()),
+        };
+        let v = rt.block_on(crate::probe::run_check(&probe, &target));
+        assert!(v.up, "{v:?}");
+        drop(rt);
+        drop(probe);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::path::PathBuf;
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -35,6 +35,63 @@ const RECV_BUFFER: usize = 8 << 20;
 /// `SOCK_RAW` (socket2 0.5 only names it with its `all` feature).
 const SOCK_RAW: i32 = 3;
 
+/// The clients of both families, with the thread that receives for them.
+pub(crate) struct Sockets {
+    pub v4: Result<Family, (io::Error, io::Error)>,
+    pub v6: Result<Family, (io::Error, io::Error)>,
+    pub rx: RxThread,
+}
+
+/// Opens both families' clients on a thread of their own.
+///
+/// surge-ping reads every reply in one task per client. Inside the
+/// daemon's runtime that task waits its turn behind all the checks it has
+/// just woken, so under a burst replies queue in the socket (inflating
+/// RTTs) until its buffer overflows. On its own thread, with a runtime of
+/// its own, it reads as fast as replies come. Checks still send from their
+/// own runtime; only reading and dispatching happen here.
+pub(crate) fn open_all() -> io::Result<Sockets> {
+    let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel(1);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("reachd-icmp-rx".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let _ = opened_tx.send(Ok((open(ICMP::V4), open(ICMP::V6))));
+                // Serve until the probe goes away.
+                let _ = stopped.await;
+            });
+        })?;
+    let (v4, v6) = opened_rx
+        .recv()
+        .map_err(|_| io::Error::other("the ICMP receive thread died while starting"))??;
+    Ok(Sockets {
+        v4,
+        v6,
+        rx: RxThread {
+            _stop: stop,
+            _thread: thread,
+        },
+    })
+}
+
+/// Stops the receive thread when dropped (the thread is not joined: it
+/// ends on its own once its runtime has shut down).
+pub(crate) struct RxThread {
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
 /// One address family's shared client.
 pub(crate) struct Family {
     pub client: Client,
@@ -42,8 +99,9 @@ pub(crate) struct Family {
 }
 
 /// Opens the family's socket, unprivileged first, then raw. On failure,
-/// returns the error of each attempt.
-pub(crate) fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
+/// returns the error of each attempt. Runs inside the receive thread's
+/// runtime, where surge-ping spawns its receive task.
+fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
     // surge-ping tries the hinted type (by default DGRAM), then the other
     // one. (It uses socket2 0.6 and this crate 0.5: types are compared as
     // the C values.)
@@ -55,7 +113,7 @@ pub(crate) fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
             } else {
                 SocketMode::Raw
             };
-            tune(&client);
+            tune(&client, kind, mode);
             Ok(Family { client, mode })
         }
         Err(e) => {
@@ -77,14 +135,52 @@ pub(crate) fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
     }
 }
 
-fn tune(client: &Client) {
+fn tune(client: &Client, kind: ICMP, mode: SocketMode) {
     let fd = client.get_socket().get_native_sock();
     // SAFETY: `fd` is the client's socket, open for as long as `client`,
     // which outlives this borrow.
-    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    let sock = SockRef::from(&fd);
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     // Best effort: a smaller buffer only means drops under bursts.
-    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
+    let _ = SockRef::from(&borrowed).set_recv_buffer_size(RECV_BUFFER);
+    if mode == SocketMode::Raw {
+        // Best effort too: without it, more packets to read and discard.
+        let _ = set_icmp_filter(fd, kind);
+    }
+}
+
+/// A raw ICMP socket gets a copy of every ICMP packet reaching the host:
+/// pings of this host, other programs' replies, and on loopback each of our
+/// own echo requests, which would double the receive work. Only echo
+/// replies and the errors that quote a request (destination unreachable,
+/// time exceeded) are let through. (An unprivileged socket only ever gets
+/// replies to its own requests.)
+fn set_icmp_filter(fd: RawFd, kind: ICMP) -> io::Result<()> {
+    // linux/icmp.h and linux/icmpv6.h: a set bit blocks that ICMP type.
+    const ICMP_FILTER: libc::c_int = 1;
+    const ICMPV6_FILTER: libc::c_int = 1;
+    let (level, name, blocked): (libc::c_int, libc::c_int, [u32; 8]) = match kind {
+        ICMP::V4 => {
+            // echo reply 0, destination unreachable 3, time exceeded 11
+            let pass = 1 << 0 | 1 << 3 | 1 << 11;
+            (libc::SOL_RAW, ICMP_FILTER, [!pass, 0, 0, 0, 0, 0, 0, 0])
+        }
+        ICMP::V6 => {
+            // destination unreachable 1, time exceeded 3; echo reply 129
+            let mut blocked = [u32::MAX; 8];
+            blocked[0] = !(1 << 1 | 1 << 3);
+            blocked[129 / 32] = !(1 << (129 % 32));
+            (libc::IPPROTO_ICMPV6, ICMPV6_FILTER, blocked)
+        }
+    };
+    // The IPv4 filter is one 32-bit word, the IPv6 one eight.
+    let len = if kind == ICMP::V4 { 4 } else { 32 };
+    // SAFETY: `blocked` outlives the call and holds at least `len` bytes.
+    let rc = unsafe { libc::setsockopt(fd, level, name, blocked.as_ptr().cast(), len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Why the ICMP probe cannot run at all.
@@ -95,7 +191,7 @@ pub struct IcmpSetupError {
 
 #[derive(Debug)]
 enum SetupErrorKind {
-    NoRuntime,
+    Thread(io::Error),
     Ipv4 {
         unprivileged: io::Error,
         raw: io::Error,
@@ -106,9 +202,9 @@ enum SetupErrorKind {
 }
 
 impl IcmpSetupError {
-    pub(crate) fn no_runtime() -> Self {
+    pub(crate) fn thread(e: io::Error) -> Self {
         IcmpSetupError {
-            kind: SetupErrorKind::NoRuntime,
+            kind: SetupErrorKind::Thread(e),
         }
     }
 
@@ -129,7 +225,7 @@ impl IcmpSetupError {
     /// Whether the cause is missing permission (and so the fixes apply).
     pub fn is_permission(&self) -> bool {
         match &self.kind {
-            SetupErrorKind::NoRuntime => false,
+            SetupErrorKind::Thread(_) => false,
             SetupErrorKind::Ipv4 {
                 unprivileged, raw, ..
             } => {
@@ -142,15 +238,17 @@ impl IcmpSetupError {
 
 impl fmt::Display for IcmpSetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let SetupErrorKind::Ipv4 {
-            unprivileged,
-            raw,
-            group,
-            range,
-            exe,
-        } = &self.kind
-        else {
-            return f.write_str("the ICMP probe must be created inside a tokio runtime");
+        let (unprivileged, raw, group, range, exe) = match &self.kind {
+            SetupErrorKind::Thread(e) => {
+                return write!(f, "cannot start the ICMP receive thread: {e}");
+            }
+            SetupErrorKind::Ipv4 {
+                unprivileged,
+                raw,
+                group,
+                range,
+                exe,
+            } => (unprivileged, raw, group, range, exe),
         };
         if !self.is_permission() {
             return write!(
@@ -232,11 +330,9 @@ mod tests {
     }
 
     #[test]
-    fn no_runtime_is_said_plainly() {
-        assert!(
-            IcmpSetupError::no_runtime()
-                .to_string()
-                .contains("tokio runtime")
-        );
+    fn a_thread_failure_is_said_plainly() {
+        let e = IcmpSetupError::thread(io::Error::from_raw_os_error(11));
+        assert!(e.to_string().contains("receive thread"), "{e}");
+        assert!(!e.is_permission());
     }
 }
