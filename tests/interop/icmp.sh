@@ -14,9 +14,9 @@
 #   (c) privileges: as nobody with ping_group_range "1 0" → the setup error
 #       naming both fixes; with "0 2147483647" → works unprivileged (and the
 #       loopback suite passes unprivileged, then raw as root);
-#   (d) a router answering ICMP host unreachable → unreachable on a raw
-#       socket; no_reply on an unprivileged one (the kernel does not pass
-#       ICMP errors to ping sockets).
+#   (d) a router answering ICMP(v6) unreachable → unreachable on a raw
+#       socket (IPv4 and IPv6); no_reply on an unprivileged one (the kernel
+#       does not pass ICMP errors to ping sockets).
 #
 # Usage: sudo tests/interop/icmp.sh        (from anywhere in the repository)
 set -euo pipefail
@@ -154,6 +154,11 @@ ip -n "${PFX}d1" route add default via 198.18.2.2
 sysctl_in d2 net.ipv4.ip_forward=1
 ip -n "${PFX}d2" route add unreachable 198.18.99.0/24
 ip -n "${PFX}d2" route add prohibit 198.18.98.0/24
+ip -n "${PFX}d1" addr add 2001:2::1/64 dev "${PFX}d1v" nodad
+ip -n "${PFX}d2" addr add 2001:2::2/64 dev "${PFX}d2v" nodad
+ip -n "${PFX}d1" -6 route add default via 2001:2::2
+sysctl_in d2 net.ipv6.conf.all.forwarding=1
+ip -n "${PFX}d2" -6 route add unreachable 2001:2:99::/48
 sysctl_in d1 'net.ipv4.ping_group_range=1 0'
 run "(d) raw: ICMP host unreachable from the router → unreachable" \
     check "${PFX}d1" REACHD_ICMP_TARGET=198.18.99.1 REACHD_ICMP_EXPECT=unreachable \
@@ -161,6 +166,12 @@ run "(d) raw: ICMP host unreachable from the router → unreachable" \
 run "(d) raw: ICMP administratively prohibited → unreachable" \
     check "${PFX}d1" REACHD_ICMP_TARGET=198.18.98.1 REACHD_ICMP_EXPECT=unreachable \
     REACHD_ICMP_MODE=raw REACHD_ICMP_DETAIL="administratively prohibited from 198.18.2.2"
+run "(d) raw: ICMPv6 no route from the router → unreachable" \
+    check "${PFX}d1" REACHD_ICMP_TARGET=2001:2:99::1 REACHD_ICMP_EXPECT=unreachable \
+    REACHD_ICMP_MODE=raw REACHD_ICMP_DETAIL="no route to destination from 2001:2::2"
+run "(d) raw: the router itself answers over IPv6" \
+    check "${PFX}d1" REACHD_ICMP_TARGET=2001:2::2 REACHD_ICMP_EXPECT=ok \
+    REACHD_ICMP_SENT=3 REACHD_ICMP_RECEIVED=3
 sysctl_in d1 'net.ipv4.ping_group_range=0 2147483647'
 run "(d) unprivileged: the same ICMP error is not seen → no_reply 0/3" \
     check "${PFX}d1" as-nobody REACHD_ICMP_TARGET=198.18.99.1 REACHD_ICMP_EXPECT=no_reply \
