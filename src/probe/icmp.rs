@@ -1,1 +1,0 @@
-//! ICMP echo probe (surge-ping). Being written.

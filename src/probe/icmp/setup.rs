@@ -1,0 +1,338 @@
+//! Opening the shared ICMP sockets: unprivileged first, raw second, and one
+//! plain message when neither is allowed.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::path::PathBuf;
+
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use surge_ping::{Client, Config, ICMP};
+
+/// How the probe talks ICMP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SocketMode {
+    /// An ICMP datagram ("ping") socket, allowed by `net.ipv4.ping_group_range`.
+    Unprivileged,
+    /// A raw socket, allowed by CAP_NET_RAW.
+    Raw,
+}
+
+impl SocketMode {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            SocketMode::Unprivileged => "unprivileged",
+            SocketMode::Raw => "raw",
+        }
+    }
+}
+
+/// Requested receive buffer of each socket. Replies to a burst of checks
+/// arrive together, and the default (~200 KiB, a few hundred packets) drops
+/// them; the kernel caps this at `net.core.rmem_max`.
+const RECV_BUFFER: usize = 8 << 20;
+
+/// `SOCK_RAW` (socket2 0.5 only names it with its `all` feature).
+const SOCK_RAW: i32 = 3;
+
+/// The clients of both families, with the thread that receives for them.
+pub(crate) struct Sockets {
+    pub v4: Result<Family, (io::Error, io::Error)>,
+    pub v6: Result<Family, (io::Error, io::Error)>,
+    pub rx: RxThread,
+}
+
+/// Opens both families' clients on a thread of their own.
+///
+/// surge-ping reads every reply in one task per client. Inside the
+/// daemon's runtime that task waits its turn behind all the checks it has
+/// just woken, so under a burst replies queue in the socket (inflating
+/// RTTs) until its buffer overflows. On its own thread, with a runtime of
+/// its own, it reads as fast as replies come. Checks still send from their
+/// own runtime; only reading and dispatching happen here.
+pub(crate) fn open_all() -> io::Result<Sockets> {
+    let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel(1);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("reachd-icmp-rx".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let _ = opened_tx.send(Ok((open(ICMP::V4), open(ICMP::V6))));
+                // Serve until the probe goes away.
+                let _ = stopped.await;
+            });
+        })?;
+    let (v4, v6) = opened_rx
+        .recv()
+        .map_err(|_| io::Error::other("the ICMP receive thread died while starting"))??;
+    Ok(Sockets {
+        v4,
+        v6,
+        rx: RxThread {
+            _stop: stop,
+            _thread: thread,
+        },
+    })
+}
+
+/// Stops the receive thread when dropped (the thread is not joined: it
+/// ends on its own once its runtime has shut down).
+pub(crate) struct RxThread {
+    _stop: tokio::sync::oneshot::Sender<()>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+/// One address family's shared client.
+pub(crate) struct Family {
+    pub client: Client,
+    pub mode: SocketMode,
+}
+
+/// Opens the family's socket, unprivileged first, then raw. On failure,
+/// returns the error of each attempt. Runs inside the receive thread's
+/// runtime, where surge-ping spawns its receive task.
+fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
+    // surge-ping tries the hinted type (by default DGRAM), then the other
+    // one. (It uses socket2 0.6 and this crate 0.5: types are compared as
+    // the C values.)
+    let config = Config::builder().kind(kind).build();
+    match Client::new(&config) {
+        Ok(client) => {
+            let mode = if i32::from(client.get_socket().get_type()) == i32::from(Type::DGRAM) {
+                SocketMode::Unprivileged
+            } else {
+                SocketMode::Raw
+            };
+            tune(&client, kind, mode);
+            Ok(Family { client, mode })
+        }
+        Err(e) => {
+            // Redo both attempts to tell the two failures apart.
+            let (domain, proto) = match kind {
+                ICMP::V4 => (Domain::IPV4, Protocol::ICMPV4),
+                ICMP::V6 => (Domain::IPV6, Protocol::ICMPV6),
+            };
+            let dgram = Socket::new(domain, Type::DGRAM, Some(proto)).err();
+            let raw = Socket::new(domain, Type::from(SOCK_RAW), Some(proto)).err();
+            match (dgram, raw) {
+                (Some(d), Some(r)) => Err((d, r)),
+                (d, r) => {
+                    let copy = || io::Error::new(e.kind(), e.to_string());
+                    Err((d.unwrap_or_else(copy), r.unwrap_or_else(copy)))
+                }
+            }
+        }
+    }
+}
+
+fn tune(client: &Client, kind: ICMP, mode: SocketMode) {
+    let fd = client.get_socket().get_native_sock();
+    // SAFETY: `fd` is the client's socket, open for as long as `client`,
+    // which outlives this borrow.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    // Best effort: a smaller buffer only means drops under bursts.
+    let _ = SockRef::from(&borrowed).set_recv_buffer_size(RECV_BUFFER);
+    if mode == SocketMode::Raw {
+        // Best effort too: without it, more packets to read and discard.
+        let _ = set_icmp_filter(fd, kind);
+    }
+}
+
+/// A raw ICMP socket gets a copy of every ICMP packet reaching the host:
+/// pings of this host, other programs' replies, and on loopback each of our
+/// own echo requests, which would double the receive work. Only echo
+/// replies and the errors that quote a request (destination unreachable,
+/// time exceeded) are let through. (An unprivileged socket only ever gets
+/// replies to its own requests.)
+fn set_icmp_filter(fd: RawFd, kind: ICMP) -> io::Result<()> {
+    // linux/icmp.h and linux/icmpv6.h: a set bit blocks that ICMP type.
+    const ICMP_FILTER: libc::c_int = 1;
+    const ICMPV6_FILTER: libc::c_int = 1;
+    let (level, name, blocked): (libc::c_int, libc::c_int, [u32; 8]) = match kind {
+        ICMP::V4 => {
+            // echo reply 0, destination unreachable 3, time exceeded 11
+            let pass = 1 << 0 | 1 << 3 | 1 << 11;
+            (libc::SOL_RAW, ICMP_FILTER, [!pass, 0, 0, 0, 0, 0, 0, 0])
+        }
+        ICMP::V6 => {
+            // destination unreachable 1, time exceeded 3; echo reply 129
+            let mut blocked = [u32::MAX; 8];
+            blocked[0] = !(1 << 1 | 1 << 3);
+            blocked[129 / 32] = !(1 << (129 % 32));
+            (libc::IPPROTO_ICMPV6, ICMPV6_FILTER, blocked)
+        }
+    };
+    // The IPv4 filter is one 32-bit word, the IPv6 one eight.
+    let len = if kind == ICMP::V4 { 4 } else { 32 };
+    // SAFETY: `blocked` outlives the call and holds at least `len` bytes.
+    let rc = unsafe { libc::setsockopt(fd, level, name, blocked.as_ptr().cast(), len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Why the ICMP probe cannot run at all.
+#[derive(Debug)]
+pub struct IcmpSetupError {
+    kind: SetupErrorKind,
+}
+
+#[derive(Debug)]
+enum SetupErrorKind {
+    Thread(io::Error),
+    Ipv4 {
+        unprivileged: io::Error,
+        raw: io::Error,
+        group: Option<u32>,
+        range: Option<String>,
+        exe: Option<PathBuf>,
+    },
+}
+
+impl IcmpSetupError {
+    pub(crate) fn thread(e: io::Error) -> Self {
+        IcmpSetupError {
+            kind: SetupErrorKind::Thread(e),
+        }
+    }
+
+    pub(crate) fn ipv4(unprivileged: io::Error, raw: io::Error) -> Self {
+        IcmpSetupError {
+            kind: SetupErrorKind::Ipv4 {
+                unprivileged,
+                raw,
+                group: effective_gid(),
+                range: std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range")
+                    .ok()
+                    .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")),
+                exe: std::env::current_exe().ok(),
+            },
+        }
+    }
+
+    /// Whether the cause is missing permission (and so the fixes apply).
+    pub fn is_permission(&self) -> bool {
+        match &self.kind {
+            SetupErrorKind::Thread(_) => false,
+            SetupErrorKind::Ipv4 {
+                unprivileged, raw, ..
+            } => {
+                unprivileged.kind() == io::ErrorKind::PermissionDenied
+                    || raw.kind() == io::ErrorKind::PermissionDenied
+            }
+        }
+    }
+}
+
+impl fmt::Display for IcmpSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (unprivileged, raw, group, range, exe) = match &self.kind {
+            SetupErrorKind::Thread(e) => {
+                return write!(f, "cannot start the ICMP receive thread: {e}");
+            }
+            SetupErrorKind::Ipv4 {
+                unprivileged,
+                raw,
+                group,
+                range,
+                exe,
+            } => (unprivileged, raw, group, range, exe),
+        };
+        if !self.is_permission() {
+            return write!(
+                f,
+                "cannot open an IPv4 ICMP socket: unprivileged ICMP socket: {unprivileged}; \
+                 raw socket: {raw}"
+            );
+        }
+        f.write_str("cannot open an IPv4 ICMP socket, so no ICMP check can run: ")?;
+        f.write_str("unprivileged ICMP is not allowed")?;
+        if let Some(g) = group {
+            write!(f, " for group {g}")?;
+        }
+        if let Some(r) = range {
+            write!(f, " (net.ipv4.ping_group_range is \"{r}\")")?;
+        }
+        write!(
+            f,
+            " [{unprivileged}], and raw ICMP sockets need CAP_NET_RAW [{raw}]. Fix either: \
+             allow unprivileged ICMP with `sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"` \
+             (to keep it, put it in /etc/sysctl.d/), or give reachd CAP_NET_RAW: `setcap \
+             cap_net_raw+ep {}`, or `AmbientCapabilities=CAP_NET_RAW` in its systemd unit",
+            exe.as_deref()
+                .map_or("/usr/bin/reachd".into(), |p| p.display().to_string())
+        )
+    }
+}
+
+impl std::error::Error for IcmpSetupError {}
+
+/// The effective group id, which with the supplementary groups is what
+/// `ping_group_range` is checked against.
+fn effective_gid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Gid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied() -> IcmpSetupError {
+        IcmpSetupError::ipv4(
+            io::Error::from_raw_os_error(13),
+            io::Error::from_raw_os_error(1),
+        )
+    }
+
+    #[test]
+    fn the_setup_error_names_both_fixes() {
+        let e = denied();
+        assert!(e.is_permission());
+        let msg = e.to_string();
+        for needle in [
+            "cannot open an IPv4 ICMP socket",
+            "sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"",
+            "setcap cap_net_raw+ep ",
+            "AmbientCapabilities=CAP_NET_RAW",
+            "Permission denied",
+            "Operation not permitted",
+            "net.ipv4.ping_group_range is \"",
+        ] {
+            assert!(msg.contains(needle), "missing {needle:?} in: {msg}");
+        }
+        assert!(!msg.contains('\n'), "one line: {msg}");
+    }
+
+    #[test]
+    fn other_causes_do_not_suggest_permission_fixes() {
+        let e = IcmpSetupError::ipv4(
+            io::Error::from_raw_os_error(24),
+            io::Error::from_raw_os_error(24),
+        );
+        assert!(!e.is_permission());
+        let msg = e.to_string();
+        assert!(msg.contains("open files"), "{msg}");
+        assert!(!msg.contains("setcap"), "{msg}");
+    }
+
+    #[test]
+    fn a_thread_failure_is_said_plainly() {
+        let e = IcmpSetupError::thread(io::Error::from_raw_os_error(11));
+        assert!(e.to_string().contains("receive thread"), "{e}");
+        assert!(!e.is_permission());
+    }
+}
