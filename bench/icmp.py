@@ -178,7 +178,10 @@ def cmd_sustained(args):
         recv = sum(float(m) for m in re.findall(r"^reachd_icmp_replies_received_total\{[^}]*\} (\S+)$", text, re.M))
         down = len(re.findall(r'^reachd_up\{[^}]*protocol="icmp"\} 0$', text, re.M))
         buckets = []
-        for le, c in re.findall(r'^reachd_scheduler_lag_seconds_bucket\{le="([^"]+)",protocol="icmp"\} (\S+)$', text, re.M):
+        for labels, c in re.findall(r'^reachd_scheduler_lag_seconds_bucket\{([^}]*)\} (\S+)$', text, re.M):
+            if 'protocol="icmp"' not in labels:
+                continue
+            le = re.search(r'le="([^"]+)"', labels).group(1)
             buckets.append((float("inf") if le == "+Inf" else float(le), float(c)))
         buckets.sort()
         skipped = re.search(r'^reachd_checks_skipped_total\{protocol="icmp"\} (\S+)$', text, re.M)

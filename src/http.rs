@@ -37,7 +37,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
-    let body = s.sinks.metrics.render(&s.sinks.state);
+    // Rendering 100,000 targets takes a second or two: not on a worker
+    // that the scheduler and the sinks need.
+    let sinks = s.sinks.clone();
+    let body = tokio::task::spawn_blocking(move || sinks.metrics.render(&sinks.state))
+        .await
+        .unwrap_or_default();
     (
         [(
             header::CONTENT_TYPE,

@@ -227,227 +227,172 @@ fn render_device_info(devices: &[Device], out: &mut String) {
     }
 }
 
-/// One family: header, then a line (or lines) per target from `line`.
-fn family(
-    state: &StateStore,
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    mut line: impl FnMut(&TargetState, &str, &mut String),
-) {
-    header(out, name, kind, help);
-    state.for_each(|s| {
-        let labels = format!(
-            "device=\"{}\",protocol=\"{}\"",
-            esc(&s.target.device),
-            s.target.protocol
-        );
-        line(s, &labels, out);
-    });
-}
+/// The per-target families: name, type, help.
+const FAMILIES: &[(&str, &str, &str)] = &[
+    (
+        "reachd_up",
+        "gauge",
+        "1 if the last check of the device on the protocol succeeded, else 0.",
+    ),
+    (
+        "reachd_reason",
+        "gauge",
+        "The reason and phase of the last check's verdict (value 1; reason=\"ok\" when up).",
+    ),
+    (
+        "reachd_check_duration_seconds",
+        "gauge",
+        "Duration of the last check.",
+    ),
+    (
+        "reachd_phase_duration_seconds",
+        "gauge",
+        "Time the last check spent in each phase it entered.",
+    ),
+    ("reachd_checks_total", "counter", "Checks completed."),
+    (
+        "reachd_check_failures_total",
+        "counter",
+        "Checks that ended down, by reason.",
+    ),
+    (
+        "reachd_state_change_timestamp_seconds",
+        "gauge",
+        "Unix time the target last went up or down.",
+    ),
+    (
+        "reachd_last_check_timestamp_seconds",
+        "gauge",
+        "Unix time the last check ended.",
+    ),
+    (
+        "reachd_icmp_requests_sent_total",
+        "counter",
+        "ICMP echo requests sent.",
+    ),
+    (
+        "reachd_icmp_replies_received_total",
+        "counter",
+        "ICMP echo replies received.",
+    ),
+    (
+        "reachd_icmp_loss_ratio",
+        "gauge",
+        "Fraction of the last check's echo requests left unanswered (0 to 1).",
+    ),
+    (
+        "reachd_icmp_rtt_seconds",
+        "histogram",
+        "ICMP echo round-trip times.",
+    ),
+];
 
+/// Renders every target's series. Each target is read once, under its
+/// shard's lock, so all of a target's series come from the same moment
+/// (its requests sent and replies received agree); the lines go to one
+/// buffer per family, joined at the end as the text format wants.
 fn render_targets(state: &StateStore, out: &mut String) {
     if state.is_empty() {
         return;
     }
-    family(
-        state,
-        out,
-        "reachd_up",
-        "gauge",
-        "1 if the last check of the device on the protocol succeeded, else 0.",
-        |s, l, o| {
-            let _ = writeln!(o, "reachd_up{{{l}}} {}", u8::from(s.up));
-        },
-    );
-    family(
-        state,
-        out,
-        "reachd_reason",
-        "gauge",
-        "The reason and phase of the last check's verdict (value 1; reason=\"ok\" when up).",
-        |s, l, o| {
-            let _ = writeln!(
-                o,
-                "reachd_reason{{{l},reason=\"{}\",phase=\"{}\"}} 1",
-                s.reason, s.phase
-            );
-        },
-    );
-    family(
-        state,
-        out,
-        "reachd_check_duration_seconds",
-        "gauge",
-        "Duration of the last check.",
-        |s, l, o| {
-            let _ = writeln!(
-                o,
-                "reachd_check_duration_seconds{{{l}}} {}",
-                num(s.duration.as_secs_f64())
-            );
-        },
-    );
-    family(
-        state,
-        out,
-        "reachd_phase_duration_seconds",
-        "gauge",
-        "Time the last check spent in each phase it entered.",
-        |s, l, o| {
-            for (phase, d) in s.phases.iter() {
-                let _ = writeln!(
-                    o,
-                    "reachd_phase_duration_seconds{{{l},phase=\"{phase}\"}} {}",
-                    num(d.as_secs_f64())
-                );
-            }
-        },
-    );
-    family(
-        state,
-        out,
-        "reachd_checks_total",
-        "counter",
-        "Checks completed.",
-        |s, l, o| {
-            let _ = writeln!(o, "reachd_checks_total{{{l}}} {}", s.checks);
-        },
-    );
-    family(
-        state,
-        out,
-        "reachd_check_failures_total",
-        "counter",
-        "Checks that ended down, by reason.",
-        |s, l, o| {
-            for (reason, n) in &s.failures {
-                let _ = writeln!(
-                    o,
-                    "reachd_check_failures_total{{{l},reason=\"{reason}\"}} {n}"
-                );
-            }
-        },
-    );
-    family(
-        state,
-        out,
-        "reachd_state_change_timestamp_seconds",
-        "gauge",
-        "Unix time the target last went up or down.",
-        |s, l, o| {
-            let _ = writeln!(
-                o,
-                "reachd_state_change_timestamp_seconds{{{l}}} {}",
-                num(unix_seconds(s.since))
-            );
-        },
-    );
-    family(
-        state,
-        out,
-        "reachd_last_check_timestamp_seconds",
-        "gauge",
-        "Unix time the last check ended.",
-        |s, l, o| {
-            let _ = writeln!(
-                o,
-                "reachd_last_check_timestamp_seconds{{{l}}} {}",
-                num(unix_seconds(s.last_check))
-            );
-        },
-    );
-    icmp_family(
-        state,
-        out,
-        "reachd_icmp_requests_sent_total",
-        "counter",
-        "ICMP echo requests sent.",
-        |c, d, o| {
-            let _ = writeln!(
-                o,
-                "reachd_icmp_requests_sent_total{{device=\"{d}\"}} {}",
-                c.sent
-            );
-        },
-    );
-    icmp_family(
-        state,
-        out,
-        "reachd_icmp_replies_received_total",
-        "counter",
-        "ICMP echo replies received.",
-        |c, d, o| {
-            let _ = writeln!(
-                o,
-                "reachd_icmp_replies_received_total{{device=\"{d}\"}} {}",
-                c.received
-            );
-        },
-    );
-    icmp_family(
-        state,
-        out,
-        "reachd_icmp_loss_ratio",
-        "gauge",
-        "Fraction of the last check's echo requests left unanswered (0 to 1).",
-        |c, d, o| {
-            let _ = writeln!(
-                o,
-                "reachd_icmp_loss_ratio{{device=\"{d}\"}} {}",
-                num(c.loss)
-            );
-        },
-    );
-    icmp_family(
-        state,
-        out,
-        "reachd_icmp_rtt_seconds",
-        "histogram",
-        "ICMP echo round-trip times.",
-        |c, d, o| {
-            let mut cum = 0;
-            for (i, bound) in RTT_BUCKETS.iter().enumerate() {
-                cum += c.buckets[i];
-                let _ = writeln!(
-                    o,
-                    "reachd_icmp_rtt_seconds_bucket{{device=\"{d}\",le=\"{bound}\"}} {cum}"
-                );
-            }
-            cum += c.buckets[RTT_BUCKETS.len()];
-            let _ = writeln!(
-                o,
-                "reachd_icmp_rtt_seconds_bucket{{device=\"{d}\",le=\"+Inf\"}} {cum}"
-            );
-            let _ = writeln!(
-                o,
-                "reachd_icmp_rtt_seconds_sum{{device=\"{d}\"}} {}",
-                num(c.rtt_sum)
-            );
-            let _ = writeln!(
-                o,
-                "reachd_icmp_rtt_seconds_count{{device=\"{d}\"}} {}",
-                c.rtt_count
-            );
-        },
-    );
+    let per_target = state.len() / FAMILIES.len() + 1;
+    let mut bufs: Vec<String> = FAMILIES
+        .iter()
+        .map(|_| String::with_capacity(per_target * 64))
+        .collect();
+    state.for_each(|s| render_target(s, &mut bufs));
+    for ((name, kind, help), buf) in FAMILIES.iter().zip(bufs) {
+        if !buf.is_empty() {
+            header(out, name, kind, help);
+            out.push_str(&buf);
+        }
+    }
 }
 
-fn icmp_family(
-    state: &StateStore,
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    mut line: impl FnMut(&crate::sink::state::IcmpCounters, &str, &mut String),
-) {
-    header(out, name, kind, help);
-    state.for_each(|s| {
-        if let Some(c) = &s.icmp {
-            line(c, &esc(&s.target.device), out);
-        }
-    });
+fn render_target(s: &TargetState, b: &mut [String]) {
+    let l = format!(
+        "device=\"{}\",protocol=\"{}\"",
+        esc(&s.target.device),
+        s.target.protocol
+    );
+    let _ = writeln!(b[0], "reachd_up{{{l}}} {}", u8::from(s.up));
+    let _ = writeln!(
+        b[1],
+        "reachd_reason{{{l},reason=\"{}\",phase=\"{}\"}} 1",
+        s.reason, s.phase
+    );
+    let _ = writeln!(
+        b[2],
+        "reachd_check_duration_seconds{{{l}}} {}",
+        num(s.duration.as_secs_f64())
+    );
+    for (phase, d) in s.phases.iter() {
+        let _ = writeln!(
+            b[3],
+            "reachd_phase_duration_seconds{{{l},phase=\"{phase}\"}} {}",
+            num(d.as_secs_f64())
+        );
+    }
+    let _ = writeln!(b[4], "reachd_checks_total{{{l}}} {}", s.checks);
+    for (reason, n) in &s.failures {
+        let _ = writeln!(
+            b[5],
+            "reachd_check_failures_total{{{l},reason=\"{reason}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        b[6],
+        "reachd_state_change_timestamp_seconds{{{l}}} {}",
+        num(unix_seconds(s.since))
+    );
+    let _ = writeln!(
+        b[7],
+        "reachd_last_check_timestamp_seconds{{{l}}} {}",
+        num(unix_seconds(s.last_check))
+    );
+    let Some(c) = &s.icmp else {
+        return;
+    };
+    let d = esc(&s.target.device);
+    let _ = writeln!(
+        b[8],
+        "reachd_icmp_requests_sent_total{{device=\"{d}\"}} {}",
+        c.sent
+    );
+    let _ = writeln!(
+        b[9],
+        "reachd_icmp_replies_received_total{{device=\"{d}\"}} {}",
+        c.received
+    );
+    let _ = writeln!(
+        b[10],
+        "reachd_icmp_loss_ratio{{device=\"{d}\"}} {}",
+        num(c.loss)
+    );
+    let h = &mut b[11];
+    let mut cum = 0;
+    for (i, bound) in RTT_BUCKETS.iter().enumerate() {
+        cum += c.buckets[i];
+        let _ = writeln!(
+            h,
+            "reachd_icmp_rtt_seconds_bucket{{device=\"{d}\",le=\"{bound}\"}} {cum}"
+        );
+    }
+    cum += c.buckets[RTT_BUCKETS.len()];
+    let _ = writeln!(
+        h,
+        "reachd_icmp_rtt_seconds_bucket{{device=\"{d}\",le=\"+Inf\"}} {cum}"
+    );
+    let _ = writeln!(
+        h,
+        "reachd_icmp_rtt_seconds_sum{{device=\"{d}\"}} {}",
+        num(c.rtt_sum)
+    );
+    let _ = writeln!(
+        h,
+        "reachd_icmp_rtt_seconds_count{{device=\"{d}\"}} {}",
+        c.rtt_count
+    );
 }
 
 #[cfg(test)]

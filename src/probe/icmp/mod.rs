@@ -24,6 +24,7 @@ mod setup;
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use surge_ping::{Client, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
@@ -51,9 +52,9 @@ pub struct IcmpProbe {
     ident: PingIdentifier,
     seqs: SeqRegistry,
     /// Payload bytes for every request; each check sends a prefix.
-    payload: Box<[u8]>,
+    payload: Arc<[u8]>,
     /// Last, so that it stops after the clients are gone.
-    _rx: setup::RxThread,
+    rx: setup::RxThread,
 }
 
 impl IcmpProbe {
@@ -80,7 +81,7 @@ impl IcmpProbe {
             ident: PingIdentifier(random_u16()),
             seqs: SeqRegistry::new(),
             payload: (0..MAX_PAYLOAD_V6).map(|i| i as u8).collect(),
-            _rx: sockets.rx,
+            rx: sockets.rx,
         })
     }
 
@@ -162,13 +163,23 @@ impl IcmpProbe {
             ))
         })?;
 
-        let transport = Surge {
-            client: &family.client,
-            ident: self.ident,
-            payload,
-        };
+        let len = payload.len();
+        let (client, ident, payload) = (family.client.clone(), self.ident, self.payload.clone());
         let first_seq = self.seqs.take(dest.addr, count);
-        Ok(exchange(&transport, dest, first_seq, count, spec.spacing, finish_at).await)
+        let spacing = spec.spacing;
+        // The exchange runs on the ICMP thread (see `setup::open_all`);
+        // cancelling the check cancels it.
+        let task = self.rx.handle.spawn(async move {
+            let transport = Surge {
+                client: &client,
+                ident,
+                payload: &payload[..len],
+            };
+            exchange(&transport, dest, first_seq, count, spacing, finish_at).await
+        });
+        let _cancel = AbortOnDrop(task.abort_handle());
+        task.await
+            .map_err(|e| error(format!("the ICMP thread lost the check: {e}")))
     }
 }
 
@@ -190,6 +201,15 @@ impl std::fmt::Debug for IcmpProbe {
             .field("ipv6_error", &self.ipv6_error())
             .field("ident", &self.ident.0)
             .finish_non_exhaustive()
+    }
+}
+
+/// Aborts a task when the check that waits for it is dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
