@@ -82,6 +82,8 @@ def table(rows, headers):
 
 
 def write_inventory(d, addrs, interval, count, concurrency, listen=None):
+    """The layout the README recommends for a fleet: settings in the main
+    file, the device list in an inventory file it names."""
     cfg = os.path.join(d, "reachd.yaml")
     with open(cfg, "w") as f:
         if listen:
@@ -90,9 +92,10 @@ def write_inventory(d, addrs, interval, count, concurrency, listen=None):
         f.write("defaults:\n  icmp:\n")
         f.write(f"    interval: {interval}s\n    timeout: 1s\n    count: {count}\n")
         f.write(f"    spacing: 100ms\n    concurrency: {concurrency}\n")
-        f.write("devices:\n")
+        f.write("inventory: [devices.yaml]\n")
+    with open(os.path.join(d, "devices.yaml"), "w") as f:
         for i, a in enumerate(addrs):
-            f.write(f"  - {{name: d{i}, address: {a}}}\n")
+            f.write(f"- {{name: d{i}, address: {a}}}\n")
     lst = os.path.join(d, "targets.txt")
     with open(lst, "w") as f:
         f.write("\n".join(addrs) + "\n")

@@ -1,0 +1,194 @@
+//! The command line as a user meets it: exit codes, the JSON contract,
+//! error messages. Only loopback addresses and `.invalid` names (which never
+//! reach a resolver) are checked.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn reachd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reachd"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run reachd")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("reachd-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn file(&self, name: &str, body: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::File::create(&p)
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        p.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const LOOPBACK: &str = "
+defaults:
+  icmp: {count: 2, spacing: 50ms, timeout: 1s}
+devices:
+  - {name: r1, address: 127.0.0.1, labels: {site: lab}}
+  - {name: r2, address: 127.0.0.2}
+";
+
+#[test]
+fn check_prints_json_lines_with_the_contract_fields_and_exits_0_when_all_up() {
+    let d = Dir::new("json");
+    let cfg = d.file("c.yaml", LOOPBACK);
+    let o = reachd(&["check", "--config", &cfg, "--format", "json"]);
+    assert_eq!(code(&o), 0, "stderr: {}", text(&o.stderr));
+    let rows: Vec<serde_json::Value> = text(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for (row, name) in rows.iter().zip(["r1", "r2"]) {
+        assert_eq!(row["device"], name);
+        assert_eq!(row["protocol"], "icmp");
+        assert_eq!(row["up"], true);
+        assert_eq!(row["reason"], "ok");
+        assert_eq!(row["phase"], "connect");
+        assert_eq!(row["icmp"]["sent"], 2);
+        assert_eq!(row["icmp"]["received"], 2);
+        assert!(row["phases"]["connect"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn check_exits_1_and_says_why_when_something_is_down() {
+    let d = Dir::new("down");
+    let cfg = d.file(
+        "c.yaml",
+        &format!("{LOOPBACK}  - {{name: r9, address: r9.lab.invalid}}\n"),
+    );
+    let o = reachd(&["check", "--config", &cfg]);
+    assert_eq!(code(&o), 1);
+    let out = text(&o.stdout);
+    let r9 = out
+        .lines()
+        .find(|l| l.starts_with("r9 "))
+        .expect("a row for r9");
+    assert!(
+        r9.contains("DOWN") && r9.contains("dns") && r9.contains("resolve"),
+        "{r9}"
+    );
+    assert!(out.contains("3 checks: 2 up, 1 down"), "{out}");
+}
+
+#[test]
+fn check_narrows_to_devices_and_refuses_unknown_ones() {
+    let d = Dir::new("narrow");
+    let cfg = d.file("c.yaml", LOOPBACK);
+    let o = reachd(&[
+        "check", "--config", &cfg, "--device", "r2", "--format", "json",
+    ]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(text(&o.stdout).lines().count(), 1);
+    assert!(text(&o.stdout).contains(r#""device":"r2""#));
+
+    let o = reachd(&["check", "--config", &cfg, "--device", "nope"]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("no device named `nope`"));
+}
+
+#[test]
+fn a_scrapli_inventory_alone_is_a_whole_scan() {
+    // The seeds' format, pointed at loopback.
+    let d = Dir::new("scrapli");
+    let inv = d.file(
+        "devices_asyncssh.yaml",
+        "- host: 127.0.0.1\n  auth_username: cisco\n  auth_password: cisco\n  auth_secondary: cisco\n  \
+         auth_strict_key: false\n  timeout_socket: 5\n  timeout_transport: 10\n  platform: cisco_iosxe\n  \
+         transport: asyncssh\n",
+    );
+    let o = reachd(&[
+        "check",
+        "--inventory",
+        &inv,
+        "--protocol",
+        "icmp",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains(r#""device":"127.0.0.1","protocol":"icmp""#));
+}
+
+#[test]
+fn validate_names_file_line_column_and_field_and_exits_2() {
+    let d = Dir::new("validate");
+    let cfg = d.file(
+        "bad.yaml",
+        "devices:\n  - name: r1\n    adress: 127.0.0.1\n",
+    );
+    let o = reachd(&["validate", "--config", &cfg]);
+    assert_eq!(code(&o), 2);
+    assert_eq!(
+        text(&o.stderr).trim(),
+        format!("{cfg}:3:5: devices[0].adress: unknown field `adress`, did you mean `address`?")
+    );
+    let o = reachd(&["run", "--config", &cfg]);
+    assert_eq!(code(&o), 2, "run refuses a bad config too");
+}
+
+#[test]
+fn validate_accepts_the_shipped_examples() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = Command::new(env!("CARGO_BIN_EXE_reachd"))
+        .args(["validate", "--config"])
+        .arg(root.join("config/reachd.example.yaml"))
+        .env("REACHD_LAB_PASSWORD", "x")
+        .env("REACHD_LAB_ENABLE", "x")
+        .env("REACHD_VTY_PASSWORD", "x")
+        .env("REACHD_R2_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).starts_with("ok: "), "{}", text(&o.stdout));
+}
+
+#[test]
+fn missing_sources_and_bad_flags_are_usage_errors() {
+    assert_eq!(code(&reachd(&["check"])), 2);
+    assert_eq!(
+        code(&reachd(&["check", "--protocol", "http", "-i", "x"])),
+        2
+    );
+    let help = text(&reachd(&["--help"]).stdout);
+    for cmd in ["run", "check", "validate", "demo"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    let help = text(&reachd(&["check", "--help"]).stdout);
+    for flag in [
+        "--config",
+        "--inventory",
+        "--protocol",
+        "--device",
+        "--format",
+    ] {
+        assert!(help.contains(flag), "{help}");
+    }
+}
