@@ -2,7 +2,7 @@
 //! feed the sinks, serve HTTP, and react to signals (SIGHUP reloads,
 //! SIGTERM/SIGINT stop gracefully).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use crate::probe::Probes;
 use crate::result::Event;
 use crate::scheduler::{self, Handle};
 use crate::sink::Sinks;
-use crate::target::{Protocol, Target};
+use crate::target::{Protocol, Target, TargetKey};
 
 /// How the plan is obtained, again on every reload.
 pub trait PlanSource: Send + 'static {
@@ -110,6 +110,35 @@ pub struct Engine {
     events: mpsc::Sender<Event>,
     grace: std::time::Duration,
     concurrency: BTreeMap<Protocol, usize>,
+    /// The targets now scheduled, to tell what a reload changes.
+    current: HashMap<TargetKey, Arc<Target>>,
+}
+
+/// What a reload changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: usize,
+    pub removed: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+}
+
+impl Changes {
+    fn between(
+        old: &HashMap<TargetKey, Arc<Target>>,
+        new: &HashMap<TargetKey, Arc<Target>>,
+    ) -> Self {
+        let mut c = Changes::default();
+        for (k, t) in new {
+            match old.get(k) {
+                None => c.added += 1,
+                Some(o) if o == t => c.unchanged += 1,
+                Some(_) => c.changed += 1,
+            }
+        }
+        c.removed = old.keys().filter(|k| !new.contains_key(*k)).count();
+        c
+    }
 }
 
 impl Engine {
@@ -134,6 +163,7 @@ impl Engine {
             events: tx,
             grace: plan.shutdown_grace,
             concurrency: plan.concurrency.clone(),
+            current: keyed(&plan.targets),
         };
         engine.sinks.metrics.set_devices(&plan.devices);
         engine.sinks.metrics.reload(true, SystemTime::now());
@@ -168,7 +198,10 @@ impl Engine {
 
     /// Applies a new plan: new targets start, removed ones stop and lose
     /// their series, unchanged ones keep their state and schedule.
-    pub async fn apply(&mut self, plan: &Plan) {
+    pub async fn apply(&mut self, plan: &Plan) -> Changes {
+        let new = keyed(&plan.targets);
+        let changes = Changes::between(&self.current, &new);
+        self.current = new;
         self.sinks.metrics.set_devices(&plan.devices);
         let mut wanted = by_protocol(&plan.targets, &self.probes);
         for (protocol, handle) in &self.handles {
@@ -182,6 +215,7 @@ impl Engine {
         for (protocol, targets) in wanted {
             self.spawn(protocol, targets);
         }
+        changes
     }
 
     /// Stops scheduling; in-flight checks get the grace period.
@@ -192,6 +226,10 @@ impl Engine {
         // Dropping `self.events` lets the consumer end once every
         // scheduler's stream has drained.
     }
+}
+
+fn keyed(targets: &[Arc<Target>]) -> HashMap<TargetKey, Arc<Target>> {
+    targets.iter().map(|t| (t.key(), t.clone())).collect()
 }
 
 /// `reachd run` (and the monitoring half of `reachd demo`).
@@ -311,16 +349,24 @@ async fn reload(
             if plan.listen != *current_listen {
                 warn!(configured = %plan.listen, serving = %current_listen, "a listen address change takes effect at the next restart");
             }
-            engine.apply(&plan).await;
+            let c = engine.apply(&plan).await;
             metrics.reload(true, SystemTime::now());
             let msg = format!(
-                "configuration reloaded: {} devices, {} targets",
+                "configuration reloaded: {} devices, {} checks ({} added, {} removed, {} changed, {} unchanged)",
                 plan.devices.len(),
-                plan.targets.len()
+                plan.targets.len(),
+                c.added,
+                c.removed,
+                c.changed,
+                c.unchanged
             );
             info!(
                 devices = plan.devices.len(),
                 targets = plan.targets.len(),
+                added = c.added,
+                removed = c.removed,
+                changed = c.changed,
+                unchanged = c.unchanged,
                 "configuration reloaded"
             );
             Ok(msg)

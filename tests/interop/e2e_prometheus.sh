@@ -98,6 +98,7 @@ kill -HUP "$RPID"
 check "reload: the new device is checked" wait_for 10 has 'reachd_up{device="lo3",protocol="icmp"} 1'
 check "reload: the removed device's series are gone" bash -c "! curl -sf http://127.0.0.1:$RPORT/metrics | grep -q 'device=\"lo2\"'"
 check "reload: success metric is 1" has 'reachd_config_last_reload_successful 1'
+check "reload: logged what changed" grep -q "\"added\":1,\"removed\":1,\"changed\":0,\"unchanged\":1" "$WORK/reachd.log"
 after=$(metrics | awk '/^reachd_checks_total\{device="lo1"/ {print $2}')
 check "reload: the unchanged device kept its counters ($before -> $after)" test "${after:-0}" -ge "${before:-1}"
 
