@@ -1,8 +1,11 @@
-//! ICMP benchmarks, run on purpose (they print tables and assert nothing
-//! about speed):
+//! ICMP probe benchmarks, run on purpose (they print tables and assert
+//! nothing about speed). The probe alone, without the daemon around it; for
+//! the whole binary beside fping see `bench/icmp.py`.
 //!
 //! ```text
-//! cargo test --release --test icmp_bench -- --ignored --nocapture --test-threads=1
+//! cargo bench --bench icmp_probe              # both
+//! cargo bench --bench icmp_probe -- round     # 10,000-target rounds vs fping
+//! cargo bench --bench icmp_probe -- spread    # 100,000 targets over 10 s
 //! ```
 //!
 //! Targets are distinct loopback addresses (127.20.0.0 and up), so nothing
@@ -244,8 +247,6 @@ fn fping(n: usize, count: u32, period_ms: u32) -> Option<(Duration, Duration, St
     ))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run on purpose with --release"]
 async fn bench_round_vs_fping() {
     let p = Arc::new(IcmpProbe::new().unwrap_or_else(|e| panic!("{e}")));
     println!("socket mode: {}", p.mode());
@@ -285,8 +286,6 @@ async fn bench_round_vs_fping() {
     println!("peak RSS {} MiB", peak_rss_mib());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "benchmark: run on purpose with --release"]
 async fn bench_100k_spread() {
     let p = Arc::new(IcmpProbe::new().unwrap_or_else(|e| panic!("{e}")));
     println!("socket mode: {}", p.mode());
@@ -329,4 +328,24 @@ async fn bench_100k_spread() {
     }
     table(&rows);
     println!("peak RSS {} MiB", peak_rss_mib());
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // `cargo bench` passes `--bench`; any other argument picks one benchmark.
+    let pick: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |name: &str| pick.is_empty() || pick.iter().any(|p| p == name);
+    if wants("round") {
+        rt.block_on(bench_round_vs_fping());
+    }
+    if wants("spread") {
+        rt.block_on(bench_100k_spread());
+    }
 }
