@@ -246,17 +246,15 @@ pub async fn serve(source: Box<dyn PlanSource>, overrides: Overrides, plan: Plan
     let probes = match build_probes(&plan) {
         Ok(p) => p,
         Err(e) => {
+            // Logging is set up and writes to stderr: say it once.
             error!("{e}");
-            eprintln!("reachd: {e}");
             return ExitCode::from(1);
         }
     };
     let listener = match tokio::net::TcpListener::bind(plan.listen).await {
         Ok(l) => l,
         Err(e) => {
-            let msg = format!("cannot listen on {}: {e}", plan.listen);
-            error!("{msg}");
-            eprintln!("reachd: {msg}");
+            error!("cannot listen on {}: {e}", plan.listen);
             return ExitCode::from(1);
         }
     };
