@@ -18,15 +18,15 @@ pub fn record(r: &CheckResult, tr: &Transition) {
         up = v.up,
         reason = %v.reason,
         phase = %v.phase,
-        duration_ms = v.duration.as_secs_f64() * 1000.0,
-        lag_ms = r.lag.as_secs_f64() * 1000.0,
+        duration_ms = ms(v.duration),
+        lag_ms = ms(r.lag),
         detail = %v.detail,
         "check"
     );
     if !tr.changed {
         return;
     }
-    let duration_ms = v.duration.as_secs_f64() * 1000.0;
+    let duration_ms = ms(v.duration);
     match (tr.previous, v.up) {
         // First result and up: normal, not worth a line per device at start.
         (None, true) => debug!(
@@ -58,4 +58,9 @@ pub fn record(r: &CheckResult, tr: &Transition) {
             "down"
         ),
     }
+}
+
+/// Milliseconds with microsecond precision: `12.345`, not `12.345000000000001`.
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
 }
