@@ -112,6 +112,7 @@ pub struct Engine {
     concurrency: BTreeMap<Protocol, usize>,
     /// The targets now scheduled, to tell what a reload changes.
     current: HashMap<TargetKey, Arc<Target>>,
+    heartbeats: crate::notify::Heartbeats,
 }
 
 /// What a reload changed.
@@ -164,6 +165,7 @@ impl Engine {
             grace: plan.shutdown_grace,
             concurrency: plan.concurrency.clone(),
             current: keyed(&plan.targets),
+            heartbeats: Default::default(),
         };
         engine.sinks.metrics.set_devices(&plan.devices);
         engine.sinks.metrics.reload(true, SystemTime::now());
@@ -185,6 +187,10 @@ impl Engine {
         info!(protocol = %protocol, targets = targets.len(), concurrency = opts.concurrency, "scheduling");
         let metrics = self.sinks.metrics.scheduler(protocol);
         let (handle, mut stream) = scheduler::spawn(probe, targets, opts, metrics);
+        self.heartbeats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((protocol.to_string(), handle.heartbeat()));
         let tx = self.events.clone();
         tokio::spawn(async move {
             while let Some(ev) = stream.next().await {
@@ -218,6 +224,11 @@ impl Engine {
         changes
     }
 
+    /// The schedulers' heartbeats, for the systemd watchdog.
+    pub fn heartbeats(&self) -> crate::notify::Heartbeats {
+        self.heartbeats.clone()
+    }
+
     /// Stops scheduling; in-flight checks get the grace period.
     pub fn shutdown(self) {
         for h in self.handles.values() {
@@ -230,6 +241,15 @@ impl Engine {
 
 fn keyed(targets: &[Arc<Target>]) -> HashMap<TargetKey, Arc<Target>> {
     targets.iter().map(|t| (t.key(), t.clone())).collect()
+}
+
+fn status_line(plan: &Plan) -> String {
+    format!(
+        "checking {} devices ({} checks), serving http://{}/",
+        plan.devices.len(),
+        plan.targets.len(),
+        plan.listen
+    )
 }
 
 /// `reachd run` (and the monitoring half of `reachd demo`).
@@ -294,6 +314,8 @@ pub async fn serve(source: Box<dyn PlanSource>, overrides: Overrides, plan: Plan
         }
     };
     ready.store(true, Ordering::Relaxed);
+    let watchdog = crate::notify::spawn_watchdog(engine.heartbeats());
+    crate::notify::ready(&status_line(&plan));
     info!(
         listen = %listen,
         devices = plan.devices.len(),
@@ -318,6 +340,10 @@ pub async fn serve(source: Box<dyn PlanSource>, overrides: Overrides, plan: Plan
     }
 
     ready.store(false, Ordering::Relaxed);
+    crate::notify::stopping();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     let grace = plan.shutdown_grace;
     engine.shutdown();
     // A second signal while draining stops at once.
@@ -341,7 +367,9 @@ async fn reload(
     current_listen: &mut SocketAddr,
 ) -> Result<String, String> {
     let metrics = engine.sinks.metrics.clone();
-    match source.load() {
+    crate::notify::reloading();
+    let loaded = source.load();
+    let outcome = match loaded {
         Ok(mut plan) => {
             overrides.apply(&mut plan);
             if plan.listen != *current_listen {
@@ -375,5 +403,12 @@ async fn reload(
             error!(errors = %errors, "reload failed, the previous configuration keeps running");
             Err(msg)
         }
+    };
+    // Ready again either way: a refused reload leaves the old configuration
+    // serving.
+    match &outcome {
+        Ok(msg) => crate::notify::ready(msg),
+        Err(_) => crate::notify::ready("reload failed: running the previous configuration"),
     }
+    outcome
 }

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod http;
 pub mod logging;
+pub mod notify;
 pub mod probe;
 pub mod result;
 pub mod scheduler;

@@ -64,6 +64,39 @@ pub struct Options {
 #[derive(Clone)]
 pub struct Handle {
     commands: mpsc::UnboundedSender<Command>,
+    heartbeat: Arc<Heartbeat>,
+}
+
+/// When a scheduler's loop last went round. The loop wakes at least every
+/// [`BEAT`], even with nothing due, so a stale heartbeat means it is stuck
+/// (or blocked by a stuck consumer): what the systemd watchdog must notice.
+#[derive(Debug)]
+pub struct Heartbeat {
+    epoch: Instant,
+    millis: std::sync::atomic::AtomicU64,
+}
+
+/// How often an idle scheduler still beats.
+pub const BEAT: Duration = Duration::from_secs(1);
+
+impl Heartbeat {
+    fn new() -> Self {
+        Heartbeat {
+            epoch: Instant::now(),
+            millis: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn beat(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.millis.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Time since the last beat.
+    pub fn age(&self) -> Duration {
+        let last = Duration::from_millis(self.millis.load(std::sync::atomic::Ordering::Relaxed));
+        self.epoch.elapsed().saturating_sub(last)
+    }
 }
 
 enum Command {
@@ -85,6 +118,10 @@ impl Handle {
     pub fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown);
     }
+
+    pub fn heartbeat(&self) -> Arc<Heartbeat> {
+        self.heartbeat.clone()
+    }
 }
 
 /// Starts a scheduler for `targets` (all of one protocol) on `probe`.
@@ -97,7 +134,9 @@ pub fn spawn(
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (out_tx, mut out_rx) = mpsc::channel(opts.buffer.max(1));
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let heartbeat = Arc::new(Heartbeat::new());
     let mut sched = Scheduler {
+        heartbeat: heartbeat.clone(),
         probe,
         epoch: Instant::now(),
         slots: Vec::new(),
@@ -115,7 +154,13 @@ pub fn spawn(
     debug_assert!(removed.is_empty());
     tokio::spawn(sched.run(cmd_rx, done_rx));
     let stream = futures::stream::poll_fn(move |cx| out_rx.poll_recv(cx));
-    (Handle { commands: cmd_tx }, stream)
+    (
+        Handle {
+            commands: cmd_tx,
+            heartbeat,
+        },
+        stream,
+    )
 }
 
 struct Slot {
@@ -139,6 +184,7 @@ struct Done {
 }
 
 struct Scheduler {
+    heartbeat: Arc<Heartbeat>,
     probe: Arc<dyn Probe>,
     /// Schedules are aligned to this instant: target `t` is due at
     /// `epoch + offset(t) + k·interval`.
@@ -240,7 +286,10 @@ impl Scheduler {
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut done: mpsc::UnboundedReceiver<Done>,
     ) {
+        let mut beat = tokio::time::interval(BEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.heartbeat.beat();
             let next = self.heap.peek().map(|Reverse((due, _, _))| *due);
             tokio::select! {
                 biased;
@@ -262,6 +311,7 @@ impl Scheduler {
                 }
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
                 () = sleep_until_opt(next) => self.dispatch_due(),
+                _ = beat.tick() => {}
             }
         }
         self.drain(done).await;
@@ -693,6 +743,35 @@ mod tests {
         assert!(
             r.iter()
                 .all(|r| r.target.interval == Duration::from_secs(5))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_scheduler_keeps_beating() {
+        let fake = Arc::new(Fake::default());
+        let (h, mut s, _m, epoch) = start(&fake, vec![target("a", 3600, 2)], 10);
+        collect(&mut s, epoch + Duration::from_secs(30)).await;
+        assert!(h.heartbeat().age() <= BEAT, "age {:?}", h.heartbeat().age());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_blocked_scheduler_stops_beating() {
+        // Nobody reads the results: once the buffer is full the loop blocks,
+        // and the heartbeat goes stale.
+        let fake = Arc::new(Fake::default());
+        *fake.epoch.lock().unwrap() = Some(Instant::now());
+        let targets: Vec<_> = (0..10).map(|i| target(&format!("r{i}"), 1, 1)).collect();
+        let opts = Options {
+            concurrency: 10,
+            grace: Duration::from_secs(1),
+            buffer: 1,
+        };
+        let (h, _stream) = spawn(fake.clone(), targets, opts, SchedulerMetrics::detached());
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert!(
+            h.heartbeat().age() >= Duration::from_secs(20),
+            "age {:?}",
+            h.heartbeat().age()
         );
     }
 
