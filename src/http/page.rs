@@ -1,0 +1,118 @@
+//! The status page: every device × protocol with state, reason, since when,
+//! last RTT or duration and the last output. The table is rendered here (so
+//! it reads without JavaScript, refreshing itself every 10 s); the page's
+//! script then sorts, filters and refreshes it from `/api/v1/status` every
+//! 5 s without losing the reader's filter.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use crate::sink::state::TargetStatus;
+use crate::verdict::fmt_duration;
+
+const TEMPLATE: &str = include_str!("page.html");
+
+/// The `/api/v1/status` document (the page embeds the same).
+pub fn status_document(rows: &[TargetStatus]) -> serde_json::Value {
+    let up = rows.iter().filter(|r| r.up).count();
+    serde_json::json!({
+        "targets": rows.len(),
+        "up": up,
+        "down": rows.len() - up,
+        "status": rows,
+    })
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The page: down targets first.
+pub fn render_page(rows: &[TargetStatus], now: SystemTime) -> String {
+    let mut sorted: Vec<&TargetStatus> = rows.iter().collect();
+    sorted.sort_by_key(|r| r.up);
+    let mut html_rows = String::with_capacity(rows.len() * 300);
+    for r in sorted {
+        let since = now
+            .duration_since(r.since)
+            .map(|d| fmt_duration(Duration::from_secs(d.as_secs())))
+            .unwrap_or_default();
+        let last = match r.rtt {
+            Some(rtt) => format!("rtt {:.3} ms", rtt * 1000.0),
+            None => fmt_duration(Duration::from_secs_f64(r.duration)),
+        };
+        let (class, state) = if r.up { ("up", "UP") } else { ("down", "DOWN") };
+        let _ = write!(
+            html_rows,
+            "<tr{}><td>{}</td><td>{}</td><td class={class}>{state}</td><td>{}</td>\
+             <td class=opt>{}</td><td class=num>{since}</td><td class=num>{last}</td>\
+             <td class=opt>{}</td><td class=detail>{}</td></tr>",
+            if r.up { "" } else { " class=is-down" },
+            esc(&r.device),
+            r.protocol,
+            r.reason,
+            r.phase,
+            esc(&r.host),
+            esc(&r.detail),
+        );
+    }
+    // In a <script> element only `</` can end it early.
+    let data = status_document(rows).to_string().replace("</", "<\\/");
+    TEMPLATE
+        .replacen("<!--ROWS-->", &html_rows, 1)
+        .replacen("<!--DATA-->", &data, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::state::StateStore;
+    use crate::sink::state::tests::result;
+    use crate::verdict::Reason;
+
+    #[test]
+    fn lists_down_first_and_escapes_everything() {
+        let s = StateStore::default();
+        s.record(&result("<r1>", Reason::Ok, 100));
+        s.record(&result("r2", Reason::NoReply, 100));
+        let html = render_page(
+            &s.snapshot(),
+            std::time::UNIX_EPOCH + Duration::from_secs(160),
+        );
+        assert!(html.contains("<td>&lt;r1&gt;</td>"));
+        assert!(!html.contains("<td><r1></td>"));
+        let r2 = html.find("<td>r2</td>").unwrap();
+        let r1 = html.find("<td>&lt;r1&gt;</td>").unwrap();
+        assert!(r2 < r1, "down targets first");
+        assert!(html.contains("<td class=num>1m</td>"));
+        assert!(!html.contains("<!--ROWS-->") && !html.contains("<!--DATA-->"));
+    }
+
+    #[test]
+    fn embedded_json_cannot_close_its_script() {
+        let s = StateStore::default();
+        s.record(&result("</script><script>alert(1)</script>", Reason::Ok, 1));
+        let html = render_page(&s.snapshot(), std::time::UNIX_EPOCH);
+        let data = html
+            .split("<script id=\"initial\" type=\"application/json\">")
+            .nth(1)
+            .unwrap();
+        let data = data.split("</script>").next().unwrap();
+        let v: serde_json::Value = serde_json::from_str(data).expect("the embedded JSON parses");
+        assert_eq!(
+            v["status"][0]["device"],
+            "</script><script>alert(1)</script>"
+        );
+    }
+}
