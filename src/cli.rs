@@ -76,6 +76,10 @@ pub struct SourceArgs {
     /// devices.yaml); repeatable. Works with or without --config.
     #[arg(long = "inventory", short = 'i', value_name = "FILE")]
     pub inventories: Vec<PathBuf>,
+    /// Check only share I of N of the devices (split by a stable hash of
+    /// the device name), so N instances each take their own part.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::target::Shard>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -121,6 +125,7 @@ impl LogArgs {
     fn overrides(&self, listen: Option<SocketAddr>) -> Overrides {
         Overrides {
             listen,
+            shard: None,
             log_format: self.log_format,
             log_level: self.log_level.clone(),
         }
@@ -146,11 +151,16 @@ pub fn main() -> ExitCode {
             listen,
             log,
         } => {
+            let shard = sources.shard;
             let sources = match sources.sources() {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            runtime().block_on(daemon::run(Box::new(sources), log.overrides(listen)))
+            let overrides = Overrides {
+                shard,
+                ..log.overrides(listen)
+            };
+            runtime().block_on(daemon::run(Box::new(sources), overrides))
         }
         Command::Check {
             sources,
@@ -159,11 +169,15 @@ pub fn main() -> ExitCode {
             format,
             log,
         } => {
+            let shard = sources.shard;
             let sources = match sources.sources() {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            let mut overrides = log.overrides(None);
+            let mut overrides = Overrides {
+                shard,
+                ..log.overrides(None)
+            };
             // Keep stderr quiet unless asked: the table is the output.
             overrides.log_level.get_or_insert_with(|| "warn".into());
             let plan = match daemon::load_and_init_logging(&sources, &overrides) {

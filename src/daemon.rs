@@ -37,6 +37,8 @@ impl PlanSource for Sources {
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
+    /// Check only this instance's share of the devices.
+    pub shard: Option<crate::target::Shard>,
     pub log_format: Option<config::LogFormat>,
     pub log_level: Option<String>,
 }
@@ -51,6 +53,10 @@ impl Overrides {
         }
         if let Some(l) = &self.log_level {
             plan.log.level = l.clone();
+        }
+        if let Some(shard) = self.shard {
+            plan.devices.retain(|d| shard.owns(&d.name));
+            plan.targets.retain(|t| shard.owns(&t.device));
         }
     }
 }

@@ -176,20 +176,55 @@ pub enum HostKeyPolicy {
 /// protocol (FNV-1a), so a restart or reload puts each target at the same
 /// place in its interval and the load stays flat.
 pub fn spread_offset(key: &TargetKey, interval: Duration) -> Duration {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key
-        .device
-        .as_bytes()
-        .iter()
-        .chain([0u8, key.protocol as u8].iter())
-    {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = fnv1a(
+        key.device
+            .as_bytes()
+            .iter()
+            .chain([0u8, key.protocol as u8].iter()),
+    );
     let nanos = interval.as_nanos().max(1);
     // u128 arithmetic: no overflow for any interval.
     let off = (u128::from(h) * nanos) >> 64;
     Duration::from_nanos(u64::try_from(off).unwrap_or(u64::MAX))
+}
+
+/// FNV-1a: stable across runs, versions and machines (unlike std's hasher).
+fn fnv1a<'a>(bytes: impl Iterator<Item = &'a u8>) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// One of `count` instances that split an inventory between them: instance
+/// `index` (1-based) checks the devices whose name hashes to it, so every
+/// device is checked by exactly one instance, the same one on every run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub fn owns(&self, device: &str) -> bool {
+        fnv1a(device.as_bytes().iter()) % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || format!("invalid shard `{s}` (expected I/N with 1 <= I <= N, e.g. 2/4)");
+        let (i, n) = s.split_once('/').ok_or_else(err)?;
+        let index: u32 = i.trim().parse().map_err(|_| err())?;
+        let count: u32 = n.trim().parse().map_err(|_| err())?;
+        if count == 0 || index == 0 || index > count {
+            return Err(err());
+        }
+        Ok(Shard { index, count })
+    }
 }
 
 #[cfg(test)]
@@ -224,6 +259,23 @@ mod tests {
         }
         for b in buckets {
             assert!((800..1200).contains(&b), "uneven spread: {buckets:?}");
+        }
+    }
+
+    #[test]
+    fn shards_split_every_device_exactly_once() {
+        let shards: Vec<Shard> = (1..=4).map(|i| format!("{i}/4").parse().unwrap()).collect();
+        let mut per = [0u32; 4];
+        for d in 0..4000 {
+            let name = format!("sw{d}.site{}", d % 13);
+            let owners: Vec<usize> = (0..4).filter(|&i| shards[i].owns(&name)).collect();
+            assert_eq!(owners.len(), 1, "{name}");
+            per[owners[0]] += 1;
+        }
+        assert!(per.iter().all(|&n| (850..1150).contains(&n)), "{per:?}");
+        assert!("1/1".parse::<Shard>().unwrap().owns("anything"));
+        for bad in ["0/4", "5/4", "1/0", "x", "1-4", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
     }
 

@@ -192,3 +192,28 @@ fn missing_sources_and_bad_flags_are_usage_errors() {
         assert!(help.contains(flag), "{help}");
     }
 }
+
+#[test]
+fn shards_split_the_devices_between_instances() {
+    let d = Dir::new("shard");
+    let mut cfg = String::from("defaults: {icmp: {count: 1, timeout: 1s}}\ndevices:\n");
+    for i in 0..40 {
+        cfg.push_str(&format!("  - {{name: d{i}, address: 127.0.3.{}}}\n", i + 1));
+    }
+    let cfg = d.file("c.yaml", &cfg);
+    let mut seen = Vec::new();
+    for shard in ["1/3", "2/3", "3/3"] {
+        let o = reachd(&[
+            "check", "--config", &cfg, "--shard", shard, "--format", "json",
+        ]);
+        assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+        for line in text(&o.stdout).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            seen.push(v["device"].as_str().unwrap().to_string());
+        }
+    }
+    seen.sort();
+    let mut all: Vec<String> = (0..40).map(|i| format!("d{i}")).collect();
+    all.sort();
+    assert_eq!(seen, all, "every device checked by exactly one shard");
+}
