@@ -115,6 +115,16 @@ undef = used - names - {"__rate_interval", "__range", "__interval", "__range_s",
 want("every $variable used in a query is defined" + (": %s" % undef if undef else ""), not undef)
 ' "$DASH"
 
+# The Alertmanager snippet in dashboards/README.md (inhibit rules) is valid.
+if command -v amtool >/dev/null; then
+  awk '/^# alertmanager.yml/ {f = 1} f && /^```/ {f = 0} f' "$ROOT/dashboards/README.md" > "$WORK/alertmanager.yml"
+  printf '  receiver: default\nreceivers:\n  - name: default\n' >> "$WORK/alertmanager.yml"
+  check_out "amtool check-config: the README's Alertmanager inhibit rules" \
+    bash -c "grep -q inhibit_rules '$WORK/alertmanager.yml' && amtool check-config '$WORK/alertmanager.yml'"
+else
+  echo "skip - amtool not installed: the README's Alertmanager snippet is not checked"
+fi
+
 # PromQL expressions of the dashboard (panels, annotations, variables) -> $WORK/dash.exprs, one JSON object per line.
 jq -c '(.panels[] | (., (.panels // [])[]) | select(.targets) | .title as $t | .targets[] | {title: $t, ref: .refId, expr})
        , (.annotations.list[] | select(.expr) | {title: ("annotation " + .name), ref: "", expr})
