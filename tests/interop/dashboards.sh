@@ -152,10 +152,12 @@ def metric_names(expr):
         out.add(m.group())
     return out
 def readme_metrics(path):
-    """name -> type from the README's metrics table."""
-    table = {}
+    """name -> type from the table in the README's "## Metrics" section."""
+    table, section = {}, False
     for line in open(path):
-        m = re.match(r"\|\s*`([a-zA-Z_:*]+)`\s*\|\s*(\w*)\s*\|", line)
+        if line.startswith("## "):
+            section = line.strip() == "## Metrics"
+        m = section and re.match(r"\|\s*`([a-zA-Z_:*]+)`\s*\|\s*(\w*)\s*\|", line)
         if m:
             table[m.group(1)] = m.group(2)
     return table
