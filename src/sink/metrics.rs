@@ -251,6 +251,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
     ),
     ("reachd_checks_total", "counter", "Checks completed."),
     (
+        "reachd_state_changes_total",
+        "counter",
+        "Times the target went up or down.",
+    ),
+    (
         "reachd_check_failures_total",
         "counter",
         "Checks that ended down, by reason.",
@@ -334,19 +339,20 @@ fn render_target(s: &TargetState, b: &mut [String]) {
         );
     }
     let _ = writeln!(b[4], "reachd_checks_total{{{l}}} {}", s.checks);
+    let _ = writeln!(b[5], "reachd_state_changes_total{{{l}}} {}", s.changes);
     for (reason, n) in &s.failures {
         let _ = writeln!(
-            b[5],
+            b[6],
             "reachd_check_failures_total{{{l},reason=\"{reason}\"}} {n}"
         );
     }
     let _ = writeln!(
-        b[6],
+        b[7],
         "reachd_state_change_timestamp_seconds{{{l}}} {}",
         num(unix_seconds(s.since))
     );
     let _ = writeln!(
-        b[7],
+        b[8],
         "reachd_last_check_timestamp_seconds{{{l}}} {}",
         num(unix_seconds(s.last_check))
     );
@@ -355,21 +361,21 @@ fn render_target(s: &TargetState, b: &mut [String]) {
     };
     let d = esc(&s.target.device);
     let _ = writeln!(
-        b[8],
+        b[9],
         "reachd_icmp_requests_sent_total{{device=\"{d}\"}} {}",
         c.sent
     );
     let _ = writeln!(
-        b[9],
+        b[10],
         "reachd_icmp_replies_received_total{{device=\"{d}\"}} {}",
         c.received
     );
     let _ = writeln!(
-        b[10],
+        b[11],
         "reachd_icmp_loss_ratio{{device=\"{d}\"}} {}",
         num(c.loss)
     );
-    let h = &mut b[11];
+    let h = &mut b[12];
     let mut cum = 0;
     for (i, bound) in RTT_BUCKETS.iter().enumerate() {
         cum += c.buckets[i];
@@ -433,6 +439,10 @@ mod tests {
         assert_eq!(
             lines_with(&text, "reachd_checks_total{"),
             vec![r#"reachd_checks_total{device="r1",protocol="icmp"} 2"#]
+        );
+        assert_eq!(
+            lines_with(&text, "reachd_state_changes_total{"),
+            vec![r#"reachd_state_changes_total{device="r1",protocol="icmp"} 1"#]
         );
         assert_eq!(
             lines_with(&text, "reachd_state_change_timestamp_seconds{"),

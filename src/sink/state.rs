@@ -68,6 +68,8 @@ pub struct TargetState {
     /// Time in each phase the last check entered.
     pub phases: Box<[(Phase, Duration)]>,
     pub checks: u64,
+    /// Times the target went up or down (the first result is not a change).
+    pub changes: u64,
     /// Failures by reason, only reasons seen.
     pub failures: Vec<(Reason, u64)>,
     pub icmp: Option<Box<IcmpCounters>>,
@@ -145,6 +147,7 @@ impl StateStore {
             duration: Duration::ZERO,
             phases: Box::new([]),
             checks: 0,
+            changes: 0,
             failures: Vec::new(),
             icmp: None,
         };
@@ -163,6 +166,9 @@ impl StateStore {
         };
         if flipped {
             s.since = now;
+            if previous.is_some() {
+                s.changes += 1;
+            }
         }
         if !Arc::ptr_eq(&s.target, t) {
             s.target = t.clone(); // settings changed on reload
@@ -331,6 +337,7 @@ pub(crate) mod tests {
             "down since 120"
         );
 
+        s.for_each(|st| assert_eq!(st.changes, 2, "down at 120, up at 190"));
         let rows = s.snapshot();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].checks, 5);
