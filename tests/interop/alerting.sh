@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# End to end alerting: reachd monitors two loopback devices; a real Prometheus
+# scrapes it and evaluates the shipped rules (dashboards/reachd.rules.yml,
+# with `for:` shortened so the test takes seconds); a real Alertmanager routes
+# to a webhook receiver this script runs. One device is made to fail (a reload
+# points it at a name that cannot resolve) and the test waits for the alert —
+# device, site and reason included — to reach the webhook. Loopback only.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+REACHD=${REACHD:-$ROOT/target/debug/reachd}
+for tool in prometheus prometheus-alertmanager curl jq python3; do
+  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
+done
+WORK=$(mktemp -d /tmp/reachd-alerting.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+pass=0 fail=0
+ok() { echo "ok   - $*"; pass=$((pass + 1)); }
+no() { echo "FAIL - $*"; fail=$((fail + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }
+wait_for() { local until=$((SECONDS + $1)); shift; while ! "$@" >/dev/null 2>&1; do [ $SECONDS -lt $until ] || return 1; sleep 0.5; done; }
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+RPORT=$(port) PPORT=$(port) APORT=$(port) WPORT=$(port)
+
+write_config() { # $1: address of lab2
+  cat > "$WORK/reachd.yaml" <<YAML
+listen: 127.0.0.1:$RPORT
+log: {format: json}
+defaults: {icmp: {interval: 1s, timeout: 900ms, count: 1}}
+devices:
+  - {name: lab1, address: 127.0.0.1, labels: {site: fra1, role: core}}
+  - {name: lab2, address: $1, labels: {site: fra1, role: edge}}
+YAML
+}
+write_config 127.0.0.2
+"$REACHD" run --config "$WORK/reachd.yaml" 2> "$WORK/reachd.log" &
+RPID=$!; PIDS+=("$RPID")
+
+# The webhook receiver: every POST body, one per line.
+cat > "$WORK/webhook.py" <<'PY'
+import http.server, sys
+out = open(sys.argv[2], "ab", buffering=0)
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        out.write(body.replace(b"\n", b" ") + b"\n")
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+python3 "$WORK/webhook.py" "$WPORT" "$WORK/alerts.jsonl" &
+PIDS+=("$!")
+
+cat > "$WORK/alertmanager.yml" <<YAML
+route:
+  receiver: hook
+  group_by: [alertname, device]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: hook
+    webhook_configs: [{url: "http://127.0.0.1:$WPORT/", send_resolved: true}]
+YAML
+prometheus-alertmanager --config.file="$WORK/alertmanager.yml" --storage.path="$WORK/am" \
+  --web.listen-address="127.0.0.1:$APORT" --cluster.listen-address= --log.level=warn \
+  2> "$WORK/alertmanager.log" &
+PIDS+=("$!")
+
+# The shipped rules, with every `for:` at 2s.
+sed -E 's/^( +for: ).*/\12s/' "$ROOT/dashboards/reachd.rules.yml" > "$WORK/rules.yml"
+cat > "$WORK/prometheus.yml" <<YAML
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: ["$WORK/rules.yml"]
+alerting: {alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$APORT"]}]}]}
+scrape_configs:
+  - job_name: reachd
+    static_configs: [{targets: ["127.0.0.1:$RPORT"]}]
+YAML
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
+  --web.listen-address="127.0.0.1:$PPORT" --log.level=warn 2> "$WORK/prometheus.log" &
+PIDS+=("$!")
+
+query() { curl -sf --get "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'; }
+query_is() { [ "$(query "$1")" = "$2" ]; }
+check "Prometheus sees both devices up" wait_for 40 query_is 'sum(reachd_up)' 2
+check "Alertmanager is ready" wait_for 20 curl -sf "http://127.0.0.1:$APORT/-/ready"
+sleep 3
+check "no device alert while everything answers" bash -c "! grep -q '\"device\":\"lab' '$WORK/alerts.jsonl' 2>/dev/null"
+
+# lab2 fails.
+write_config lab2.invalid
+kill -HUP "$RPID"
+firing() { grep '"status":"firing"' "$WORK/alerts.jsonl" 2>/dev/null | jq -c --arg a "$1" '.alerts[] | select(.labels.alertname == $a and .labels.device == "lab2" and .status == "firing")' | grep -q .; }
+check "ReachdTargetDown for lab2 reaches the webhook" wait_for 60 firing ReachdTargetDown
+check "ReachdDeviceUnreachable for lab2 reaches the webhook" wait_for 30 firing ReachdDeviceUnreachable
+jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2")' "$WORK/alerts.jsonl" | head -1 > "$WORK/alert.json"
+check "the alert carries the inventory's site and role" \
+  jq -e '.labels.site == "fra1" and .labels.role == "edge" and .labels.protocol == "icmp"' "$WORK/alert.json"
+check "the alert's description names the reason (dns) and phase (resolve)" \
+  jq -e '.annotations.description | test("reason dns") and test("phase resolve")' "$WORK/alert.json"
+check "no alert for lab1, which still answers" bash -c "! jq -e '.alerts[] | select(.labels.device == \"lab1\")' '$WORK/alerts.jsonl' >/dev/null"
+
+# lab2 comes back: the alert resolves.
+write_config 127.0.0.2
+kill -HUP "$RPID"
+resolved() { jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2" and .status == "resolved")' "$WORK/alerts.jsonl" 2>/dev/null | grep -q .; }
+check "the alert resolves when lab2 answers again" wait_for 90 resolved
+
+echo
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
