@@ -17,6 +17,7 @@ pub mod probe;
 pub mod result;
 pub mod scheduler;
 pub mod secret;
+pub mod sim;
 pub mod sink;
 pub mod target;
 pub mod verdict;
