@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::io;
+use std::sync::OnceLock;
 
 use regex::bytes::Regex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -440,7 +441,7 @@ pub struct Platform {
 
 /// A hostname-like prompt body: IOS `R1`, `R1(config)`, IOS-XR
 /// `RP/0/RSP0/CPU0:R1`, NX-OS `switch`, EOS `leaf1`, Junos `user@host`.
-const HOST: &str = r"[\w.\-@/:()~\[\]]{1,80}";
+const HOST: &str = r"[A-Za-z0-9_.\-@/:()~\[\]]{1,80}";
 
 fn pat(s: &str) -> Pattern {
     // Only called with the built-in patterns below, which the unit tests compile.
@@ -453,9 +454,23 @@ impl Platform {
     /// `huawei_vrp`; and `linux`); anything else (or none) gets a generic
     /// platform that accepts every prompt style above and sends
     /// `terminal length 0`.
-    pub fn get(name: Option<&str>) -> Platform {
+    pub fn get(name: Option<&str>) -> &'static Platform {
+        static CACHE: [OnceLock<Platform>; 5] = [const { OnceLock::new() }; 5];
+        const NAMES: [&str; 5] = ["cisco_iosxe", "juniper_junos", "huawei_vrp", "linux", ""];
         let name = name.unwrap_or("").to_ascii_lowercase();
-        match name.as_str() {
+        let canonical = match name.as_str() {
+            "cisco_iosxe" | "cisco_ios" | "cisco_xe" | "ios" | "cisco_iosxr" | "cisco_xr"
+            | "cisco_nxos" | "nxos" | "arista_eos" | "eos" => 0,
+            "juniper_junos" | "junos" | "juniper" => 1,
+            "huawei_vrp" | "huawei" | "vrp" => 2,
+            "linux" | "unix" | "shell" => 3,
+            _ => 4,
+        };
+        CACHE[canonical].get_or_init(|| Platform::build(NAMES[canonical]))
+    }
+
+    fn build(name: &str) -> Platform {
+        match name {
             "cisco_iosxe" | "cisco_ios" | "cisco_xe" | "ios" | "cisco_iosxr" | "cisco_xr"
             | "cisco_nxos" | "nxos" | "arista_eos" | "eos" => Platform {
                 name: "cisco",
@@ -512,9 +527,22 @@ pub const PASSWORD_PROMPT: &str = r"(?i)(password|passcode|secret)\s*:\s*\z";
 /// login failed.
 pub const LOGIN_PROMPT: &str = r"(?i)(user\s*name|login)\s*:\s*\z";
 
-/// [`AUTH_FAILURES`], compiled.
-pub fn auth_failures() -> Vec<Pattern> {
-    AUTH_FAILURES.iter().map(|s| pat(s)).collect()
+/// [`AUTH_FAILURES`], compiled once.
+pub fn auth_failures() -> &'static [Pattern] {
+    static P: OnceLock<Vec<Pattern>> = OnceLock::new();
+    P.get_or_init(|| AUTH_FAILURES.iter().map(|s| pat(s)).collect())
+}
+
+/// [`PASSWORD_PROMPT`], compiled once.
+pub fn password_prompt() -> &'static Pattern {
+    static P: OnceLock<Pattern> = OnceLock::new();
+    P.get_or_init(|| pat(PASSWORD_PROMPT))
+}
+
+/// [`LOGIN_PROMPT`], compiled once.
+pub fn login_prompt() -> &'static Pattern {
+    static P: OnceLock<Pattern> = OnceLock::new();
+    P.get_or_init(|| pat(LOGIN_PROMPT))
 }
 
 #[cfg(test)]

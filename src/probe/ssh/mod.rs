@@ -539,13 +539,13 @@ impl Check<'_> {
     async fn dialogue(&self, d: &mut Dialogue<ChannelStream<client::Msg>>) -> Step<Outcome> {
         let plat = Platform::get(self.spec.platform.as_deref());
         let fails = dialogue::auth_failures();
-        let login = Pattern::new(dialogue::LOGIN_PROMPT).expect("built-in pattern");
-        let password_prompt = Pattern::new(dialogue::PASSWORD_PROMPT).expect("built-in pattern");
+        let login = dialogue::login_prompt();
+        let password_prompt = dialogue::password_prompt();
         let prompts = [&plat.privileged_prompt, &plat.user_prompt];
 
         // The first prompt.
         let mut failures: Vec<&Pattern> = fails.iter().collect();
-        failures.push(&login);
+        failures.push(login);
         let found = self.read(d, &prompts, &failures, "the CLI prompt").await?;
         let mut privileged = found.index == 0;
         let mut prompt = found.matched;
@@ -559,7 +559,7 @@ impl Check<'_> {
             let found = self
                 .read(
                     d,
-                    &[&plat.privileged_prompt, &password_prompt],
+                    &[&plat.privileged_prompt, password_prompt],
                     &failures,
                     "the answer to enable",
                 )
@@ -576,7 +576,7 @@ impl Check<'_> {
                     .await
                     .map_err(|e| self.io(e, d))?;
                 let mut failures: Vec<&Pattern> = fails.iter().collect();
-                failures.push(&password_prompt);
+                failures.push(password_prompt);
                 failures.push(&plat.user_prompt);
                 let found = self
                     .read(
@@ -719,7 +719,19 @@ impl Check<'_> {
 
 /// A refusal during enable is `enable_failed`, not `auth_failed`.
 fn enable_refused(o: Outcome, what: &str) -> Outcome {
-    if o.reason == Reason::AuthFailed {
+    if o.reason == Reason::AuthFailed && o.detail.starts_with("the device said `Password") {
+        let last = o
+            .detail
+            .split_once("; last output: ")
+            .map(|(_, l)| l)
+            .unwrap_or("");
+        Outcome::fail(
+            Reason::EnableFailed,
+            format!(
+                "{what} was refused: the device asked for the password again; last output: {last}"
+            ),
+        )
+    } else if o.reason == Reason::AuthFailed {
         Outcome::fail(
             Reason::EnableFailed,
             format!(
