@@ -495,8 +495,8 @@ impl Platform {
             },
             "linux" | "unix" | "shell" => Platform {
                 name: "linux",
-                user_prompt: pat(r"[$%>]\s*\z"),
-                privileged_prompt: pat(r"#\s*\z"),
+                user_prompt: pat(r"(?m)^[^\n]{0,120}[$%>]\s*\z"),
+                privileged_prompt: pat(r"(?m)^[^\n]{0,120}#\s*\z"),
                 setup: &[],
                 has_enable: false,
             },
