@@ -476,7 +476,7 @@ impl Platform {
                 name: "cisco",
                 user_prompt: pat(&format!(r"(?m)^{HOST}>\s*\z")),
                 privileged_prompt: pat(&format!(r"(?m)^{HOST}#\s*\z")),
-                setup: &["terminal length 0", "terminal width 511"],
+                setup: &["terminal length 0"],
                 has_enable: true,
             },
             "juniper_junos" | "junos" | "juniper" => Platform {

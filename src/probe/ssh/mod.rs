@@ -632,7 +632,7 @@ impl Check<'_> {
             }
         }
         let _ = privileged;
-        let _ = d.send_line("exit").await;
+        // No `exit`: the SSH disconnect that follows ends the session.
         Ok(Outcome::ok(format!("logged in, prompt {prompt}")).with_prompt(prompt))
     }
 
