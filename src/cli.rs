@@ -56,8 +56,6 @@ pub enum Command {
         #[command(flatten)]
         sources: SourceArgs,
     },
-    /// Start a small simulated lab on loopback and monitor it: no
-    /// configuration, no root needed for the lab itself.
     /// Serve simulated Cisco-like SSH devices on loopback (healthy and
     /// faulty) until Ctrl-C: for demos, tests and benchmarks.
     ///
@@ -65,6 +63,8 @@ pub enum Command {
     /// R3=wrong-password --fault R4=tarpit --inventory-out sim.yaml`, then
     /// `reachd check --inventory sim.yaml`.
     Sim(crate::sim::cli::SimArgs),
+    /// Start a small simulated lab on loopback and monitor it: no
+    /// configuration, no root needed for the lab itself.
     Demo {
         /// Address to serve HTTP on.
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9806")]
