@@ -204,7 +204,7 @@ async fn banner_then_silence_times_out_in_handshake() {
 async fn silence_after_login_is_prompt_with_last_output() {
     let sim = start(sim_spec(&[Fault::NoPrompt])).await;
     let s = SessionSpec {
-        read_timeout: Duration::from_millis(500),
+        read_timeout: Duration::from_millis(1500),
         ..spec(0)
     };
     let v = check(sim.devices[0].addr, s).await;
@@ -226,13 +226,13 @@ async fn disconnect_mid_login_is_closed() {
 #[tokio::test]
 async fn slow_prompt_within_read_timeout_is_up() {
     let mut d = sim_spec(&[Fault::SlowPrompt]);
-    d.slow_prompt = Duration::from_millis(300);
+    d.slow_prompt = Duration::from_millis(2500);
     let sim = start(d).await;
     let v = check(sim.devices[0].addr, spec(0)).await;
     assert_verdict(&v, Reason::Ok, Phase::Enable);
     // …and slower than the read timeout, it is `prompt`.
     let s = SessionSpec {
-        read_timeout: Duration::from_millis(100),
+        read_timeout: Duration::from_millis(1200),
         ..spec(0)
     };
     let v = check(sim.devices[0].addr, s).await;
@@ -243,7 +243,7 @@ async fn slow_prompt_within_read_timeout_is_up() {
 async fn endless_output_ends_as_prompt() {
     let sim = start(sim_spec(&[Fault::EndlessOutput])).await;
     let s = SessionSpec {
-        read_timeout: Duration::from_millis(700),
+        read_timeout: Duration::from_millis(1500),
         ..spec(0)
     };
     let v = check(sim.devices[0].addr, s).await;
