@@ -138,9 +138,12 @@ impl Probe for SshProbe {
                 spec,
                 progress,
             };
-            match check.run().await {
+            let mut outcome = match check.run().await {
                 Ok(o) | Err(o) => o,
-            }
+            };
+            // A device that echoes a password must not put it in a verdict.
+            outcome.detail = redact(&outcome.detail, spec);
+            outcome
         })
     }
 }
@@ -662,7 +665,8 @@ impl Check<'_> {
     ) -> Step<dialogue::Found> {
         let w = self.wait(self.spec.read_timeout);
         let r = d.read_until(wanted, failures, w.at).await;
-        self.progress.set_last_output(&d.last_output());
+        self.progress
+            .set_last_output(&redact(&d.last_output(), self.spec));
         r.map_err(|e| {
             let phase = self.progress.phase();
             let with_last = |s: String, last: &str| {
@@ -715,6 +719,26 @@ impl Check<'_> {
             }
         })
     }
+}
+
+/// `text` with the spec's secrets (of 4 characters or more: shorter ones
+/// would blank out ordinary words) replaced by `<redacted>`.
+fn redact(text: &str, spec: &SessionSpec) -> String {
+    let mut out = text.to_owned();
+    for secret in [
+        &spec.password,
+        &spec.secondary,
+        &spec.private_key_passphrase,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let s = secret.expose();
+        if s.chars().count() >= 4 && out.contains(s) {
+            out = out.replace(s, "<redacted>");
+        }
+    }
+    out
 }
 
 /// A refusal during enable is `enable_failed`, not `auth_failed`.
@@ -807,4 +831,35 @@ fn handshake_error(e: russh::Error) -> Outcome {
         other => format!("the SSH handshake failed: {other}"),
     };
     Outcome::fail(Reason::Handshake, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    #[test]
+    fn echoed_secrets_are_redacted() {
+        let spec = SessionSpec {
+            port: 22,
+            username: Some("admin".into()),
+            password: Some(Secret::new("hunter2")),
+            secondary: Some(Secret::new("s3cr3t-enable")),
+            private_key: None,
+            private_key_passphrase: Some(Secret::new("abc")),
+            host_key: HostKeyPolicy::Off,
+            known_hosts: None,
+            platform: None,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            enable: true,
+            command: None,
+            expect: None,
+            algorithms: Algorithms::default(),
+        };
+        assert_eq!(
+            redact("R1>enable | Password: s3cr3t-enable | hunter2 abc", &spec),
+            "R1>enable | Password: <redacted> | <redacted> abc"
+        );
+    }
 }
