@@ -18,8 +18,12 @@ client at the same concurrency, one after the other:
 
 Prints wall time, client CPU seconds per check, peak RSS, and how many
 devices each client found up; the simulator's own CPU is printed apart.
+Before the sweep, scrapli (cisco_iosxe, asyncssh transport) and netmiko
+(cisco_ios) each log in to R1, enable, and run `show version`: the
+simulator is realistic enough for both, unchanged.
 The Python clients run from a throwaway venv (created in --venv with
-`python3 -m venv` and `pip install asyncssh scrapli` if it has neither).
+`python3 -m venv` and `pip install asyncssh 'scrapli<2026' netmiko` if it
+lacks them; scrapli 2026 is a different, Zig-based library).
 Prints a table; asserts nothing.
 """
 import argparse
@@ -66,6 +70,39 @@ async def main():
     print(sum(results))
 
 asyncio.run(main())
+'''
+
+COMPAT = r'''
+import asyncio, json, sys
+dev = json.load(open(sys.argv[1]))[0]
+
+async def with_scrapli():
+    from scrapli.driver.core import AsyncIOSXEDriver
+    async with AsyncIOSXEDriver(
+        host=dev["host"], port=dev["port"], auth_username=dev["user"],
+        auth_password=dev["password"], auth_secondary=dev["secret"],
+        auth_strict_key=False, transport="asyncssh",
+    ) as conn:
+        r = await conn.send_command("show version")
+        return await conn.get_prompt(), r.result.splitlines()[0]
+
+def with_netmiko():
+    from netmiko import ConnectHandler
+    c = ConnectHandler(device_type="cisco_ios", host=dev["host"], port=dev["port"],
+                       username=dev["user"], password=dev["password"], secret=dev["secret"])
+    c.enable()
+    out = c.send_command("show version").splitlines()[0]
+    prompt = c.find_prompt()
+    c.disconnect()
+    return prompt, out
+
+for name, f in (("scrapli cisco_iosxe (asyncssh)", lambda: asyncio.run(with_scrapli())),
+                ("netmiko cisco_ios", with_netmiko)):
+    try:
+        prompt, line = f()
+        print(f"{name}: logged in, prompt {prompt}, show version: {line}")
+    except Exception as e:
+        print(f"{name}: FAILED: {e!r}")
 '''
 
 SCRAPLI_CLIENT = r'''
@@ -143,12 +180,13 @@ def table(rows, headers):
 def ensure_venv(path):
     py = os.path.join(path, "bin", "python")
     ok = os.path.exists(py) and subprocess.run(
-        [py, "-c", "import asyncssh, scrapli"], capture_output=True).returncode == 0
+        [py, "-c", "import asyncssh, netmiko; from scrapli.driver.core import AsyncIOSXEDriver"],
+        capture_output=True).returncode == 0
     if not ok:
-        print(f"creating a throwaway venv in {path} (asyncssh, scrapli)…", file=sys.stderr)
+        print(f"creating a throwaway venv in {path} (asyncssh, scrapli, netmiko)…", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", path], check=True)
-        subprocess.run([os.path.join(path, "bin", "pip"), "install", "-q", "asyncssh", "scrapli"],
-                       check=True)
+        subprocess.run([os.path.join(path, "bin", "pip"), "install", "-q", "asyncssh",
+                        "scrapli<2026", "netmiko"], check=True)
     return py
 
 
@@ -205,8 +243,13 @@ inventory:
                              "secret": "cisco"})
         devs_json = os.path.join(d, "devices.json")
         json.dump(devs, open(devs_json, "w"))
-        for name, src in (("asyncssh_client.py", ASYNCSSH_CLIENT), ("scrapli_client.py", SCRAPLI_CLIENT)):
+        for name, src in (("asyncssh_client.py", ASYNCSSH_CLIENT), ("scrapli_client.py", SCRAPLI_CLIENT),
+                          ("compat.py", COMPAT)):
             open(os.path.join(d, name), "w").write(src)
+        print("Python clients against the simulator:")
+        r = subprocess.run([py, os.path.join(d, "compat.py"), devs_json], capture_output=True,
+                           text=True, timeout=120)
+        print("  " + "\n  ".join(r.stdout.strip().splitlines()) + (r.stderr[-500:] if r.returncode else ""))
 
         rows = []
         clients = [
