@@ -49,6 +49,8 @@ struct Inner {
     /// Configured known_hosts files, by path.
     files: Mutex<HashMap<PathBuf, Arc<KnownHosts>>>,
     configs: Mutex<HashMap<AlgKey, Arc<client::Config>>>,
+    /// Compiled `expect` regexes (validated when the config was loaded).
+    expects: Mutex<HashMap<String, Arc<regex::Regex>>>,
 }
 
 impl std::fmt::Debug for SshProbe {
@@ -72,6 +74,7 @@ impl SshProbe {
                 tofu,
                 files: Mutex::new(HashMap::new()),
                 configs: Mutex::new(HashMap::new()),
+                expects: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -112,6 +115,16 @@ impl Inner {
         });
         map.insert(key, config.clone());
         Ok(config)
+    }
+
+    fn expect(&self, re: &str) -> Result<Arc<regex::Regex>, regex::Error> {
+        let mut map = self.expects.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = map.get(re) {
+            return Ok(r.clone());
+        }
+        let compiled = Arc::new(regex::Regex::new(re)?);
+        map.insert(re.to_owned(), compiled.clone());
+        Ok(compiled)
     }
 
     fn file(&self, path: &Path) -> Arc<KnownHosts> {
@@ -550,7 +563,7 @@ impl Check<'_> {
         let mut failures: Vec<&Pattern> = fails.iter().collect();
         failures.push(login);
         let found = self.read(d, &prompts, &failures, "the CLI prompt").await?;
-        let mut privileged = found.index == 0;
+        let privileged = found.index == 0;
         let mut prompt = found.matched;
 
         // enable
@@ -594,7 +607,6 @@ impl Check<'_> {
             } else {
                 prompt = found.matched;
             }
-            privileged = true;
         }
 
         // Setup: no paging.
@@ -621,7 +633,9 @@ impl Check<'_> {
                 .map(|(_, rest)| rest)
                 .unwrap_or("");
             if let Some(expect) = &self.spec.expect {
-                let re = regex::Regex::new(expect)
+                let re = self
+                    .inner
+                    .expect(expect)
                     .map_err(|e| Outcome::fail(Reason::Error, format!("expect regex: {e}")))?;
                 if !re.is_match(output) {
                     return Err(Outcome::fail(
@@ -634,7 +648,6 @@ impl Check<'_> {
                 }
             }
         }
-        let _ = privileged;
         // No `exit`: the SSH disconnect that follows ends the session.
         Ok(Outcome::ok(format!("logged in, prompt {prompt}")).with_prompt(prompt))
     }
