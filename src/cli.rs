@@ -56,6 +56,13 @@ pub enum Command {
         #[command(flatten)]
         sources: SourceArgs,
     },
+    /// Serve simulated Cisco-like SSH devices on loopback (healthy and
+    /// faulty) until Ctrl-C: for demos, tests and benchmarks.
+    ///
+    /// Example: `reachd sim -n 1000 --base 127.0.1.1 --port 2222 --fault
+    /// R3=wrong-password --fault R4=tarpit --inventory-out sim.yaml`, then
+    /// `reachd check --inventory sim.yaml`.
+    Sim(crate::sim::cli::SimArgs),
     /// Start a small simulated lab on loopback and monitor it: no
     /// configuration, no root needed for the lab itself.
     Demo {
@@ -213,6 +220,7 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Sim(args) => runtime().block_on(crate::sim::cli::run(args)),
         Command::Demo { listen, log } => {
             runtime().block_on(crate::demo::run(log.overrides(Some(listen))))
         }

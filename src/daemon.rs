@@ -88,6 +88,16 @@ pub fn build_probes(plan: &Plan) -> Result<Probes, String> {
         info!(mode = icmp.mode(), "ICMP sockets open");
         probes.insert(Arc::new(icmp));
     }
+    if needs(Protocol::Ssh) {
+        let ssh = crate::probe::ssh::SshProbe::new(plan.state_dir.as_deref());
+        match ssh.tofu_file() {
+            Some(f) => {
+                info!(known_hosts = %f.display(), "SSH accept-new host keys are recorded here")
+            }
+            None => info!("no state_dir: SSH accept-new host keys are kept in memory only"),
+        }
+        probes.insert(Arc::new(ssh));
+    }
     Ok(probes)
 }
 

@@ -6,6 +6,7 @@
 //! still ends in a `timeout` verdict naming the phase it hung in.
 
 pub mod icmp;
+pub mod ssh;
 
 use std::future::Future;
 use std::pin::Pin;

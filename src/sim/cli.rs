@@ -1,0 +1,231 @@
+//! `reachd sim`: serve simulated devices until Ctrl-C.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{DeviceSpec, Fault};
+
+/// Devices are named PREFIX1..PREFIXN and listen on consecutive loopback
+/// addresses from --base (skipping .0 and .255), all on --port.
+#[derive(Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Number of devices.
+    #[arg(long, short = 'n', default_value_t = 4)]
+    pub devices: u32,
+    /// First device's address (loopback only: 127.0.0.0/8 or ::1).
+    #[arg(long, default_value = "127.0.1.1")]
+    pub base: IpAddr,
+    /// TCP port every device listens on (0: a free port each).
+    #[arg(long, default_value_t = 2222)]
+    pub port: u16,
+    /// Device name prefix.
+    #[arg(long, default_value = "R")]
+    pub prefix: String,
+    /// Login user name of every device.
+    #[arg(long, default_value = "admin")]
+    pub username: String,
+    /// Login password of every device (a simulator's, not a secret).
+    #[arg(long, default_value = "admin")]
+    pub password: String,
+    /// Enable password of every device.
+    #[arg(long, default_value = "cisco")]
+    pub enable_password: String,
+    /// Make a device misbehave: NAME=FAULT[,FAULT…] (repeatable), e.g.
+    /// `R3=wrong-password`, `R4=tarpit`. Faults: wrong-password,
+    /// wrong-enable, tarpit (accepts TCP, never speaks), banner-silence (SSH
+    /// banner then nothing), disconnect (drops the session right after
+    /// login), no-prompt (banner, never a prompt), slow-prompt,
+    /// endless-output, legacy-only (group14/group1-sha1, aes-cbc/3des-cbc,
+    /// hmac-sha1, ssh-rsa only), changed-host-key (a new key each
+    /// connection), kbd-interactive (keyboard-interactive login only).
+    #[arg(long = "fault", value_name = "NAME=FAULT", value_parser = parse_fault)]
+    pub faults: Vec<(String, Vec<Fault>)>,
+    /// Delay before each prompt of slow-prompt devices.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub slow_prompt: Duration,
+    /// Write a reachd inventory of the devices to FILE (ssh checks, the
+    /// credentials above, host_key: off), for `reachd check --inventory FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub inventory_out: Option<PathBuf>,
+}
+
+fn parse_fault(s: &str) -> Result<(String, Vec<Fault>), String> {
+    let (name, faults) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=FAULT, got `{s}`"))?;
+    let faults = faults
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<Fault>, _>>()?;
+    Ok((name.to_owned(), faults))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration `{s}`"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("invalid duration `{s}` (use ms, s or m)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
+}
+
+/// The `i`-th (0-based) loopback address from `base`, skipping .0 and .255.
+pub fn nth_addr(base: IpAddr, i: u32) -> Option<IpAddr> {
+    match base {
+        IpAddr::V4(v4) => {
+            let mut n = u32::from(v4);
+            let mut left = i;
+            loop {
+                if !matches!(n & 0xff, 0 | 255) {
+                    if left == 0 {
+                        break;
+                    }
+                    left -= 1;
+                }
+                n = n.checked_add(1)?;
+            }
+            let a = Ipv4Addr::from(n);
+            a.is_loopback().then_some(IpAddr::V4(a))
+        }
+        IpAddr::V6(v6) => (i == 0 && v6.is_loopback()).then_some(base),
+    }
+}
+
+/// The devices `args` describe.
+pub fn specs(args: &SimArgs) -> Result<Vec<DeviceSpec>, String> {
+    if !args.base.is_loopback() {
+        return Err(format!(
+            "--base {} is not a loopback address: the simulator only binds 127.0.0.0/8 or ::1",
+            args.base
+        ));
+    }
+    let mut out = Vec::with_capacity(args.devices as usize);
+    for i in 0..args.devices {
+        let ip = nth_addr(args.base, i).ok_or_else(|| {
+            format!(
+                "{} devices do not fit in loopback from {} (IPv6 has one loopback address; use --port 0 and one device, or IPv4)",
+                args.devices, args.base
+            )
+        })?;
+        let name = format!("{}{}", args.prefix, i + 1);
+        let mut spec = DeviceSpec::healthy(&name, SocketAddr::new(ip, args.port));
+        spec.username.clone_from(&args.username);
+        spec.password.clone_from(&args.password);
+        spec.enable_password.clone_from(&args.enable_password);
+        spec.slow_prompt = args.slow_prompt;
+        out.push(spec);
+    }
+    for (name, faults) in &args.faults {
+        let dev = out
+            .iter_mut()
+            .find(|d| &d.name == name)
+            .ok_or_else(|| format!("--fault names `{name}`, which is not one of the devices"))?;
+        dev.faults.extend(faults.iter().copied());
+    }
+    Ok(out)
+}
+
+/// A reachd inventory (YAML) of running devices.
+pub fn inventory(args: &SimArgs, devices: &[super::Running]) -> String {
+    let mut s = String::from("# reachd sim devices (written by `reachd sim --inventory-out`)\n");
+    for d in devices {
+        let _ = write!(
+            s,
+            "- name: {}\n  address: \"{}\"\n  checks: [ssh]\n  platform: cisco_iosxe\n  username: {:?}\n  password: {:?}\n  secondary: {:?}\n  ssh: {{port: {}, host_key: \"off\"}}\n",
+            d.name,
+            d.addr.ip(),
+            args.username,
+            args.password,
+            args.enable_password,
+            d.addr.port()
+        );
+    }
+    s
+}
+
+pub async fn run(args: SimArgs) -> ExitCode {
+    let specs = match specs(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("reachd sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let sim = match super::start(specs.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("reachd sim: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(path) = &args.inventory_out
+        && let Err(e) = std::fs::write(path, inventory(&args, &sim.devices))
+    {
+        eprintln!("reachd sim: cannot write {}: {e}", path.display());
+        return ExitCode::from(1);
+    }
+    let n = sim.devices.len();
+    for (d, spec) in sim.devices.iter().zip(&specs).take(20) {
+        let faults: Vec<_> = spec.faults.iter().map(|f| f.as_str()).collect();
+        let faults = if faults.is_empty() {
+            "healthy".to_owned()
+        } else {
+            faults.join(",")
+        };
+        println!("{:<8} {:<22} {faults}", d.name, d.addr);
+    }
+    if n > 20 {
+        println!("… and {} more", n - 20);
+    }
+    println!(
+        "reachd sim: {n} devices up (user {:?}, password {:?}, enable {:?}); Ctrl-C stops",
+        args.username, args.password, args.enable_password
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    let mut sim = sim;
+    sim.stop();
+    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_skip_network_and_broadcast_octets() {
+        let base: IpAddr = "127.0.1.254".parse().unwrap();
+        assert_eq!(nth_addr(base, 0), Some("127.0.1.254".parse().unwrap()));
+        assert_eq!(nth_addr(base, 1), Some("127.0.2.1".parse().unwrap()));
+        assert_eq!(nth_addr("127.255.255.254".parse().unwrap(), 1), None);
+        assert_eq!(
+            nth_addr("::1".parse().unwrap(), 0),
+            Some("::1".parse().unwrap())
+        );
+        assert_eq!(nth_addr("::1".parse().unwrap(), 1), None);
+    }
+
+    #[test]
+    fn faults_parse() {
+        assert_eq!(
+            parse_fault("R3=wrong-password,kbd-interactive").unwrap(),
+            (
+                "R3".to_owned(),
+                vec![Fault::WrongPassword, Fault::KbdInteractive]
+            )
+        );
+        assert!(parse_fault("R3=bogus").is_err());
+        assert!(parse_fault("R3").is_err());
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,214 @@
+//! Simulated Cisco-like devices over SSH, healthy and faulty, for
+//! `reachd demo`, the tests and the benchmarks (`reachd sim`).
+//!
+//! One process serves many devices, each on its own loopback address and
+//! port. A device speaks IOS-style: `Username`/password login (or
+//! keyboard-interactive only), `R1>`, `enable` + password → `R1#`,
+//! `terminal length 0`, `show version`, `exit`. Fault modes make it
+//! misbehave the ways real devices do (see [`Fault`]).
+//!
+//! The simulator only ever binds loopback addresses: [`start`] refuses any
+//! other.
+
+pub mod cli;
+mod device;
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+pub use device::{fingerprint_for, host_key_for};
+
+/// How a simulated device misbehaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// The device's login password differs from the advertised one.
+    WrongPassword,
+    /// The device's enable password differs from the advertised one.
+    WrongEnable,
+    /// Accepts TCP, never says anything.
+    Tarpit,
+    /// Sends its SSH version banner, then nothing.
+    BannerSilence,
+    /// Logs in, starts the shell, says a few words and drops the connection.
+    DisconnectMidLogin,
+    /// Logs in, prints a banner, never shows a prompt.
+    NoPrompt,
+    /// Waits (`slow_prompt`) before each prompt.
+    SlowPrompt,
+    /// After login, prints output forever, never a prompt.
+    EndlessOutput,
+    /// Only legacy algorithms: diffie-hellman-group14/group1-sha1,
+    /// aes128/256-cbc and 3des-cbc, hmac-sha1, ssh-rsa.
+    LegacyOnly,
+    /// A new host key on every connection.
+    ChangedHostKey,
+    /// Offers only keyboard-interactive authentication (like many IOS boxes).
+    KbdInteractive,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 11] = [
+        Fault::WrongPassword,
+        Fault::WrongEnable,
+        Fault::Tarpit,
+        Fault::BannerSilence,
+        Fault::DisconnectMidLogin,
+        Fault::NoPrompt,
+        Fault::SlowPrompt,
+        Fault::EndlessOutput,
+        Fault::LegacyOnly,
+        Fault::ChangedHostKey,
+        Fault::KbdInteractive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::WrongPassword => "wrong-password",
+            Fault::WrongEnable => "wrong-enable",
+            Fault::Tarpit => "tarpit",
+            Fault::BannerSilence => "banner-silence",
+            Fault::DisconnectMidLogin => "disconnect",
+            Fault::NoPrompt => "no-prompt",
+            Fault::SlowPrompt => "slow-prompt",
+            Fault::EndlessOutput => "endless-output",
+            Fault::LegacyOnly => "legacy-only",
+            Fault::ChangedHostKey => "changed-host-key",
+            Fault::KbdInteractive => "kbd-interactive",
+        }
+    }
+}
+
+impl FromStr for Fault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Fault::ALL
+            .iter()
+            .copied()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Fault::ALL.iter().map(|f| f.as_str()).collect();
+                format!("unknown fault `{s}` (one of: {})", names.join(", "))
+            })
+    }
+}
+
+/// One simulated device.
+#[derive(Clone, Debug)]
+pub struct DeviceSpec {
+    /// The hostname, shown in the prompt (`R1>`).
+    pub name: String,
+    /// Where it listens: a loopback address; port 0 picks a free one.
+    pub addr: SocketAddr,
+    pub username: String,
+    /// The password the device is said to have; [`Fault::WrongPassword`]
+    /// makes it expect another.
+    pub password: String,
+    /// The enable password; [`Fault::WrongEnable`] makes it expect another.
+    pub enable_password: String,
+    pub faults: Vec<Fault>,
+    /// Delay before each prompt with [`Fault::SlowPrompt`].
+    pub slow_prompt: Duration,
+}
+
+impl DeviceSpec {
+    /// A healthy device `name` at `addr` with the lab's credentials
+    /// (`admin`/`admin`, enable `cisco`).
+    pub fn healthy(name: &str, addr: SocketAddr) -> Self {
+        DeviceSpec {
+            name: name.to_owned(),
+            addr,
+            username: "admin".to_owned(),
+            password: "admin".to_owned(),
+            enable_password: "cisco".to_owned(),
+            faults: Vec::new(),
+            slow_prompt: Duration::from_secs(2),
+        }
+    }
+
+    pub fn with_fault(mut self, f: Fault) -> Self {
+        self.faults.push(f);
+        self
+    }
+
+    pub fn has(&self, f: Fault) -> bool {
+        self.faults.contains(&f)
+    }
+}
+
+/// A running device.
+#[derive(Clone, Debug)]
+pub struct Running {
+    pub name: String,
+    /// The address it actually listens on.
+    pub addr: SocketAddr,
+}
+
+/// Running simulated devices; dropping it stops them all.
+pub struct Sim {
+    pub devices: Vec<Running>,
+    tasks: JoinSet<()>,
+}
+
+impl Sim {
+    pub fn addr(&self, name: &str) -> Option<SocketAddr> {
+        self.devices.iter().find(|d| d.name == name).map(|d| d.addr)
+    }
+
+    /// Stops every device (also done on drop).
+    pub fn stop(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+/// Starts the devices. Fails if an address is not loopback or cannot be
+/// bound; nothing is left running then.
+pub async fn start(devices: Vec<DeviceSpec>) -> std::io::Result<Sim> {
+    let mut tasks = JoinSet::new();
+    let mut running = Vec::with_capacity(devices.len());
+    for spec in devices {
+        if !spec.addr.ip().is_loopback() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "the simulator only binds loopback addresses, not {}",
+                    spec.addr.ip()
+                ),
+            ));
+        }
+        let listener = bind(spec.addr).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", spec.addr))
+        })?;
+        let addr = listener.local_addr()?;
+        running.push(Running {
+            name: spec.name.clone(),
+            addr,
+        });
+        let dev = Arc::new(device::Device::new(spec));
+        tasks.spawn(device::serve(dev, listener));
+    }
+    Ok(Sim {
+        devices: running,
+        tasks,
+    })
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
