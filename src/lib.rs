@@ -18,4 +18,5 @@ pub mod scheduler;
 pub mod secret;
 pub mod sink;
 pub mod target;
+pub mod telnet;
 pub mod verdict;
