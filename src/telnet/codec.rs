@@ -148,6 +148,30 @@ impl TelnetCodec {
         }
     }
 
+    /// Appends `event` to `dst` as wire bytes (what the [`Encoder`] does,
+    /// without taking the event by value).
+    pub fn encode_event(event: &Event, dst: &mut BytesMut) {
+        match event {
+            Event::Data(data) => Self::encode_data(data, dst),
+            Event::Will(opt) => dst.extend_from_slice(&[IAC, WILL, opt.0]),
+            Event::Wont(opt) => dst.extend_from_slice(&[IAC, WONT, opt.0]),
+            Event::Do(opt) => dst.extend_from_slice(&[IAC, DO, opt.0]),
+            Event::Dont(opt) => dst.extend_from_slice(&[IAC, DONT, opt.0]),
+            Event::Subnegotiation { opt, data, .. } => {
+                dst.reserve(data.len() + 6);
+                dst.extend_from_slice(&[IAC, SB, opt.0]);
+                for &b in data.iter() {
+                    if b == IAC {
+                        dst.put_u8(IAC);
+                    }
+                    dst.put_u8(b);
+                }
+                dst.extend_from_slice(&[IAC, SE]);
+            }
+            Event::Command(c) => dst.extend_from_slice(&[IAC, *c]),
+        }
+    }
+
     fn take_data(&mut self) -> Option<Event> {
         if self.data.is_empty() {
             None
@@ -301,39 +325,8 @@ impl Encoder<Event> for TelnetCodec {
     type Error = io::Error;
 
     fn encode(&mut self, event: Event, dst: &mut BytesMut) -> io::Result<()> {
-        encode_event(&event, dst);
+        Self::encode_event(&event, dst);
         Ok(())
-    }
-}
-
-impl Encoder<&Event> for TelnetCodec {
-    type Error = io::Error;
-
-    fn encode(&mut self, event: &Event, dst: &mut BytesMut) -> io::Result<()> {
-        encode_event(event, dst);
-        Ok(())
-    }
-}
-
-fn encode_event(event: &Event, dst: &mut BytesMut) {
-    match event {
-        Event::Data(data) => TelnetCodec::encode_data(data, dst),
-        Event::Will(opt) => dst.extend_from_slice(&[IAC, WILL, opt.0]),
-        Event::Wont(opt) => dst.extend_from_slice(&[IAC, WONT, opt.0]),
-        Event::Do(opt) => dst.extend_from_slice(&[IAC, DO, opt.0]),
-        Event::Dont(opt) => dst.extend_from_slice(&[IAC, DONT, opt.0]),
-        Event::Subnegotiation { opt, data, .. } => {
-            dst.reserve(data.len() + 6);
-            dst.extend_from_slice(&[IAC, SB, opt.0]);
-            for &b in data.iter() {
-                if b == IAC {
-                    dst.put_u8(IAC);
-                }
-                dst.put_u8(b);
-            }
-            dst.extend_from_slice(&[IAC, SE]);
-        }
-        Event::Command(c) => dst.extend_from_slice(&[IAC, *c]),
     }
 }
 
@@ -571,7 +564,7 @@ pub(crate) mod tests {
         let mut codec = TelnetCodec::new();
         let mut wire = BytesMut::new();
         for event in &events {
-            codec.encode(event, &mut wire).unwrap();
+            codec.encode(event.clone(), &mut wire).unwrap();
         }
         assert_eq!(normalize(decode_all(&wire)), events);
     }

@@ -6,7 +6,7 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::bytes::{Buf, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 
 use super::{Event, NegotiationConfig, Negotiator, TelnetCodec};
 
@@ -41,6 +41,10 @@ pub struct TelnetStream<S> {
     /// Encoded bytes for the transport, not written yet.
     wbuf: BytesMut,
     read_eof: bool,
+    /// Writing to the transport failed while sending replies from a read:
+    /// reads go on (the peer may have said its last words), writes fail.
+    write_error: Option<io::Error>,
+    write_broken: bool,
 }
 
 impl<S> TelnetStream<S> {
@@ -59,6 +63,8 @@ impl<S> TelnetStream<S> {
             data: BytesMut::new(),
             wbuf: BytesMut::new(),
             read_eof: false,
+            write_error: None,
+            write_broken: false,
         }
     }
 
@@ -102,7 +108,7 @@ impl<S> TelnetStream<S> {
                 Some(Event::Data(data)) => self.data.extend_from_slice(&data),
                 Some(event) => {
                     for reply in self.negotiator.handle(&event) {
-                        self.codec.encode(reply, &mut self.wbuf)?;
+                        TelnetCodec::encode_event(&reply, &mut self.wbuf);
                     }
                 }
             }
@@ -113,6 +119,14 @@ impl<S> TelnetStream<S> {
 impl<S: AsyncWrite + Unpin> TelnetStream<S> {
     /// Writes `wbuf` out until empty.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.write_broken {
+            self.wbuf.clear();
+            let error = self
+                .write_error
+                .take()
+                .unwrap_or_else(|| io::ErrorKind::BrokenPipe.into());
+            return Poll::Ready(Err(error));
+        }
         while !self.wbuf.is_empty() {
             let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.wbuf))?;
             if n == 0 {
@@ -135,10 +149,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TelnetStream<S> {
             return Poll::Ready(Ok(()));
         }
         loop {
-            // Replies go out as soon as they exist; a failure to send them is
-            // the connection's failure.
-            if let Poll::Ready(Err(e)) = this.poll_drain(cx) {
-                return Poll::Ready(Err(e));
+            // Replies go out as soon as they exist. If that fails, the reader
+            // still gets what the peer sent (it may be closing after its last
+            // words: "% Authentication failed"); the next write reports it.
+            let drained = if this.write_broken {
+                this.wbuf.clear();
+                Poll::Ready(Ok(()))
+            } else {
+                this.poll_drain(cx)
+            };
+            if let Poll::Ready(Err(e)) = drained {
+                this.write_error = Some(e);
+                this.write_broken = true;
+                this.wbuf.clear();
             }
             if !this.data.is_empty() {
                 let n = buf.remaining().min(this.data.len());
@@ -388,5 +411,59 @@ mod tests {
         let mut rest = Vec::new();
         device.read_to_end(&mut rest).await.unwrap();
         assert_eq!(rest, b"");
+    }
+
+    #[tokio::test]
+    async fn last_words_are_read_even_if_replies_cannot_be_sent() {
+        let (client, mut device) = duplex(1024);
+        let mut stream = TelnetStream::new(client);
+        device
+            .write_all(b"\xff\xfd\x63% Authentication failed\r\n\xff\xfb\x01")
+            .await
+            .unwrap();
+        drop(device);
+        let mut got = Vec::new();
+        stream.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"% Authentication failed\r\n");
+        let error = stream.write_all(b"exit\r\n").await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        let error = stream.flush().await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[tokio::test]
+    async fn inetutils_opening_byte_by_byte() {
+        let (client, mut device) = duplex(1024);
+        let mut stream = TelnetStream::new(client);
+        let device_task = tokio::spawn(async move {
+            // telnetd's getterminaltype(), one byte per write.
+            let opening: &[u8] = b"\xff\xfd\x18\xff\xfd\x20\xff\xfd\x23\xff\xfd\x27\xff\xfd\x24";
+            for &b in opening {
+                device.write_all(&[b]).await.unwrap();
+            }
+            let expected: &[u8] = b"\xff\xfb\x18\xff\xfc\x20\xff\xfc\x23\xff\xfc\x27\xff\xfc\x24";
+            assert_eq!(device_reads(&mut device, expected.len()).await, expected);
+            for &b in b"\xff\xfa\x18\x01\xff\xf0" {
+                device.write_all(&[b]).await.unwrap();
+            }
+            let expected: &[u8] = b"\xff\xfa\x18\x00VT100\xff\xf0";
+            assert_eq!(device_reads(&mut device, expected.len()).await, expected);
+            for &b in b"\xff\xfb\x03\xff\xfd\x01\xff\xfd\x1f\xff\xfb\x05\xff\xfd\x21\xff\xfb\x01\r\nDebian GNU/Linux 12\r\n\r\nlab login: " {
+                device.write_all(&[b]).await.unwrap();
+            }
+            let expected: &[u8] =
+                b"\xff\xfd\x03\xff\xfc\x01\xff\xfb\x1f\xff\xfa\x1f\x00\xc8\x00\x18\xff\xf0\xff\xfe\x05\xff\xfc\x21\xff\xfd\x01";
+            assert_eq!(device_reads(&mut device, expected.len()).await, expected);
+            device
+        });
+        assert_eq!(
+            read_until(&mut stream, b"login: ").await,
+            b"\r\nDebian GNU/Linux 12\r\n\r\nlab login: "
+        );
+        stream.flush().await.unwrap();
+        let _device = device_task.await.unwrap();
+        assert!(stream.negotiator().remote_enabled(Opt::ECHO));
+        assert!(stream.negotiator().remote_enabled(Opt::SGA));
+        assert!(!stream.negotiator().local_enabled(Opt::ECHO));
     }
 }
