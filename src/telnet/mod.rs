@@ -10,6 +10,25 @@
 //! - [`Negotiator`] answers the peer's option requests (see its docs for the
 //!   policy).
 //! - [`TelnetStream`] ties both to a transport (a `TcpStream` in production).
+//!
+//! ```no_run
+//! use reachd::telnet::TelnetStream;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # async fn login() -> std::io::Result<()> {
+//! let tcp = tokio::net::TcpStream::connect("127.0.0.1:2323").await?;
+//! let mut telnet = TelnetStream::new(tcp);
+//! let mut buf = [0u8; 1024];
+//! let n = telnet.read(&mut buf).await?; // "…Username: ", negotiation answered
+//! telnet.write_all(b"admin\r\n").await?; // escaped, CR LF kept
+//! telnet.flush().await?;
+//! if !telnet.peer_negotiated() {
+//!     // no IAC seen so far: perhaps not a Telnet server at all
+//! }
+//! # let _ = n;
+//! # Ok(())
+//! # }
+//! ```
 
 mod codec;
 mod negotiation;

@@ -17,6 +17,9 @@ const WRITE_CHUNK: usize = 4096;
 /// Encoded bytes (replies, data) waiting for the transport past which reads
 /// stop pulling input until the transport takes them.
 const WRITE_HIGH: usize = 16 * 1024;
+/// Transport reads per `poll_read` that yield no data before giving the
+/// executor back (a peer sending only commands must not hog a worker).
+const READS_PER_POLL: usize = 32;
 
 /// A Telnet connection seen as a plain byte stream.
 ///
@@ -148,6 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TelnetStream<S> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        let mut reads = 0;
         loop {
             // Replies go out as soon as they exist. If that fails, the reader
             // still gets what the peer sent (it may be closing after its last
@@ -177,6 +181,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TelnetStream<S> {
                 // until it does (poll_drain registered for write readiness).
                 return Poll::Pending;
             }
+            if reads == READS_PER_POLL {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            reads += 1;
             let mut chunk = [0u8; READ_CHUNK];
             let mut chunk = ReadBuf::new(&mut chunk);
             ready!(Pin::new(&mut this.inner).poll_read(cx, &mut chunk))?;
@@ -465,5 +474,22 @@ mod tests {
         assert!(stream.negotiator().remote_enabled(Opt::ECHO));
         assert!(stream.negotiator().remote_enabled(Opt::SGA));
         assert!(!stream.negotiator().local_enabled(Opt::ECHO));
+    }
+
+    #[tokio::test]
+    async fn a_command_flood_yields_to_the_executor() {
+        let (client, mut device) = duplex(1 << 20);
+        let mut stream = TelnetStream::new(client);
+        let mut storm = Vec::new();
+        for _ in 0..(READS_PER_POLL * READ_CHUNK) {
+            storm.extend_from_slice(&[IAC, NOP]);
+        }
+        device.write_all(&storm).await.unwrap();
+        device.write_all(b"ok>").await.unwrap();
+        let mut buf = [0u8; 16];
+        // The first poll reads READS_PER_POLL chunks, then gives way.
+        let poll = futures::poll!(std::pin::pin!(stream.read(&mut buf)));
+        assert!(poll.is_pending());
+        assert_eq!(read_until(&mut stream, b"ok>").await, b"ok>");
     }
 }
