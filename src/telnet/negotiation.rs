@@ -10,6 +10,9 @@ use super::{Event, Opt};
 const MAX_CHANGES: u8 = 8;
 /// `SB TERMINAL-TYPE SEND` requests answered at most.
 const MAX_TERMINAL_TYPE_REPLIES: u8 = 16;
+/// `DO TIMING-MARK` requests answered at most (each is a marker, not a state
+/// change, so each gets its `WONT`, up to this).
+const MAX_TIMING_MARK_REPLIES: u8 = 32;
 
 /// TERMINAL-TYPE subnegotiation verbs (RFC 1091).
 const TTYPE_IS: u8 = 0;
@@ -62,6 +65,8 @@ struct OptionState {
 ///   Beyond RFC 1143, a request we refused once is not answered again (each
 ///   unknown option is refused exactly once per direction), and an option
 ///   that a peer flip-flops is answered at most 8 times per direction.
+///   Exception: each `DO TIMING-MARK` (RFC 860, a marker rather than a state)
+///   gets its `WONT`, up to 32 of them.
 #[derive(Clone, Debug)]
 pub struct Negotiator {
     config: NegotiationConfig,
@@ -70,6 +75,7 @@ pub struct Negotiator {
     /// Options on our side (its DO/DONT, our WILL/WONT).
     local: [OptionState; 256],
     terminal_type_replies: u8,
+    timing_mark_replies: u8,
     peer_negotiated: bool,
 }
 
@@ -87,6 +93,7 @@ impl Negotiator {
             remote: [OptionState::default(); 256],
             local: [OptionState::default(); 256],
             terminal_type_replies: 0,
+            timing_mark_replies: 0,
             peer_negotiated: false,
         }
     }
@@ -132,6 +139,17 @@ impl Negotiator {
                         }
                     })
                     .unwrap_or_default()
+            }
+            Event::Do(Opt::TIMING_MARK) => {
+                // RFC 860: a marker the peer waits for, answered every time
+                // (refused: we do not insert marks), within a bound.
+                self.peer_negotiated = true;
+                if self.timing_mark_replies < MAX_TIMING_MARK_REPLIES {
+                    self.timing_mark_replies += 1;
+                    vec![Event::Wont(Opt::TIMING_MARK)]
+                } else {
+                    Vec::new()
+                }
             }
             Event::Do(opt) => {
                 self.peer_negotiated = true;
@@ -440,5 +458,18 @@ mod tests {
         assert_eq!(n.handle(&Event::Data(Bytes::from_static(b"x"))), vec![]);
         assert_eq!(n.handle(&Event::Command(super::super::cmd::AYT)), vec![]);
         assert!(!n.peer_negotiated());
+    }
+
+    #[test]
+    fn every_timing_mark_is_answered_within_a_bound() {
+        let mut n = Negotiator::default();
+        for _ in 0..MAX_TIMING_MARK_REPLIES {
+            assert_eq!(
+                n.handle(&Event::Do(Opt::TIMING_MARK)),
+                vec![Event::Wont(Opt::TIMING_MARK)]
+            );
+        }
+        assert_eq!(n.handle(&Event::Do(Opt::TIMING_MARK)), vec![]);
+        assert!(!n.local_enabled(Opt::TIMING_MARK));
     }
 }
