@@ -21,4 +21,5 @@ pub mod secret;
 pub mod sim;
 pub mod sink;
 pub mod target;
+pub mod telnet;
 pub mod verdict;
