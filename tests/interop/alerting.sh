@@ -97,7 +97,7 @@ check "no device alert while everything answers" bash -c "! grep -q '\"device\":
 # lab2 fails.
 write_config lab2.invalid
 kill -HUP "$RPID"
-firing() { grep '"status":"firing"' "$WORK/alerts.jsonl" 2>/dev/null | jq -c --arg a "$1" '.alerts[] | select(.labels.alertname == $a and .labels.device == "lab2" and .status == "firing")' | grep -q .; }
+firing() { [ -n "$(jq -c --arg a "$1" '.alerts[] | select(.labels.alertname == $a and .labels.device == "lab2" and .status == "firing")' "$WORK/alerts.jsonl" 2>/dev/null)" ]; }
 check "ReachdTargetDown for lab2 reaches the webhook" wait_for 60 firing ReachdTargetDown
 check "ReachdDeviceUnreachable for lab2 reaches the webhook" wait_for 30 firing ReachdDeviceUnreachable
 jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2")' "$WORK/alerts.jsonl" | head -1 > "$WORK/alert.json"
@@ -110,7 +110,7 @@ check "no alert for lab1, which still answers" bash -c "! jq -e '.alerts[] | sel
 # lab2 comes back: the alert resolves.
 write_config 127.0.0.2
 kill -HUP "$RPID"
-resolved() { jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2" and .status == "resolved")' "$WORK/alerts.jsonl" 2>/dev/null | grep -q .; }
+resolved() { [ -n "$(jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2" and .status == "resolved")' "$WORK/alerts.jsonl" 2>/dev/null)" ]; }
 check "the alert resolves when lab2 answers again" wait_for 90 resolved
 
 echo

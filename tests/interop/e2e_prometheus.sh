@@ -57,7 +57,9 @@ wait_for() { # $1: seconds, rest: command
   done
 }
 metrics() { curl -sf "http://127.0.0.1:$RPORT/metrics"; }
-has() { metrics | grep -qF "$1"; }
+# Not `metrics | grep -q`: under pipefail, grep -q exiting at its match can
+# kill curl with SIGPIPE and fail the pipeline although the line was there.
+has() { metrics > "$WORK/has.txt" && grep -qF "$1" "$WORK/has.txt"; }
 
 check "reachd becomes ready" wait_for 15 curl -sf "http://127.0.0.1:$RPORT/-/ready"
 check "both devices report up" wait_for 10 bash -c "curl -sf http://127.0.0.1:$RPORT/metrics | grep -c '^reachd_up{.*} 1' | grep -qx 2"
