@@ -116,6 +116,19 @@ fn parse_log_format(s: &str) -> Result<LogFormat, String> {
 }
 
 impl SourceArgs {
+    /// The files to load, and the command-line settings that win over them.
+    fn resolve(
+        &self,
+        log: &LogArgs,
+        listen: Option<SocketAddr>,
+    ) -> Result<(Sources, Overrides), ExitCode> {
+        let overrides = Overrides {
+            shard: self.shard,
+            ..log.overrides(listen)
+        };
+        Ok((self.sources()?, overrides))
+    }
+
     fn sources(&self) -> Result<Sources, ExitCode> {
         if self.config.is_none() && self.inventories.is_empty() {
             eprintln!("reachd: give --config FILE or --inventory FILE (see --help)");
@@ -158,14 +171,9 @@ pub fn main() -> ExitCode {
             listen,
             log,
         } => {
-            let shard = sources.shard;
-            let sources = match sources.sources() {
-                Ok(s) => s,
+            let (sources, overrides) = match sources.resolve(&log, listen) {
+                Ok(x) => x,
                 Err(code) => return code,
-            };
-            let overrides = Overrides {
-                shard,
-                ..log.overrides(listen)
             };
             runtime().block_on(daemon::run(Box::new(sources), overrides))
         }
@@ -176,14 +184,9 @@ pub fn main() -> ExitCode {
             format,
             log,
         } => {
-            let shard = sources.shard;
-            let sources = match sources.sources() {
-                Ok(s) => s,
+            let (sources, mut overrides) = match sources.resolve(&log, None) {
+                Ok(x) => x,
                 Err(code) => return code,
-            };
-            let mut overrides = Overrides {
-                shard,
-                ..log.overrides(None)
             };
             // Keep stderr quiet unless asked: the table is the output.
             overrides.log_level.get_or_insert_with(|| "warn".into());

@@ -5,28 +5,10 @@
 # to a webhook receiver this script runs. One device is made to fail (a reload
 # points it at a name that cannot resolve) and the test waits for the alert —
 # device, site and reason included — to reach the webhook. Loopback only.
-set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-REACHD=${REACHD:-$ROOT/target/debug/reachd}
-for tool in prometheus prometheus-alertmanager curl jq python3; do
-  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
-done
-WORK=$(mktemp -d /tmp/reachd-alerting.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-no() { echo "FAIL - $*"; fail=$((fail + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }
-wait_for() { local until=$((SECONDS + $1)); shift; while ! "$@" >/dev/null 2>&1; do [ $SECONDS -lt $until ] || return 1; sleep 0.5; done; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-RPORT=$(port) PPORT=$(port) APORT=$(port) WPORT=$(port)
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
+need prometheus prometheus-alertmanager curl jq python3
+need_reachd
+RPORT=$(free_port) PPORT=$(free_port) APORT=$(free_port) WPORT=$(free_port)
 
 write_config() { # $1: address of lab2
   cat > "$WORK/reachd.yaml" <<YAML
@@ -113,6 +95,4 @@ kill -HUP "$RPID"
 resolved() { [ -n "$(jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2" and .status == "resolved")' "$WORK/alerts.jsonl" 2>/dev/null)" ]; }
 check "the alert resolves when lab2 answers again" wait_for 90 resolved
 
-echo
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -10,35 +10,12 @@
 # the dashboard (variables as `.*` and as real values) and loads the rules:
 # every rule group evaluates without error and the down target's alerts go
 # pending. Everything listens on and talks to 127.0.0.1 only.
-set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-REACHD=${REACHD:-$ROOT/target/debug/reachd}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 DASH=$ROOT/dashboards/reachd.json
 RULES=$ROOT/dashboards/reachd.rules.yml
-for tool in prometheus promtool curl jq python3; do
-  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
-done
-[ -x "$REACHD" ] || { echo "build reachd first ($REACHD)" >&2; exit 1; }
+need prometheus promtool curl jq python3
+need_reachd
 
-WORK=$(mktemp -d /tmp/reachd-dash.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-no() { echo "FAIL - $*"; fail=$((fail + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }
-# Run a command; on failure show its output.
-check_out() {
-  local what=$1; shift
-  if "$@" > "$WORK/out" 2>&1; then ok "$what"; else no "$what"; sed 's/^/     /' "$WORK/out"; fi
-}
 # Run a python check script ($2) that prints "ok <what>" / "FAIL <what>" lines.
 pycheck() {
   local line
@@ -217,7 +194,6 @@ with open(sys.argv[5], "w") as f:
 ' "$WORK" "$ROOT/README.md" "$WORK/dash.exprs" "$RULES" "$WORK/used.names"
 
 # --------------------------------------------------- reachd + a real Prometheus
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 RPORT=$(free_port)
 PPORT=$(free_port)
 cat > "$WORK/reachd.yaml" <<YAML
@@ -235,13 +211,6 @@ YAML
 "$REACHD" run --config "$WORK/reachd.yaml" 2> "$WORK/reachd.log" &
 PIDS+=("$!")
 
-wait_for() { # $1: seconds, rest: command
-  local until=$((SECONDS + $1)); shift
-  while ! "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $until ] || return 1
-    sleep 0.3
-  done
-}
 check "reachd becomes ready" wait_for 15 curl -sf "http://127.0.0.1:$RPORT/-/ready"
 check "reachd has checked all four targets" wait_for 15 bash -c \
   "curl -sf http://127.0.0.1:$RPORT/metrics | grep -c '^reachd_last_check_timestamp_seconds{' | grep -qx 4"
@@ -336,6 +305,4 @@ check "ReachdDeviceUnreachable is pending for gone" wait_for 10 pending ReachdDe
 check "no device alert for the devices that answer" \
   test -z "$(first 'count(ALERTS{device=~"lo[123]"})')"
 
-echo
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

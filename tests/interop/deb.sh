@@ -2,19 +2,11 @@
 # The Debian package: `cargo deb` builds it, `dpkg -i` installs it, the
 # installed configuration validates, the installed unit verifies, and
 # `dpkg --purge` removes it all again. Root only (it installs a package).
-set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 cd "$ROOT"
 if [[ $EUID -ne 0 ]]; then echo "needs root (dpkg -i)" >&2; exit 1; fi
 cargo deb --version >/dev/null 2>&1 || { echo "missing tool: cargo-deb (cargo install cargo-deb)" >&2; exit 1; }
-
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-no() { echo "FAIL - $*"; fail=$((fail + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }
-cleanup() { dpkg --purge reachd >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+trap 'dpkg --purge reachd >/dev/null 2>&1 || true; cleanup' EXIT
 
 deb=$(cargo deb --locked 2>/dev/null | tail -1)
 check "cargo deb builds a package ($deb)" test -f "$deb"
@@ -34,6 +26,4 @@ dpkg --purge reachd >/dev/null
 check "dpkg --purge removes the binary" test ! -e /usr/bin/reachd
 check "dpkg --purge removes the config" test ! -e /etc/reachd/reachd.yaml
 
-echo
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -4,30 +4,9 @@
 # reload (a device added, one removed: its series disappear), a broken reload
 # (refused, the old configuration keeps running, the reload metric drops to
 # 0); SIGTERM (exit 0). Everything listens on and talks to 127.0.0.1 only.
-set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-REACHD=${REACHD:-$ROOT/target/debug/reachd}
-for tool in prometheus promtool curl jq; do
-  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
-done
-[ -x "$REACHD" ] || { echo "build reachd first ($REACHD)" >&2; exit 1; }
-
-WORK=$(mktemp -d /tmp/reachd-e2e.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-no() { echo "FAIL - $*"; fail=$((fail + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
+need prometheus promtool curl jq
+need_reachd
 RPORT=$(free_port)
 PPORT=$(free_port)
 
@@ -49,13 +28,6 @@ write_config "  - {name: lo1, address: 127.0.0.1, labels: {site: here}}
 RPID=$!
 PIDS+=("$RPID")
 
-wait_for() { # $1: seconds, rest: command
-  local until=$((SECONDS + $1)); shift
-  while ! "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $until ] || return 1
-    sleep 0.2
-  done
-}
 metrics() { curl -sf "http://127.0.0.1:$RPORT/metrics"; }
 # Not `metrics | grep -q`: under pipefail, grep -q exiting at its match can
 # kill curl with SIGPIPE and fail the pipeline although the line was there.
@@ -123,6 +95,4 @@ wait "$RPID" || code=$?
 check "SIGTERM: exit code 0 (got $code)" test "$code" -eq 0
 check "SIGTERM: logged the stop" grep -q '"SIGTERM: stopping"' "$WORK/reachd.log"
 
-echo
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

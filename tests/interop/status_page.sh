@@ -2,23 +2,10 @@
 # The status page in a real browser (Debian's headless Chromium): after its
 # script has run, the DOM lists every device × protocol with the right
 # state, down first; the embedded data and /api/v1/status agree. Loopback only.
-set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-REACHD=${REACHD:-$ROOT/target/debug/reachd}
-for tool in chromium curl jq; do
-  command -v "$tool" >/dev/null || { echo "missing tool: $tool" >&2; exit 1; }
-done
-WORK=$(mktemp -d /tmp/reachd-page.XXXXXX)
-PID=
-cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-no() { echo "FAIL - $*"; fail=$((fail + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
+need chromium curl jq
+need_reachd
+PORT=$(free_port)
 cat > "$WORK/reachd.yaml" <<YAML
 listen: 127.0.0.1:$PORT
 log: {format: json}
@@ -29,7 +16,7 @@ devices:
   - {name: zulu-down, address: zulu.invalid}
 YAML
 "$REACHD" run --config "$WORK/reachd.yaml" 2> "$WORK/reachd.log" &
-PID=$!
+PIDS+=("$!")
 for _ in $(seq 50); do
   [ "$(curl -sf "http://127.0.0.1:$PORT/api/v1/status" | jq '.targets' 2>/dev/null)" = 3 ] && break
   sleep 0.2
@@ -54,6 +41,4 @@ check "no template markers left" bash -c "! grep -q '<!--ROWS-->\|<!--DATA-->' '
 chrome --window-size=390,640 --virtual-time-budget=3000 --screenshot="$WORK/phone.png" "http://127.0.0.1:$PORT/" >/dev/null
 check "renders at phone width" test -s "$WORK/phone.png"
 
-echo
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

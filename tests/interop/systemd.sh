@@ -3,19 +3,10 @@
 # security --offline=true` rates it 2.0 ("OK") or better. (The notify
 # protocol itself — READY, watchdog, RELOADING, STOPPING — is tested by
 # tests/systemd_notify.rs with the real binary.) Runs no service.
-set -euo pipefail
-
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-REACHD=${REACHD:-$ROOT/target/debug/reachd}
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
+need systemd-analyze
+need_reachd
 UNIT=$ROOT/systemd/reachd.service
-command -v systemd-analyze >/dev/null || { echo "missing tool: systemd-analyze" >&2; exit 1; }
-[ -x "$REACHD" ] || { echo "build reachd first ($REACHD)" >&2; exit 1; }
-
-WORK=$(mktemp -d /tmp/reachd-systemd.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-no() { echo "FAIL - $*"; fail=$((fail + 1)); }
 
 # The unit names /usr/bin/reachd; verify checks that the binary exists, so
 # check a copy that names the one just built.
@@ -38,6 +29,4 @@ grep -q '^Type=notify$' "$UNIT" && ok "Type=notify" || no "Type=notify"
 grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$UNIT" && ok "ExecReload sends SIGHUP" || no "ExecReload"
 grep -q '^CapabilityBoundingSet=CAP_NET_RAW$' "$UNIT" && ok "only CAP_NET_RAW" || no "CapabilityBoundingSet"
 
-echo
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

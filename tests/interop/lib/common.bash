@@ -1,0 +1,46 @@
+# Shared harness of the interop scripts (sourced, not run: .ci/run runs only
+# tests/interop/*.sh). Gives ROOT, REACHD, WORK (removed on exit), PIDS
+# (killed on exit), ok/no/check/check_out, wait_for, free_port, need, summary.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+REACHD=${REACHD:-$ROOT/target/debug/reachd}
+WORK=$(mktemp -d "/tmp/reachd-$(basename "$0" .sh).XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+pass=0 fail=0
+ok() { echo "ok   - $*"; pass=$((pass + 1)); }
+no() { echo "FAIL - $*"; fail=$((fail + 1)); }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else no "$what"; fi; }
+# Like check, and shows the command's output when it fails.
+check_out() {
+  local what=$1; shift
+  if "$@" > "$WORK/out" 2>&1; then ok "$what"; else no "$what"; sed 's/^/     /' "$WORK/out"; fi
+}
+# wait_for SECONDS COMMAND...: until the command succeeds, or false.
+wait_for() {
+  local until=$((SECONDS + $1)); shift
+  while ! "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $until ] || return 1
+    sleep 0.2
+  done
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# need TOOL...: fail at once, naming what is missing.
+need() {
+  local t
+  for t in "$@"; do command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; exit 1; }; done
+}
+need_reachd() { [ -x "$REACHD" ] || { echo "build reachd first ($REACHD)" >&2; exit 1; }; }
+# The closing line CI reads, and the exit status.
+summary() {
+  echo
+  echo "$pass passed, $fail failed"
+  [ "$fail" -eq 0 ]
+}
