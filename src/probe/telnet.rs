@@ -219,10 +219,9 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
 fn login_refused(o: Outcome, what: &str) -> Outcome {
     if o.reason == Reason::AuthFailed {
         let said = o.detail.trim_start_matches("the device said ");
-        let again = said.starts_with("`Password") || {
-            let l = said.to_ascii_lowercase();
-            l.starts_with("`user") || l.starts_with("`login") || l.contains(" login:")
-        };
+        // The matched text, between backticks: a prompt ends with a colon.
+        let matched = said.split('`').nth(1).unwrap_or("");
+        let again = matched.trim_end().ends_with(':');
         if again {
             let last = o
                 .detail
@@ -237,4 +236,31 @@ fn login_refused(o: Outcome, what: &str) -> Outcome {
         return Outcome::fail(Reason::AuthFailed, format!("{what} was refused: {said}"));
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_what_the_device_said() {
+        let said = |m: &str| {
+            Outcome::fail(
+                Reason::AuthFailed,
+                format!("the device said `{m}`; last output: x | {m}"),
+            )
+        };
+        let o = login_refused(said("Login incorrect"), "the login");
+        assert_eq!(
+            o.detail,
+            "the login was refused: `Login incorrect`; last output: x | Login incorrect"
+        );
+        for prompt in ["Username:", "lab login:", "Password:"] {
+            let o = login_refused(said(prompt), "the login");
+            assert_eq!(o.reason, Reason::AuthFailed);
+            assert!(o.detail.contains("asked again"), "{}", o.detail);
+        }
+        let closed = Outcome::fail(Reason::Closed, "gone");
+        assert_eq!(login_refused(closed.clone(), "the login"), closed);
+    }
 }
