@@ -98,6 +98,9 @@ pub fn build_probes(plan: &Plan) -> Result<Probes, String> {
         }
         probes.insert(Arc::new(ssh));
     }
+    if needs(Protocol::Telnet) {
+        probes.insert(Arc::new(crate::probe::telnet::TelnetProbe::new()));
+    }
     Ok(probes)
 }
 

@@ -4,7 +4,8 @@
 //!
 //! The lab follows the seeds' example: R1 and R2 healthy, R3 healthy over
 //! ICMP but with a wrong password (its SSH check fails with `auth_failed`),
-//! R4 never answers (its SSH device is a tarpit). The SSH devices are
+//! R4 never answers (its SSH device is a tarpit). Each device is also
+//! checked over Telnet, with the same faults. The SSH and Telnet devices are
 //! simulated in this process ([`crate::sim`]) on loopback addresses.
 
 use std::collections::BTreeMap;
@@ -31,59 +32,69 @@ const LAB: &[(&str, &str, &str)] = &[
     ("R4", "r4.lab.invalid", "lab-b"),
 ];
 
-/// The simulated SSH side of the lab: (device, loopback address, fault).
-const SSH_LAB: &[(&str, &str, Option<Fault>)] = &[
+/// The simulated SSH and Telnet side of the lab: (device, loopback address,
+/// fault), each device serving both.
+const SIM_LAB: &[(&str, &str, Option<Fault>)] = &[
     ("R1", "127.0.0.1", None),
     ("R2", "127.0.0.2", None),
     ("R3", "127.0.0.3", Some(Fault::WrongPassword)),
     ("R4", "127.0.0.4", Some(Fault::Tarpit)),
 ];
 
-/// Starts the lab's simulated SSH devices (each on a free port).
-pub async fn start_ssh_lab() -> std::io::Result<sim::Sim> {
-    let specs = SSH_LAB
+/// Starts the lab's simulated SSH and Telnet devices (each on a free port).
+pub async fn start_lab() -> std::io::Result<sim::Sim> {
+    let specs = SIM_LAB
         .iter()
-        .map(|(name, ip, fault)| {
+        .flat_map(|(name, ip, fault)| {
             let addr = std::net::SocketAddr::new(ip.parse().expect("static address"), 0);
             let mut d = DeviceSpec::healthy(name, addr);
             d.faults.extend(fault.iter().copied());
-            d
+            [d.clone(), d.over_telnet()]
         })
         .collect();
     sim::start(specs).await
 }
 
-fn ssh_target(name: &str, addr: std::net::SocketAddr) -> Target {
+/// A running simulated device of the lab: name, address, Telnet (else SSH).
+pub type LabDevice = (String, std::net::SocketAddr, bool);
+
+fn session_target(name: &str, addr: std::net::SocketAddr, telnet: bool) -> Target {
+    let session = SessionSpec {
+        port: addr.port(),
+        // The lab's advertised credentials; R3's device expects others.
+        username: Some("admin".into()),
+        password: Some(Secret::new("admin")),
+        secondary: Some(Secret::new("cisco")),
+        private_key: None,
+        private_key_passphrase: None,
+        host_key: HostKeyPolicy::AcceptNew,
+        known_hosts: None,
+        platform: Some("cisco_iosxe".into()),
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_secs(3),
+        enable: true,
+        command: None,
+        expect: None,
+        algorithms: Algorithms::default(),
+    };
+    let (protocol, spec) = if telnet {
+        (Protocol::Telnet, CheckSpec::Telnet(session))
+    } else {
+        (Protocol::Ssh, CheckSpec::Ssh(session))
+    };
     Target {
         device: name.into(),
-        protocol: Protocol::Ssh,
+        protocol,
         host: addr.ip().to_string(),
         interval: Duration::from_secs(10),
         timeout: Duration::from_secs(5),
-        spec: CheckSpec::Ssh(SessionSpec {
-            port: addr.port(),
-            // The lab's advertised credentials; R3's device expects others.
-            username: Some("admin".into()),
-            password: Some(Secret::new("admin")),
-            secondary: Some(Secret::new("cisco")),
-            private_key: None,
-            private_key_passphrase: None,
-            host_key: HostKeyPolicy::AcceptNew,
-            known_hosts: None,
-            platform: Some("cisco_iosxe".into()),
-            connect_timeout: Duration::from_secs(2),
-            read_timeout: Duration::from_secs(3),
-            enable: true,
-            command: None,
-            expect: None,
-            algorithms: Algorithms::default(),
-        }),
+        spec,
     }
 }
 
-/// The demo plan; `ssh` lists the running simulated SSH devices (name,
-/// address), each of which gets an SSH check.
-pub fn plan(overrides: &Overrides, ssh: &[(String, std::net::SocketAddr)]) -> Plan {
+/// The demo plan; `lab` lists the running simulated devices, each of which
+/// gets an SSH or Telnet check.
+pub fn plan(overrides: &Overrides, lab: &[LabDevice]) -> Plan {
     let mut devices = Vec::new();
     let mut targets = Vec::new();
     for (name, host, site) in LAB {
@@ -103,8 +114,10 @@ pub fn plan(overrides: &Overrides, ssh: &[(String, std::net::SocketAddr)]) -> Pl
             timeout: Duration::from_secs(2),
             spec: CheckSpec::Icmp(IcmpSpec::default()),
         }));
-        if let Some((_, addr)) = ssh.iter().find(|(n, _)| n == name) {
-            targets.push(Arc::new(ssh_target(name, *addr)));
+        for telnet in [false, true] {
+            if let Some((_, addr, _)) = lab.iter().find(|(n, _, t)| n == name && *t == telnet) {
+                targets.push(Arc::new(session_target(name, *addr, telnet)));
+            }
         }
     }
     let mut plan = Plan {
@@ -123,7 +136,7 @@ pub fn plan(overrides: &Overrides, ssh: &[(String, std::net::SocketAddr)]) -> Pl
     plan
 }
 
-struct DemoSource(Overrides, Vec<(String, std::net::SocketAddr)>);
+struct DemoSource(Overrides, Vec<LabDevice>);
 
 impl PlanSource for DemoSource {
     fn load(&self) -> Result<Plan, config::ConfigErrors> {
@@ -132,17 +145,19 @@ impl PlanSource for DemoSource {
 }
 
 pub async fn run(overrides: Overrides) -> ExitCode {
-    // The simulated SSH devices live as long as the demo.
-    let lab = match start_ssh_lab().await {
+    // The simulated SSH and Telnet devices live as long as the demo.
+    let lab = match start_lab().await {
         Ok(l) => Some(l),
         Err(e) => {
-            eprintln!("reachd demo: cannot start the simulated SSH devices ({e}); ICMP only");
+            eprintln!(
+                "reachd demo: cannot start the simulated SSH and Telnet devices ({e}); ICMP only"
+            );
             None
         }
     };
-    let ssh: Vec<(String, std::net::SocketAddr)> = lab
+    let ssh: Vec<LabDevice> = lab
         .iter()
-        .flat_map(|l| l.devices.iter().map(|d| (d.name.clone(), d.addr)))
+        .flat_map(|l| l.devices.iter().map(|d| (d.name.clone(), d.addr, d.telnet)))
         .collect();
     let source = DemoSource(overrides.clone(), ssh.clone());
     let plan = plan(&overrides, &ssh);
@@ -152,9 +167,10 @@ pub async fn run(overrides: Overrides) -> ExitCode {
         "reachd demo: monitoring {} lab devices on loopback.\n  status page: http://{listen}/\n  metrics:     http://{listen}/metrics\n  Ctrl-C stops.",
         LAB.len()
     );
-    for (name, addr) in &ssh {
+    for (name, addr, telnet) in &ssh {
+        let proto = if *telnet { "Telnet" } else { "SSH" };
         eprintln!(
-            "  simulated SSH device {name} at {addr} (user admin, password admin, enable cisco)"
+            "  simulated {proto} device {name} at {addr} (user admin, password admin, enable cisco)"
         );
     }
     let code = daemon::serve(Box::new(source), overrides, plan).await;
@@ -168,35 +184,51 @@ mod tests {
     use crate::verdict::Reason;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_ssh_lab_shows_the_seeds_four_cases() {
-        let lab = start_ssh_lab().await.unwrap();
-        let ssh: Vec<_> = lab
+    async fn the_lab_shows_the_seeds_four_cases_over_ssh_and_telnet() {
+        let lab = start_lab().await.unwrap();
+        let devices: Vec<_> = lab
             .devices
             .iter()
-            .map(|d| (d.name.clone(), d.addr))
+            .map(|d| (d.name.clone(), d.addr, d.telnet))
             .collect();
-        let plan = plan(&Overrides::default(), &ssh);
-        let probe = crate::probe::ssh::SshProbe::new(None);
+        let plan = plan(&Overrides::default(), &devices);
+        let ssh = crate::probe::ssh::SshProbe::new(None);
+        let telnet = crate::probe::telnet::TelnetProbe::new();
         let mut got = Vec::new();
-        for t in plan.targets.iter().filter(|t| t.protocol == Protocol::Ssh) {
+        for t in plan.targets.iter().filter(|t| t.protocol != Protocol::Icmp) {
             let mut t = (**t).clone();
             // The tarpit ends at the read timeout; healthy devices have room
             // even in a loaded debug build.
             t.timeout = Duration::from_secs(6);
-            if let CheckSpec::Ssh(s) = &mut t.spec {
+            if let CheckSpec::Ssh(s) | CheckSpec::Telnet(s) = &mut t.spec {
                 s.read_timeout = Duration::from_secs(2);
             }
-            let v = crate::probe::run_check(&probe, &t).await;
-            got.push((t.device.to_string(), v.reason));
+            let v = if t.protocol == Protocol::Ssh {
+                crate::probe::run_check(&ssh, &t).await
+            } else {
+                crate::probe::run_check(&telnet, &t).await
+            };
+            got.push((t.device.to_string(), t.protocol, v.reason));
         }
-        assert_eq!(
-            got,
+        let expect = |p| {
             [
-                ("R1".to_owned(), Reason::Ok),
-                ("R2".to_owned(), Reason::Ok),
-                ("R3".to_owned(), Reason::AuthFailed),
-                ("R4".to_owned(), Reason::Timeout),
+                ("R1".to_owned(), p, Reason::Ok),
+                ("R2".to_owned(), p, Reason::Ok),
+                ("R3".to_owned(), p, Reason::AuthFailed),
+                ("R4".to_owned(), p, Reason::Timeout),
             ]
-        );
+        };
+        let ssh_got: Vec<_> = got
+            .iter()
+            .filter(|g| g.1 == Protocol::Ssh)
+            .cloned()
+            .collect();
+        let telnet_got: Vec<_> = got
+            .iter()
+            .filter(|g| g.1 == Protocol::Telnet)
+            .cloned()
+            .collect();
+        assert_eq!(ssh_got, expect(Protocol::Ssh));
+        assert_eq!(telnet_got, expect(Protocol::Telnet));
     }
 }

@@ -179,48 +179,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
             if let Some(r) = self.scan(wanted, failures) {
                 return r;
             }
-            let read =
-                tokio::time::timeout_at(deadline, self.stream.read(&mut self.read_buf)).await;
-            match read {
-                Err(_) => {
-                    return Err(DialogueError::Timeout {
-                        last_output: self.last_output(),
-                    });
+            self.read_more(deadline).await?;
+        }
+    }
+
+    /// Waits until the device has sent some (cleaned, non-empty) text, the
+    /// deadline passes or the stream ends; consumes nothing.
+    pub async fn wait_for_output(&mut self, deadline: Instant) -> Result<(), DialogueError> {
+        while self.buf.is_empty() {
+            self.read_more(deadline).await?;
+        }
+        Ok(())
+    }
+
+    /// One read from the stream into the buffers.
+    async fn read_more(&mut self, deadline: Instant) -> Result<(), DialogueError> {
+        let read = tokio::time::timeout_at(deadline, self.stream.read(&mut self.read_buf)).await;
+        match read {
+            Err(_) => Err(DialogueError::Timeout {
+                last_output: self.last_output(),
+            }),
+            Ok(Ok(0)) => Err(DialogueError::Closed {
+                last_output: self.last_output(),
+            }),
+            Ok(Ok(n)) => {
+                self.received += n as u64;
+                let chunk = &self.read_buf[..n];
+                let start = self.buf.len();
+                self.cleaner.clean_into(chunk, &mut self.buf);
+                push_capped(&mut self.tail, &self.buf[start..], TAIL);
+                if self.buf.len() > self.cap {
+                    let excess = self.buf.len() - self.cap;
+                    self.buf.drain(..excess);
                 }
-                Ok(Ok(0)) => {
-                    return Err(DialogueError::Closed {
-                        last_output: self.last_output(),
-                    });
-                }
-                Ok(Ok(n)) => {
-                    self.received += n as u64;
-                    let chunk = &self.read_buf[..n];
-                    let start = self.buf.len();
-                    self.cleaner.clean_into(chunk, &mut self.buf);
-                    push_capped(&mut self.tail, &self.buf[start..], TAIL);
-                    if self.buf.len() > self.cap {
-                        let excess = self.buf.len() - self.cap;
-                        self.buf.drain(..excess);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                let closed = matches!(
+                    e.kind(),
+                    io::ErrorKind::UnexpectedEof
+                        | io::ErrorKind::BrokenPipe
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::ConnectionAborted
+                );
+                let last_output = self.last_output();
+                Err(if closed {
+                    DialogueError::Closed { last_output }
+                } else {
+                    DialogueError::Io {
+                        error: e,
+                        last_output,
                     }
-                }
-                Ok(Err(e)) => {
-                    let closed = matches!(
-                        e.kind(),
-                        io::ErrorKind::UnexpectedEof
-                            | io::ErrorKind::BrokenPipe
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::ConnectionAborted
-                    );
-                    let last_output = self.last_output();
-                    return Err(if closed {
-                        DialogueError::Closed { last_output }
-                    } else {
-                        DialogueError::Io {
-                            error: e,
-                            last_output,
-                        }
-                    });
-                }
+                })
             }
         }
     }

@@ -6,7 +6,9 @@
 //! still ends in a `timeout` verdict naming the phase it hung in.
 
 pub mod icmp;
+mod session;
 pub mod ssh;
+pub mod telnet;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -20,9 +20,18 @@ pub struct SimArgs {
     /// First device's address (loopback only: 127.0.0.0/8 or ::1).
     #[arg(long, default_value = "127.0.1.1")]
     pub base: IpAddr,
-    /// TCP port every device listens on (0: a free port each).
+    /// TCP port every device's SSH listens on (0: a free port each).
     #[arg(long, default_value_t = 2222)]
     pub port: u16,
+    /// TCP port every device's Telnet listens on (0: a free port each).
+    #[arg(long, default_value_t = 2323)]
+    pub telnet_port: u16,
+    /// Serve no Telnet (SSH only).
+    #[arg(long)]
+    pub no_telnet: bool,
+    /// Serve no SSH (Telnet only).
+    #[arg(long, conflicts_with = "no_telnet")]
+    pub no_ssh: bool,
     /// Device name prefix.
     #[arg(long, default_value = "R")]
     pub prefix: String,
@@ -42,14 +51,19 @@ pub struct SimArgs {
     /// login), no-prompt (banner, never a prompt), slow-prompt,
     /// endless-output, legacy-only (group14/group1-sha1, aes-cbc/3des-cbc,
     /// hmac-sha1, ssh-rsa only), changed-host-key (a new key each
-    /// connection), kbd-interactive (keyboard-interactive login only).
+    /// connection), kbd-interactive (keyboard-interactive login only);
+    /// Telnet only: iac-storm (option negotiation forever, never a word),
+    /// password-only (a `Password:` line, no user name). On Telnet,
+    /// banner-silence is negotiation then silence and no-prompt is silence
+    /// after the password; SSH-only faults do nothing there and vice versa.
     #[arg(long = "fault", value_name = "NAME=FAULT", value_parser = parse_fault)]
     pub faults: Vec<(String, Vec<Fault>)>,
     /// Delay before each prompt of slow-prompt devices.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub slow_prompt: Duration,
-    /// Write a reachd inventory of the devices to FILE (ssh checks, the
-    /// credentials above, host_key: off), for `reachd check --inventory FILE`.
+    /// Write a reachd inventory of the devices to FILE (ssh and telnet
+    /// checks, the credentials above, host_key: off), for
+    /// `reachd check --inventory FILE`.
     #[arg(long, value_name = "FILE")]
     pub inventory_out: Option<PathBuf>,
 }
@@ -124,32 +138,64 @@ pub fn specs(args: &SimArgs) -> Result<Vec<DeviceSpec>, String> {
         spec.password.clone_from(&args.password);
         spec.enable_password.clone_from(&args.enable_password);
         spec.slow_prompt = args.slow_prompt;
-        out.push(spec);
+        if !args.no_telnet {
+            let mut t = spec.clone().over_telnet();
+            t.addr.set_port(args.telnet_port);
+            out.push(t);
+        }
+        if !args.no_ssh {
+            out.push(spec);
+        }
     }
     for (name, faults) in &args.faults {
-        let dev = out
-            .iter_mut()
-            .find(|d| &d.name == name)
-            .ok_or_else(|| format!("--fault names `{name}`, which is not one of the devices"))?;
-        dev.faults.extend(faults.iter().copied());
+        let mut found = false;
+        for dev in out.iter_mut().filter(|d| &d.name == name) {
+            dev.faults.extend(faults.iter().copied());
+            found = true;
+        }
+        if !found {
+            return Err(format!(
+                "--fault names `{name}`, which is not one of the devices"
+            ));
+        }
     }
     Ok(out)
 }
 
-/// A reachd inventory (YAML) of running devices.
+/// A reachd inventory (YAML) of running devices: one entry per device,
+/// with an ssh and/or a telnet check.
 pub fn inventory(args: &SimArgs, devices: &[super::Running]) -> String {
     let mut s = String::from("# reachd sim devices (written by `reachd sim --inventory-out`)\n");
+    let mut names: Vec<&str> = Vec::new();
     for d in devices {
+        if !names.contains(&d.name.as_str()) {
+            names.push(&d.name);
+        }
+    }
+    for name in names {
+        let ssh = devices.iter().find(|d| d.name == name && !d.telnet);
+        let telnet = devices.iter().find(|d| d.name == name && d.telnet);
+        let Some(ip) = ssh.or(telnet).map(|d| d.addr.ip()) else {
+            continue;
+        };
+        let checks: Vec<&str> = [ssh.map(|_| "ssh"), telnet.map(|_| "telnet")]
+            .into_iter()
+            .flatten()
+            .collect();
         let _ = write!(
             s,
-            "- name: {}\n  address: \"{}\"\n  checks: [ssh]\n  platform: cisco_iosxe\n  username: {:?}\n  password: {:?}\n  secondary: {:?}\n  ssh: {{port: {}, host_key: \"off\"}}\n",
-            d.name,
-            d.addr.ip(),
+            "- name: {name}\n  address: \"{ip}\"\n  checks: [{}]\n  platform: cisco_iosxe\n  username: {:?}\n  password: {:?}\n  secondary: {:?}\n",
+            checks.join(", "),
             args.username,
             args.password,
             args.enable_password,
-            d.addr.port()
         );
+        if let Some(d) = ssh {
+            let _ = writeln!(s, "  ssh: {{port: {}, host_key: \"off\"}}", d.addr.port());
+        }
+        if let Some(d) = telnet {
+            let _ = writeln!(s, "  telnet: {{port: {}}}", d.addr.port());
+        }
     }
     s
 }
@@ -175,7 +221,11 @@ pub async fn run(args: SimArgs) -> ExitCode {
         eprintln!("reachd sim: cannot write {}: {e}", path.display());
         return ExitCode::from(1);
     }
-    let n = sim.devices.len();
+    let n = specs
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     for (d, spec) in sim.devices.iter().zip(&specs).take(20) {
         let faults: Vec<_> = spec.faults.iter().map(|f| f.as_str()).collect();
         let faults = if faults.is_empty() {
@@ -183,10 +233,11 @@ pub async fn run(args: SimArgs) -> ExitCode {
         } else {
             faults.join(",")
         };
-        println!("{:<8} {:<22} {faults}", d.name, d.addr);
+        let proto = if d.telnet { "telnet" } else { "ssh" };
+        println!("{:<8} {proto:<6} {:<22} {faults}", d.name, d.addr);
     }
-    if n > 20 {
-        println!("… and {} more", n - 20);
+    if sim.devices.len() > 20 {
+        println!("… and {} more listeners", sim.devices.len() - 20);
     }
     println!(
         "reachd sim: {n} devices up (user {:?}, password {:?}, enable {:?}); Ctrl-C stops",

@@ -11,6 +11,7 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet, Preferred, cipher, kex, m
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::ios::{Answer, Ios, MOTD, endless_line};
 use super::{DeviceSpec, Fault};
 
 /// The legacy-only devices' RSA host key (ssh-rsa needs one; generating
@@ -18,10 +19,10 @@ use super::{DeviceSpec, Fault};
 const LEGACY_RSA_KEY: &str = include_str!("legacy_rsa_host_key");
 
 pub(super) struct Device {
-    spec: DeviceSpec,
+    pub(super) spec: DeviceSpec,
     /// The password and enable password it really expects.
-    password: String,
-    enable: String,
+    pub(super) password: String,
+    pub(super) enable: String,
     config: Arc<server::Config>,
 }
 
@@ -116,10 +117,6 @@ impl Device {
         }
         config
     }
-
-    fn hostname(&self) -> &str {
-        &self.spec.name
-    }
 }
 
 /// Accepts connections for one device until the task is aborted.
@@ -132,7 +129,11 @@ pub(super) async fn serve(dev: Arc<Device>, listener: TcpListener) {
         };
         let _ = sock.set_nodelay(true);
         let dev = dev.clone();
-        tokio::spawn(async move { connection(dev, sock).await });
+        if dev.spec.telnet {
+            tokio::spawn(super::telnet::connection(dev, sock));
+        } else {
+            tokio::spawn(async move { connection(dev, sock).await });
+        }
     }
 }
 
@@ -155,13 +156,17 @@ async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
     let handler = Conn {
         dev: dev.clone(),
         line: Vec::new(),
-        mode: Mode::User,
-        enable_tries: 0,
+        ios: Ios::new(&dev.spec.name, &dev.enable),
         skip_lf: false,
     };
     if let Ok(session) = server::run_stream(config, sock, handler).await {
         let _ = session.await;
     }
+}
+
+/// [`drain`], taking the socket.
+pub(super) async fn drain_stream(mut sock: TcpStream) {
+    drain(&mut sock).await;
 }
 
 /// Reads and discards until the peer goes away (at most 10 minutes).
@@ -177,59 +182,17 @@ async fn drain(sock: &mut TcpStream) {
     .await;
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    User,
-    EnablePassword,
-    Privileged,
-}
-
 struct Conn {
     dev: Arc<Device>,
     line: Vec<u8>,
-    mode: Mode,
-    enable_tries: u8,
+    ios: Ios,
     skip_lf: bool,
 }
 
-const SHOW_VERSION: &str = "Cisco IOS XE Software, Version 17.09.04a\r\n\
-Cisco IOS Software [Cupertino], Virtual XE Software (X86_64_LINUX_IOSD-UNIVERSALK9-M), Version 17.9.4a, RELEASE SOFTWARE (fc3)\r\n\
-Technical Support: http://www.cisco.com/techsupport\r\n\
-Copyright (c) 1986-2023 by Cisco Systems, Inc.\r\n\
-\r\n\
-ROM: IOS-XE ROMMON\r\n\
-\r\n\
-{host} uptime is 3 weeks, 2 days, 4 hours, 12 minutes\r\n\
-Uptime for this control processor is 3 weeks, 2 days, 4 hours, 14 minutes\r\n\
-System returned to ROM by reload\r\n\
-System image file is \"bootflash:packages.conf\"\r\n\
-\r\n\
-cisco C8000V (VXE) processor (revision VXE) with 2028465K/3075K bytes of memory.\r\n\
-Processor board ID 9ABCDEF0123\r\n\
-Router operating mode: Autonomous\r\n\
-4 Gigabit Ethernet interfaces\r\n\
-32768K bytes of non-volatile configuration memory.\r\n\
-\r\n\
-Configuration register is 0x2102\r\n\
-\r\n";
-
-const MOTD: &str = "\r\n\
-*************************************************\r\n\
-*  Authorized access only. reachd simulator.    *\r\n\
-*************************************************\r\n";
-
 impl Conn {
-    fn prompt(&self) -> String {
-        let h = self.dev.hostname();
-        match self.mode {
-            Mode::Privileged => format!("{h}#"),
-            _ => format!("{h}>"),
-        }
-    }
-
     /// Sends `text` then the prompt, after the slow-prompt delay if any.
     fn reply(&self, channel: ChannelId, text: String, session: &mut Session) {
-        let out = format!("{text}{}", self.prompt());
+        let out = format!("{text}{}", self.ios.prompt());
         if self.dev.spec.has(Fault::SlowPrompt) {
             let handle = session.handle();
             let delay = self.dev.spec.slow_prompt;
@@ -244,60 +207,15 @@ impl Conn {
 
     fn line(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), russh::Error> {
         let raw = std::mem::take(&mut self.line);
-        let line = String::from_utf8_lossy(&raw).trim().to_owned();
-        if self.mode == Mode::EnablePassword {
-            if line == self.dev.enable {
-                self.mode = Mode::Privileged;
-                self.enable_tries = 0;
-                self.reply(channel, "\r\n".into(), session);
-            } else {
-                self.enable_tries += 1;
-                if self.enable_tries < 3 {
-                    let _ = session.data(channel, &b"\r\nPassword: "[..]);
-                } else {
-                    self.mode = Mode::User;
-                    self.enable_tries = 0;
-                    self.reply(channel, "\r\n% Bad secrets\r\n\r\n".into(), session);
-                }
+        match self.ios.line(&String::from_utf8_lossy(&raw)) {
+            Answer::Prompted(text) => self.reply(channel, text, session),
+            Answer::Text(text) => {
+                let _ = session.data(channel, text.as_bytes().to_vec());
             }
-            return Ok(());
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let cmd = words.first().copied().unwrap_or("");
-        let arg = words.get(1).copied().unwrap_or("");
-        let host = self.dev.hostname().to_owned();
-        match (cmd, arg) {
-            ("", _) => self.reply(channel, "\r\n".into(), session),
-            ("en" | "ena" | "enab" | "enabl" | "enable", _) => {
-                if self.mode == Mode::Privileged {
-                    self.reply(channel, "\r\n".into(), session);
-                } else {
-                    self.mode = Mode::EnablePassword;
-                    let _ = session.data(channel, &b"\r\nPassword: "[..]);
-                }
-            }
-            ("disable", _) => {
-                self.mode = Mode::User;
-                self.reply(channel, "\r\n".into(), session);
-            }
-            ("term" | "terminal", _) => self.reply(channel, "\r\n".into(), session),
-            ("sh" | "sho" | "show", a) if "version".starts_with(a) && !a.is_empty() => {
-                let text = SHOW_VERSION.replace("{host}", &host);
-                self.reply(channel, format!("\r\n{text}"), session);
-            }
-            ("sh" | "sho" | "show", a) if "clock".starts_with(a) && !a.is_empty() => self.reply(
-                channel,
-                "\r\n*12:00:00.000 UTC Mon Jan 1 2024\r\n".into(),
-                session,
-            ),
-            ("exit" | "logout" | "quit", _) => {
-                let _ = session.data(channel, &b"\r\n"[..]);
+            Answer::Close(text) => {
+                let _ = session.data(channel, text.as_bytes().to_vec());
                 let _ = session.eof(channel);
                 let _ = session.close(channel);
-            }
-            _ => {
-                let text = "\r\n          ^\r\n% Invalid input detected at '^' marker.\r\n\r\n";
-                self.reply(channel, text.into(), session);
             }
         }
         Ok(())
@@ -398,9 +316,7 @@ impl server::Handler for Conn {
                 let mut n: u64 = 0;
                 loop {
                     n += 1;
-                    let line = format!(
-                        "GigabitEthernet0/{n} is up, line protocol is up \r\n  Hardware is iGbE, address is 5254.0012.3456\r\n"
-                    );
+                    let line = endless_line(n);
                     if handle.data(channel, line.into_bytes()).await.is_err() {
                         break;
                     }
@@ -450,7 +366,7 @@ impl server::Handler for Conn {
                 }
                 0x08 | 0x7f => {
                     self.skip_lf = false;
-                    if self.line.pop().is_some() && self.mode != Mode::EnablePassword {
+                    if self.line.pop().is_some() && self.ios.echoes() {
                         echo.extend_from_slice(b"\x08 \x08");
                     }
                 }
@@ -462,7 +378,7 @@ impl server::Handler for Conn {
                     self.skip_lf = false;
                     if self.line.len() < 4096 {
                         self.line.push(b);
-                        if self.mode != Mode::EnablePassword {
+                        if self.ios.echoes() {
                             echo.push(b);
                         }
                     }

@@ -1,4 +1,4 @@
-//! Simulated Cisco-like devices over SSH, healthy and faulty, for
+//! Simulated Cisco-like devices over SSH and Telnet, healthy and faulty, for
 //! `reachd demo`, the tests and the benchmarks (`reachd sim`).
 //!
 //! One process serves many devices, each on its own loopback address and
@@ -12,6 +12,8 @@
 
 pub mod cli;
 mod device;
+mod ios;
+mod telnet;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -49,10 +51,14 @@ pub enum Fault {
     ChangedHostKey,
     /// Offers only keyboard-interactive authentication (like many IOS boxes).
     KbdInteractive,
+    /// Telnet: negotiates options forever, never says a word.
+    IacStorm,
+    /// Telnet: a password-only line (`line vty` `password`, no user name).
+    PasswordOnly,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 13] = [
         Fault::WrongPassword,
         Fault::WrongEnable,
         Fault::Tarpit,
@@ -64,6 +70,8 @@ impl Fault {
         Fault::LegacyOnly,
         Fault::ChangedHostKey,
         Fault::KbdInteractive,
+        Fault::IacStorm,
+        Fault::PasswordOnly,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +87,8 @@ impl Fault {
             Fault::LegacyOnly => "legacy-only",
             Fault::ChangedHostKey => "changed-host-key",
             Fault::KbdInteractive => "kbd-interactive",
+            Fault::IacStorm => "iac-storm",
+            Fault::PasswordOnly => "password-only",
         }
     }
 }
@@ -113,6 +123,8 @@ pub struct DeviceSpec {
     pub faults: Vec<Fault>,
     /// Delay before each prompt with [`Fault::SlowPrompt`].
     pub slow_prompt: Duration,
+    /// Speaks Telnet instead of SSH.
+    pub telnet: bool,
 }
 
 impl DeviceSpec {
@@ -127,7 +139,14 @@ impl DeviceSpec {
             enable_password: "cisco".to_owned(),
             faults: Vec::new(),
             slow_prompt: Duration::from_secs(2),
+            telnet: false,
         }
+    }
+
+    /// The same device speaking Telnet.
+    pub fn over_telnet(mut self) -> Self {
+        self.telnet = true;
+        self
     }
 
     pub fn with_fault(mut self, f: Fault) -> Self {
@@ -146,6 +165,8 @@ pub struct Running {
     pub name: String,
     /// The address it actually listens on.
     pub addr: SocketAddr,
+    /// Whether it speaks Telnet (else SSH).
+    pub telnet: bool,
 }
 
 /// Running simulated devices; dropping it stops them all.
@@ -155,8 +176,20 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// The SSH address of device `name`.
     pub fn addr(&self, name: &str) -> Option<SocketAddr> {
-        self.devices.iter().find(|d| d.name == name).map(|d| d.addr)
+        self.devices
+            .iter()
+            .find(|d| d.name == name && !d.telnet)
+            .map(|d| d.addr)
+    }
+
+    /// The Telnet address of device `name`.
+    pub fn telnet_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.devices
+            .iter()
+            .find(|d| d.name == name && d.telnet)
+            .map(|d| d.addr)
     }
 
     /// Stops every device (also done on drop).
@@ -193,6 +226,7 @@ pub async fn start(devices: Vec<DeviceSpec>) -> std::io::Result<Sim> {
         running.push(Running {
             name: spec.name.clone(),
             addr,
+            telnet: spec.telnet,
         });
         let dev = Arc::new(device::Device::new(spec));
         tasks.spawn(device::serve(dev, listener));

@@ -12,7 +12,6 @@ pub mod algorithms;
 pub mod known_hosts;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,12 +20,12 @@ use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::{ChannelStream, MethodKind};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
+use super::session::{Expects, Session, Step, redact};
 use super::{BoxFuture, Probe};
-use crate::dialogue::{self, Dialogue, DialogueError, Pattern, Platform};
-use crate::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol, SessionSpec, Target};
-use crate::verdict::{Outcome, Phase, Progress, Reason, fmt_duration};
+use crate::dialogue::{self, Dialogue, Pattern, Platform};
+use crate::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol, Target};
+use crate::verdict::{Outcome, Phase, Progress, Reason};
 
 use known_hosts::{KnownHosts, Lookup};
 
@@ -49,8 +48,7 @@ struct Inner {
     /// Configured known_hosts files, by path.
     files: Mutex<HashMap<PathBuf, Arc<KnownHosts>>>,
     configs: Mutex<HashMap<AlgKey, Arc<client::Config>>>,
-    /// Compiled `expect` regexes (validated when the config was loaded).
-    expects: Mutex<HashMap<String, Arc<regex::Regex>>>,
+    expects: Expects,
 }
 
 impl std::fmt::Debug for SshProbe {
@@ -74,7 +72,7 @@ impl SshProbe {
                 tofu,
                 files: Mutex::new(HashMap::new()),
                 configs: Mutex::new(HashMap::new()),
-                expects: Mutex::new(HashMap::new()),
+                expects: Expects::default(),
             }),
         }
     }
@@ -117,16 +115,6 @@ impl Inner {
         Ok(config)
     }
 
-    fn expect(&self, re: &str) -> Result<Arc<regex::Regex>, regex::Error> {
-        let mut map = self.expects.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = map.get(re) {
-            return Ok(r.clone());
-        }
-        let compiled = Arc::new(regex::Regex::new(re)?);
-        map.insert(re.to_owned(), compiled.clone());
-        Ok(compiled)
-    }
-
     fn file(&self, path: &Path) -> Arc<KnownHosts> {
         let mut map = self.files.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(path.to_owned())
@@ -147,9 +135,13 @@ impl Probe for SshProbe {
             };
             let check = Check {
                 inner: &self.inner,
-                target,
-                spec,
-                progress,
+                s: Session {
+                    target,
+                    spec,
+                    progress,
+                    expects: &self.inner.expects,
+                    eol: "\r",
+                },
             };
             let mut outcome = match check.run().await {
                 Ok(o) | Err(o) => o,
@@ -275,62 +267,13 @@ impl client::Handler for Handler {
 
 struct Check<'a> {
     inner: &'a Arc<Inner>,
-    target: &'a Target,
-    spec: &'a SessionSpec,
-    progress: &'a Progress,
-}
-
-type Step<T> = Result<T, Outcome>;
-
-/// How a wait ended when its deadline passed.
-#[derive(Clone, Copy)]
-struct Wait {
-    at: Instant,
-    /// True when the check's own deadline (not `read_timeout`) bounds it.
-    overall: bool,
-    limit: Duration,
+    s: Session<'a>,
 }
 
 impl Check<'_> {
-    /// The deadline of one wait: `read_timeout` from now, but ending a
-    /// little before the check's deadline so the verdict can say more
-    /// than "timeout".
-    fn wait(&self, limit: Duration) -> Wait {
-        let now = Instant::now();
-        let hard = self.progress.deadline();
-        let left = hard.saturating_duration_since(now);
-        let margin = (left / 20).clamp(Duration::from_millis(5), Duration::from_millis(100));
-        let overall_at = hard.checked_sub(margin).unwrap_or(now).max(now);
-        let mine = now + limit;
-        if mine < overall_at {
-            Wait {
-                at: mine,
-                overall: false,
-                limit,
-            }
-        } else {
-            Wait {
-                at: overall_at,
-                overall: true,
-                limit: self.target.timeout,
-            }
-        }
-    }
-
-    fn timeout(&self, w: Wait, what: &str) -> Outcome {
-        let phase = self.progress.phase();
-        Outcome::fail(
-            Reason::Timeout,
-            format!(
-                "no answer within {} in phase {phase} ({what})",
-                fmt_duration(w.limit)
-            ),
-        )
-    }
-
     async fn run(&self) -> Step<Outcome> {
-        let addr = self.resolve().await?;
-        let stream = self.connect(addr).await?;
+        let addr = self.s.resolve().await?;
+        let stream = self.s.connect(addr).await?;
         let mut handle = self.handshake(stream).await?;
         self.authenticate(&mut handle).await?;
         let outcome = self.session(&handle).await;
@@ -343,54 +286,21 @@ impl Check<'_> {
         outcome
     }
 
-    async fn resolve(&self) -> Step<SocketAddr> {
-        self.progress.enter(Phase::Resolve);
-        let host = self.target.host.as_str();
-        let port = self.spec.port;
-        if let Ok(ip) = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
-            return Ok(SocketAddr::new(ip, port));
-        }
-        let w = self.wait(self.spec.connect_timeout);
-        match tokio::time::timeout_at(w.at, tokio::net::lookup_host((host, port))).await {
-            Err(_) => Err(self.timeout(w, "resolving the host name")),
-            Ok(Err(e)) => Err(Outcome::fail(
-                Reason::Dns,
-                format!("cannot resolve {host}: {e}"),
-            )),
-            Ok(Ok(mut addrs)) => addrs
-                .next()
-                .ok_or_else(|| Outcome::fail(Reason::Dns, format!("{host} has no address"))),
-        }
-    }
-
-    async fn connect(&self, addr: SocketAddr) -> Step<TcpStream> {
-        self.progress.enter(Phase::Connect);
-        let w = self.wait(self.spec.connect_timeout);
-        match tokio::time::timeout_at(w.at, TcpStream::connect(addr)).await {
-            Err(_) => Err(self.timeout(w, &format!("TCP connect to {addr}"))),
-            Ok(Ok(s)) => {
-                let _ = s.set_nodelay(true);
-                Ok(s)
-            }
-            Ok(Err(e)) => Err(connect_error(addr, &e)),
-        }
-    }
-
     async fn handshake(&self, stream: TcpStream) -> Step<client::Handle<Handler>> {
-        self.progress.enter(Phase::Handshake);
+        self.s.progress.enter(Phase::Handshake);
         let config = self
             .inner
-            .config(&self.spec.algorithms)
+            .config(&self.s.spec.algorithms)
             .map_err(|e| Outcome::fail(Reason::Error, format!("algorithm settings: {e}")))?;
         let handler = Handler {
             inner: self.inner.clone(),
-            policy: self.spec.host_key,
-            known_hosts: self.spec.known_hosts.clone(),
-            host_port: known_hosts::host_port(&self.target.host, self.spec.port),
+            policy: self.s.spec.host_key,
+            known_hosts: self.s.spec.known_hosts.clone(),
+            host_port: known_hosts::host_port(&self.s.target.host, self.s.spec.port),
         };
-        let w = self.wait(self.spec.read_timeout);
+        let w = self.s.wait(self.s.spec.read_timeout);
         match tokio::time::timeout_at(w.at, client::connect_stream(config, stream, handler)).await {
-            Err(_) => Err(self.timeout(w, "SSH handshake")),
+            Err(_) => Err(self.s.timeout(w, "SSH handshake")),
             Ok(Ok(h)) => Ok(h),
             Ok(Err(ClientError::HostKey(r))) => Err(match r {
                 HostKeyRefusal::Unknown { fingerprint, file } => Outcome::fail(
@@ -411,16 +321,16 @@ impl Check<'_> {
     }
 
     async fn authenticate(&self, handle: &mut client::Handle<Handler>) -> Step<()> {
-        self.progress.enter(Phase::Auth);
-        let w = self.wait(self.spec.read_timeout);
+        self.s.progress.enter(Phase::Auth);
+        let w = self.s.wait(self.s.spec.read_timeout);
         match tokio::time::timeout_at(w.at, self.try_auth(handle)).await {
-            Err(_) => Err(self.timeout(w, "authentication")),
+            Err(_) => Err(self.s.timeout(w, "authentication")),
             Ok(r) => r,
         }
     }
 
     async fn try_auth(&self, handle: &mut client::Handle<Handler>) -> Step<()> {
-        let user = self.spec.username.clone().unwrap_or_default();
+        let user = self.s.spec.username.clone().unwrap_or_default();
         let mut tried: Vec<&str> = Vec::new();
         let lost = |e: russh::Error, tried: &[&str]| {
             let what = ssh_error(&e);
@@ -437,8 +347,9 @@ impl Check<'_> {
             }
         };
         let mut offered: Option<Vec<MethodKind>> = None;
-        if let Some(path) = &self.spec.private_key {
+        if let Some(path) = &self.s.spec.private_key {
             let pass = self
+                .s
                 .spec
                 .private_key_passphrase
                 .as_ref()
@@ -469,7 +380,7 @@ impl Check<'_> {
                 } => offered = Some(remaining_methods.to_vec()),
             }
         }
-        if let Some(password) = &self.spec.password {
+        if let Some(password) = &self.s.spec.password {
             let offers = |m: MethodKind, o: &Option<Vec<MethodKind>>| {
                 o.as_ref().is_none_or(|v| v.contains(&m))
             };
@@ -529,8 +440,8 @@ impl Check<'_> {
     }
 
     async fn session(&self, handle: &client::Handle<Handler>) -> Step<Outcome> {
-        self.progress.enter(Phase::Prompt);
-        let w = self.wait(self.spec.read_timeout);
+        self.s.progress.enter(Phase::Prompt);
+        let w = self.s.wait(self.s.spec.read_timeout);
         let open = async {
             let ch = handle.channel_open_session().await?;
             ch.request_pty(false, "vt100", 200, 24, 0, 0, &[]).await?;
@@ -538,7 +449,7 @@ impl Check<'_> {
             Ok::<_, russh::Error>(ch)
         };
         let channel = match tokio::time::timeout_at(w.at, open).await {
-            Err(_) => return Err(self.timeout(w, "opening the shell")),
+            Err(_) => return Err(self.s.timeout(w, "opening the shell")),
             Ok(Err(e)) => {
                 return Err(Outcome::fail(
                     Reason::Closed,
@@ -551,262 +462,23 @@ impl Check<'_> {
         self.dialogue(&mut d).await
     }
 
-    /// The CLI part: prompt, enable, setup, command.
+    /// The CLI part: the first prompt, then what SSH and Telnet share.
     async fn dialogue(&self, d: &mut Dialogue<ChannelStream<client::Msg>>) -> Step<Outcome> {
-        let plat = Platform::get(self.spec.platform.as_deref());
-        let fails = dialogue::auth_failures();
-        let login = dialogue::login_prompt();
-        let password_prompt = dialogue::password_prompt();
-        let prompts = [&plat.privileged_prompt, &plat.user_prompt];
-
-        // The first prompt.
-        let mut failures: Vec<&Pattern> = fails.iter().collect();
-        failures.push(login);
-        let found = self.read(d, &prompts, &failures, "the CLI prompt").await?;
-        let privileged = found.index == 0;
-        let mut prompt = found.matched;
-
-        // enable
-        if self.spec.enable && plat.has_enable && !privileged {
-            self.progress.enter(Phase::Enable);
-            self.send(d, "enable").await?;
-            let mut failures: Vec<&Pattern> = fails.iter().collect();
-            failures.push(&plat.user_prompt);
-            let found = self
-                .read(
-                    d,
-                    &[&plat.privileged_prompt, password_prompt],
-                    &failures,
-                    "the answer to enable",
-                )
-                .await
-                .map_err(|o| enable_refused(o, "enable"))?;
-            if found.index == 1 {
-                let Some(secret) = &self.spec.secondary else {
-                    return Err(Outcome::fail(
-                        Reason::EnableFailed,
-                        "enable asks for a password and no secondary (enable) password is configured",
-                    ));
-                };
-                d.send_line(secret.expose())
-                    .await
-                    .map_err(|e| self.io(e, d))?;
-                let mut failures: Vec<&Pattern> = fails.iter().collect();
-                failures.push(password_prompt);
-                failures.push(&plat.user_prompt);
-                let found = self
-                    .read(
-                        d,
-                        &[&plat.privileged_prompt],
-                        &failures,
-                        "the privileged prompt",
-                    )
-                    .await
-                    .map_err(|o| enable_refused(o, "the enable password"))?;
-                prompt = found.matched;
-            } else {
-                prompt = found.matched;
-            }
-        }
-
-        // Setup: no paging.
-        for cmd in plat.setup {
-            self.send(d, cmd).await?;
-            let found = self
-                .read(d, &prompts, &[], &format!("the prompt after `{cmd}`"))
-                .await?;
-            prompt = found.matched;
-        }
-
-        // The command and its expected output.
-        if let Some(cmd) = &self.spec.command {
-            self.progress.enter(Phase::Command);
-            self.send(d, cmd).await?;
-            let found = self
-                .read(d, &prompts, &[], &format!("the prompt after `{cmd}`"))
-                .await?;
-            prompt = found.matched;
-            // The first line is the echo of the command.
-            let output = found
-                .before
-                .split_once('\n')
-                .map(|(_, rest)| rest)
-                .unwrap_or("");
-            if let Some(expect) = &self.spec.expect {
-                let re = self
-                    .inner
-                    .expect(expect)
-                    .map_err(|e| Outcome::fail(Reason::Error, format!("expect regex: {e}")))?;
-                if !re.is_match(output) {
-                    return Err(Outcome::fail(
-                        Reason::Error,
-                        format!(
-                            "the output of `{cmd}` does not match /{expect}/; it ends: {}",
-                            tail(&dialogue::clean(output.as_bytes()), 200)
-                        ),
-                    ));
-                }
-            }
-        }
+        let plat = Platform::get(self.s.spec.platform.as_deref());
+        let mut failures: Vec<&Pattern> = dialogue::auth_failures().iter().collect();
+        failures.push(dialogue::login_prompt());
+        let found = self
+            .s
+            .read(
+                d,
+                &[&plat.privileged_prompt, &plat.user_prompt],
+                &failures,
+                "the CLI prompt",
+            )
+            .await?;
         // No `exit`: the SSH disconnect that follows ends the session.
-        Ok(Outcome::ok(format!("logged in, prompt {prompt}")).with_prompt(prompt))
+        self.s.cli(d, found).await
     }
-
-    async fn send(&self, d: &mut Dialogue<ChannelStream<client::Msg>>, line: &str) -> Step<()> {
-        d.send_line(line).await.map_err(|e| self.io(e, d))
-    }
-
-    fn io(&self, e: std::io::Error, d: &Dialogue<ChannelStream<client::Msg>>) -> Outcome {
-        let last = d.last_output();
-        let mut detail = format!(
-            "the connection closed in phase {} ({e})",
-            self.progress.phase()
-        );
-        if !last.is_empty() {
-            detail.push_str("; last output: ");
-            detail.push_str(&last);
-        }
-        Outcome::fail(Reason::Closed, detail)
-    }
-
-    async fn read(
-        &self,
-        d: &mut Dialogue<ChannelStream<client::Msg>>,
-        wanted: &[&Pattern],
-        failures: &[&Pattern],
-        what: &str,
-    ) -> Step<dialogue::Found> {
-        let w = self.wait(self.spec.read_timeout);
-        let r = d.read_until(wanted, failures, w.at).await;
-        self.progress
-            .set_last_output(&redact(&d.last_output(), self.spec));
-        r.map_err(|e| {
-            let phase = self.progress.phase();
-            let with_last = |s: String, last: &str| {
-                if last.is_empty() {
-                    s
-                } else {
-                    format!("{s}; last output: {last}")
-                }
-            };
-            match e {
-                DialogueError::Timeout { last_output } => {
-                    let (reason, s) = if w.overall {
-                        (
-                            Reason::Timeout,
-                            format!(
-                                "no answer within {} in phase {phase} (waiting for {what})",
-                                fmt_duration(w.limit)
-                            ),
-                        )
-                    } else {
-                        (
-                            Reason::Prompt,
-                            format!("no {what} within {}", fmt_duration(w.limit)),
-                        )
-                    };
-                    Outcome::fail(reason, with_last(s, &last_output))
-                }
-                DialogueError::Closed { last_output } => Outcome::fail(
-                    Reason::Closed,
-                    with_last(
-                        format!("the device closed the connection in phase {phase}"),
-                        &last_output,
-                    ),
-                ),
-                DialogueError::Failure {
-                    matched,
-                    last_output,
-                    ..
-                } => Outcome::fail(
-                    Reason::AuthFailed,
-                    with_last(format!("the device said `{matched}`"), &last_output),
-                ),
-                DialogueError::Io { error, last_output } => Outcome::fail(
-                    Reason::Closed,
-                    with_last(
-                        format!("connection lost in phase {phase}: {error}"),
-                        &last_output,
-                    ),
-                ),
-            }
-        })
-    }
-}
-
-/// `text` with the spec's secrets (of 4 characters or more: shorter ones
-/// would blank out ordinary words) replaced by `<redacted>`.
-fn redact(text: &str, spec: &SessionSpec) -> String {
-    let mut out = text.to_owned();
-    for secret in [
-        &spec.password,
-        &spec.secondary,
-        &spec.private_key_passphrase,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let s = secret.expose();
-        if s.chars().count() >= 4 && out.contains(s) {
-            out = out.replace(s, "<redacted>");
-        }
-    }
-    out
-}
-
-/// A refusal during enable is `enable_failed`, not `auth_failed`.
-fn enable_refused(o: Outcome, what: &str) -> Outcome {
-    if o.reason == Reason::AuthFailed && o.detail.starts_with("the device said `Password") {
-        let last = o
-            .detail
-            .split_once("; last output: ")
-            .map(|(_, l)| l)
-            .unwrap_or("");
-        Outcome::fail(
-            Reason::EnableFailed,
-            format!(
-                "{what} was refused: the device asked for the password again; last output: {last}"
-            ),
-        )
-    } else if o.reason == Reason::AuthFailed {
-        Outcome::fail(
-            Reason::EnableFailed,
-            format!(
-                "{what} was refused: {}",
-                o.detail.trim_start_matches("the device said ")
-            ),
-        )
-    } else {
-        o
-    }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let count = s.chars().count();
-    if count <= n {
-        s.to_owned()
-    } else {
-        format!("…{}", s.chars().skip(count - n).collect::<String>())
-    }
-}
-
-fn connect_error(addr: SocketAddr, e: &std::io::Error) -> Outcome {
-    use std::io::ErrorKind as K;
-    let reason = match e.kind() {
-        K::ConnectionRefused => Reason::Refused,
-        K::HostUnreachable | K::NetworkUnreachable => Reason::Unreachable,
-        _ => match e.raw_os_error() {
-            Some(libc::EHOSTUNREACH | libc::ENETUNREACH) => Reason::Unreachable,
-            Some(libc::ECONNREFUSED) => Reason::Refused,
-            _ => Reason::Error,
-        },
-    };
-    let what = match reason {
-        Reason::Refused => "connection refused".to_owned(),
-        Reason::Unreachable => format!("unreachable: {e}"),
-        _ => format!("cannot connect: {e}"),
-    };
-    Outcome::fail(reason, format!("{what} ({addr})"))
 }
 
 fn ssh_error(e: &russh::Error) -> String {
@@ -844,35 +516,4 @@ fn handshake_error(e: russh::Error) -> Outcome {
         other => format!("the SSH handshake failed: {other}"),
     };
     Outcome::fail(Reason::Handshake, detail)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::secret::Secret;
-
-    #[test]
-    fn echoed_secrets_are_redacted() {
-        let spec = SessionSpec {
-            port: 22,
-            username: Some("admin".into()),
-            password: Some(Secret::new("hunter2")),
-            secondary: Some(Secret::new("s3cr3t-enable")),
-            private_key: None,
-            private_key_passphrase: Some(Secret::new("abc")),
-            host_key: HostKeyPolicy::Off,
-            known_hosts: None,
-            platform: None,
-            connect_timeout: Duration::from_secs(1),
-            read_timeout: Duration::from_secs(1),
-            enable: true,
-            command: None,
-            expect: None,
-            algorithms: Algorithms::default(),
-        };
-        assert_eq!(
-            redact("R1>enable | Password: s3cr3t-enable | hunter2 abc", &spec),
-            "R1>enable | Password: <redacted> | <redacted> abc"
-        );
-    }
 }

@@ -1,0 +1,428 @@
+//! What the SSH and Telnet checks share: resolving and connecting, bounded
+//! waits, reading through the dialogue engine into verdicts, and the CLI
+//! part after login (the prompt → `enable` → setup (`terminal length 0`) →
+//! an optional command and its expected output), plus secret redaction.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::dialogue::{self, Dialogue, DialogueError, Found, Pattern, Platform};
+use crate::target::{SessionSpec, Target};
+use crate::verdict::{Outcome, Phase, Progress, Reason, fmt_duration};
+
+pub(crate) type Step<T> = Result<T, Outcome>;
+
+/// Compiled `expect` regexes (validated when the config was loaded), shared
+/// across checks.
+#[derive(Default)]
+pub(crate) struct Expects(Mutex<HashMap<String, Arc<regex::Regex>>>);
+
+impl Expects {
+    fn get(&self, re: &str) -> Result<Arc<regex::Regex>, regex::Error> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = map.get(re) {
+            return Ok(r.clone());
+        }
+        let compiled = Arc::new(regex::Regex::new(re)?);
+        map.insert(re.to_owned(), compiled.clone());
+        Ok(compiled)
+    }
+}
+
+/// How a wait ended when its deadline passed.
+#[derive(Clone, Copy)]
+pub(crate) struct Wait {
+    pub at: Instant,
+    /// True when the check's own deadline (not `read_timeout`) bounds it.
+    pub overall: bool,
+    pub limit: Duration,
+}
+
+/// One SSH or Telnet check in progress.
+pub(crate) struct Session<'a> {
+    pub target: &'a Target,
+    pub spec: &'a SessionSpec,
+    pub progress: &'a Progress,
+    pub expects: &'a Expects,
+    /// What ends a line sent to the device (`\r` over SSH, `\r\n` over Telnet).
+    pub eol: &'static str,
+}
+
+impl Session<'_> {
+    /// The deadline of one wait: `limit` from now, but ending a little
+    /// before the check's deadline so the verdict can say more than
+    /// "timeout".
+    pub fn wait(&self, limit: Duration) -> Wait {
+        let now = Instant::now();
+        let hard = self.progress.deadline();
+        let left = hard.saturating_duration_since(now);
+        let margin = (left / 20).clamp(Duration::from_millis(5), Duration::from_millis(100));
+        let overall_at = hard.checked_sub(margin).unwrap_or(now).max(now);
+        let mine = now + limit;
+        if mine < overall_at {
+            Wait {
+                at: mine,
+                overall: false,
+                limit,
+            }
+        } else {
+            Wait {
+                at: overall_at,
+                overall: true,
+                limit: self.target.timeout,
+            }
+        }
+    }
+
+    pub fn timeout(&self, w: Wait, what: &str) -> Outcome {
+        let phase = self.progress.phase();
+        Outcome::fail(
+            Reason::Timeout,
+            format!(
+                "no answer within {} in phase {phase} ({what})",
+                fmt_duration(w.limit)
+            ),
+        )
+    }
+
+    pub async fn resolve(&self) -> Step<SocketAddr> {
+        self.progress.enter(Phase::Resolve);
+        let host = self.target.host.as_str();
+        let port = self.spec.port;
+        if let Ok(ip) = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        let w = self.wait(self.spec.connect_timeout);
+        match tokio::time::timeout_at(w.at, tokio::net::lookup_host((host, port))).await {
+            Err(_) => Err(self.timeout(w, "resolving the host name")),
+            Ok(Err(e)) => Err(Outcome::fail(
+                Reason::Dns,
+                format!("cannot resolve {host}: {e}"),
+            )),
+            Ok(Ok(mut addrs)) => addrs
+                .next()
+                .ok_or_else(|| Outcome::fail(Reason::Dns, format!("{host} has no address"))),
+        }
+    }
+
+    pub async fn connect(&self, addr: SocketAddr) -> Step<TcpStream> {
+        self.progress.enter(Phase::Connect);
+        let w = self.wait(self.spec.connect_timeout);
+        match tokio::time::timeout_at(w.at, TcpStream::connect(addr)).await {
+            Err(_) => Err(self.timeout(w, &format!("TCP connect to {addr}"))),
+            Ok(Ok(s)) => {
+                let _ = s.set_nodelay(true);
+                Ok(s)
+            }
+            Ok(Err(e)) => Err(connect_error(addr, &e)),
+        }
+    }
+
+    /// Sends `line` and the session's end of line.
+    pub async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        d: &mut Dialogue<S>,
+        line: &str,
+    ) -> Step<()> {
+        let mut bytes = Vec::with_capacity(line.len() + 2);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(self.eol.as_bytes());
+        d.send(&bytes).await.map_err(|e| self.io(e, d))
+    }
+
+    pub fn io<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        e: std::io::Error,
+        d: &Dialogue<S>,
+    ) -> Outcome {
+        let last = redact(&d.last_output(), self.spec);
+        let mut detail = format!(
+            "the connection closed in phase {} ({e})",
+            self.progress.phase()
+        );
+        if !last.is_empty() {
+            detail.push_str("; last output: ");
+            detail.push_str(&last);
+        }
+        Outcome::fail(Reason::Closed, detail)
+    }
+
+    /// Reads until a `wanted` pattern within `read_timeout`; a timeout is
+    /// `prompt` (or `timeout` when the check's own deadline is the bound),
+    /// a failure pattern `auth_failed`, the end of the stream `closed`.
+    pub async fn read<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        d: &mut Dialogue<S>,
+        wanted: &[&Pattern],
+        failures: &[&Pattern],
+        what: &str,
+    ) -> Step<Found> {
+        let w = self.wait(self.spec.read_timeout);
+        let r = d.read_until(wanted, failures, w.at).await;
+        self.progress
+            .set_last_output(&redact(&d.last_output(), self.spec));
+        r.map_err(|e| self.read_error(e, w, what))
+    }
+
+    pub fn read_error(&self, e: DialogueError, w: Wait, what: &str) -> Outcome {
+        let phase = self.progress.phase();
+        let with_last = |s: String, last: &str| {
+            if last.is_empty() {
+                s
+            } else {
+                format!("{s}; last output: {last}")
+            }
+        };
+        match e {
+            DialogueError::Timeout { last_output } => {
+                let (reason, s) = if w.overall {
+                    (
+                        Reason::Timeout,
+                        format!(
+                            "no answer within {} in phase {phase} (waiting for {what})",
+                            fmt_duration(w.limit)
+                        ),
+                    )
+                } else {
+                    (
+                        Reason::Prompt,
+                        format!("no {what} within {}", fmt_duration(w.limit)),
+                    )
+                };
+                Outcome::fail(reason, with_last(s, &last_output))
+            }
+            DialogueError::Closed { last_output } => Outcome::fail(
+                Reason::Closed,
+                with_last(
+                    format!("the device closed the connection in phase {phase}"),
+                    &last_output,
+                ),
+            ),
+            DialogueError::Failure {
+                matched,
+                last_output,
+                ..
+            } => Outcome::fail(
+                Reason::AuthFailed,
+                with_last(format!("the device said `{matched}`"), &last_output),
+            ),
+            DialogueError::Io { error, last_output } => Outcome::fail(
+                Reason::Closed,
+                with_last(
+                    format!("connection lost in phase {phase}: {error}"),
+                    &last_output,
+                ),
+            ),
+        }
+    }
+
+    /// The CLI part after the first prompt (`first`, found by the caller):
+    /// enable, setup, command. Ends in the phase it stopped in.
+    pub async fn cli<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        d: &mut Dialogue<S>,
+        first: Found,
+    ) -> Step<Outcome> {
+        let plat = Platform::get(self.spec.platform.as_deref());
+        let fails = dialogue::auth_failures();
+        let password_prompt = dialogue::password_prompt();
+        let prompts = [&plat.privileged_prompt, &plat.user_prompt];
+        let privileged = first.index == 0;
+        let mut prompt = first.matched;
+
+        // enable
+        if self.spec.enable && plat.has_enable && !privileged {
+            self.progress.enter(Phase::Enable);
+            self.send(d, "enable").await?;
+            let mut failures: Vec<&Pattern> = fails.iter().collect();
+            failures.push(&plat.user_prompt);
+            let found = self
+                .read(
+                    d,
+                    &[&plat.privileged_prompt, password_prompt],
+                    &failures,
+                    "the answer to enable",
+                )
+                .await
+                .map_err(|o| enable_refused(o, "enable"))?;
+            if found.index == 1 {
+                let Some(secret) = &self.spec.secondary else {
+                    return Err(Outcome::fail(
+                        Reason::EnableFailed,
+                        "enable asks for a password and no secondary (enable) password is configured",
+                    ));
+                };
+                self.send(d, secret.expose()).await?;
+                let mut failures: Vec<&Pattern> = fails.iter().collect();
+                failures.push(password_prompt);
+                failures.push(&plat.user_prompt);
+                let found = self
+                    .read(
+                        d,
+                        &[&plat.privileged_prompt],
+                        &failures,
+                        "the privileged prompt",
+                    )
+                    .await
+                    .map_err(|o| enable_refused(o, "the enable password"))?;
+                prompt = found.matched;
+            } else {
+                prompt = found.matched;
+            }
+        }
+
+        // Setup: no paging.
+        for cmd in plat.setup {
+            self.send(d, cmd).await?;
+            let found = self
+                .read(d, &prompts, &[], &format!("the prompt after `{cmd}`"))
+                .await?;
+            prompt = found.matched;
+        }
+
+        // The command and its expected output.
+        if let Some(cmd) = &self.spec.command {
+            self.progress.enter(Phase::Command);
+            self.send(d, cmd).await?;
+            let found = self
+                .read(d, &prompts, &[], &format!("the prompt after `{cmd}`"))
+                .await?;
+            prompt = found.matched;
+            // The first line is the echo of the command.
+            let output = found
+                .before
+                .split_once('\n')
+                .map(|(_, rest)| rest)
+                .unwrap_or("");
+            if let Some(expect) = &self.spec.expect {
+                let re = self
+                    .expects
+                    .get(expect)
+                    .map_err(|e| Outcome::fail(Reason::Error, format!("expect regex: {e}")))?;
+                if !re.is_match(output) {
+                    return Err(Outcome::fail(
+                        Reason::Error,
+                        format!(
+                            "the output of `{cmd}` does not match /{expect}/; it ends: {}",
+                            tail(&dialogue::clean(output.as_bytes()), 200)
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Outcome::ok(format!("logged in, prompt {prompt}")).with_prompt(prompt))
+    }
+}
+
+/// `text` with the spec's secrets (of 4 characters or more: shorter ones
+/// would blank out ordinary words) replaced by `<redacted>`.
+pub(crate) fn redact(text: &str, spec: &SessionSpec) -> String {
+    let mut out = text.to_owned();
+    for secret in [
+        &spec.password,
+        &spec.secondary,
+        &spec.private_key_passphrase,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let s = secret.expose();
+        if s.chars().count() >= 4 && out.contains(s) {
+            out = out.replace(s, "<redacted>");
+        }
+    }
+    out
+}
+
+/// A refusal during enable is `enable_failed`, not `auth_failed`.
+fn enable_refused(o: Outcome, what: &str) -> Outcome {
+    if o.reason == Reason::AuthFailed && o.detail.starts_with("the device said `Password") {
+        let last = o
+            .detail
+            .split_once("; last output: ")
+            .map(|(_, l)| l)
+            .unwrap_or("");
+        Outcome::fail(
+            Reason::EnableFailed,
+            format!(
+                "{what} was refused: the device asked for the password again; last output: {last}"
+            ),
+        )
+    } else if o.reason == Reason::AuthFailed {
+        Outcome::fail(
+            Reason::EnableFailed,
+            format!(
+                "{what} was refused: {}",
+                o.detail.trim_start_matches("the device said ")
+            ),
+        )
+    } else {
+        o
+    }
+}
+
+pub(crate) fn tail(s: &str, n: usize) -> String {
+    let count = s.chars().count();
+    if count <= n {
+        s.to_owned()
+    } else {
+        format!("…{}", s.chars().skip(count - n).collect::<String>())
+    }
+}
+
+pub(crate) fn connect_error(addr: SocketAddr, e: &std::io::Error) -> Outcome {
+    use std::io::ErrorKind as K;
+    let reason = match e.kind() {
+        K::ConnectionRefused => Reason::Refused,
+        K::HostUnreachable | K::NetworkUnreachable => Reason::Unreachable,
+        _ => match e.raw_os_error() {
+            Some(libc::EHOSTUNREACH | libc::ENETUNREACH) => Reason::Unreachable,
+            Some(libc::ECONNREFUSED) => Reason::Refused,
+            _ => Reason::Error,
+        },
+    };
+    let what = match reason {
+        Reason::Refused => "connection refused".to_owned(),
+        Reason::Unreachable => format!("unreachable: {e}"),
+        _ => format!("cannot connect: {e}"),
+    };
+    Outcome::fail(reason, format!("{what} ({addr})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::target::{Algorithms, HostKeyPolicy};
+
+    #[test]
+    fn echoed_secrets_are_redacted() {
+        let spec = SessionSpec {
+            port: 22,
+            username: Some("admin".into()),
+            password: Some(Secret::new("hunter2")),
+            secondary: Some(Secret::new("s3cr3t-enable")),
+            private_key: None,
+            private_key_passphrase: Some(Secret::new("abc")),
+            host_key: HostKeyPolicy::Off,
+            known_hosts: None,
+            platform: None,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(1),
+            enable: true,
+            command: None,
+            expect: None,
+            algorithms: Algorithms::default(),
+        };
+        assert_eq!(
+            redact("R1>enable | Password: s3cr3t-enable | hunter2 abc", &spec),
+            "R1>enable | Password: <redacted> | <redacted> abc"
+        );
+    }
+}

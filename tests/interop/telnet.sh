@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# Interop: reachd's Telnet check against a real inetutils telnetd (Debian
+# inetutils-telnetd), started per connection by inetutils-inetd on loopback
+# ports. Needs root (inetd runs telnetd as root, useradd). Run by .ci/run
+# after `cargo build`; installs nothing itself.
+#
+#   sudo bash tests/interop/telnet.sh
+#
+# Cases: telnetd + /bin/login for a test user: up (platform linux) on the
+# right password, auth_failed on a wrong one; telnetd -E with a small
+# scripted IOS-like CLI (Username:, Password:, R9>, enable, Password:, R9#):
+# up through enable, enable_failed on a wrong enable password.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+REACHD=${REACHD:-target/debug/reachd}
+INETD=/usr/sbin/inetutils-inetd
+TELNETD=/usr/sbin/telnetd
+USER_NAME=reachdtel$$
+passed=0
+failed=0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "tests/interop/telnet.sh needs root (telnetd, useradd)"
+  exit 1
+fi
+for tool in "$INETD" "$TELNETD" jq useradd chpasswd userdel; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (install inetutils-inetd inetutils-telnetd jq)"; exit 1; }
+done
+[ -x "$REACHD" ] || { echo "missing $REACHD (cargo build first)"; exit 1; }
+
+D=$(mktemp -d /tmp/reachd-telnet-interop.XXXXXX)
+chmod 755 "$D"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  userdel -r "$USER_NAME" >/dev/null 2>&1 || true
+  rm -rf "$D"
+}
+trap cleanup EXIT
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
+start_inetd() { # name port telnetd-args…
+  local name=$1 port=$2
+  shift 2
+  echo "127.0.0.1:$port stream tcp nowait root $TELNETD telnetd $*" > "$D/$name.conf"
+  "$INETD" -d --pidfile="$D/$name.pid" "$D/$name.conf" > "$D/$name.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "inetd ($name) did not listen on 127.0.0.1:$port"; cat "$D/$name.log"; exit 1
+}
+
+# The test user, with a password, logging in through /bin/login.
+PASSWORD="pw-$RANDOM-$RANDOM-$$"
+useradd -m -s /bin/bash "$USER_NAME"
+echo "$USER_NAME:$PASSWORD" | chpasswd
+
+# The scripted IOS-like CLI telnetd runs instead of /bin/login.
+IOS_PASSWORD="ios-$RANDOM-$$"
+IOS_ENABLE="en-$RANDOM-$$"
+cat > "$D/ios-cli" <<EOF
+#!/bin/bash
+# A small IOS-like CLI for telnetd -E (instead of /bin/login).
+USER_OK=netops PASS_OK='$IOS_PASSWORD' ENABLE_OK='$IOS_ENABLE'
+EOF
+cat >> "$D/ios-cli" <<'EOF'
+rd() { IFS= read -r "$@" || exit 0; }
+printf '\nUser Access Verification\n\nUsername: '
+rd user; user=${user%$'\r'}
+printf 'Password: '
+rd -s pass; pass=${pass%$'\r'}
+printf '\n'
+if [ "$user" != "$USER_OK" ] || [ "$pass" != "$PASS_OK" ]; then
+  printf '%% Authentication failed\n'; exit 0
+fi
+mode='>'
+while printf 'R9%s' "$mode"; do
+  rd line; line=${line%$'\r'}
+  case "$line" in
+    enable)
+      printf 'Password: '; rd -s s; s=${s%$'\r'}; printf '\n'
+      if [ "$s" = "$ENABLE_OK" ]; then mode='#'; else printf '%% Bad secrets\n\n'; fi ;;
+    'terminal length 0'|'') ;;
+    exit|logout) exit 0 ;;
+    *) printf '%% Invalid input detected\n' ;;
+  esac
+done
+EOF
+chmod 755 "$D/ios-cli"
+
+P_LOGIN=$(free_port)
+start_inetd login "$P_LOGIN"
+P_IOS=$(free_port)
+while [ "$P_IOS" = "$P_LOGIN" ]; do P_IOS=$(free_port); done
+start_inetd ios "$P_IOS" -E "$D/ios-cli"
+
+cat > "$D/devices.yaml" <<EOF
+- name: linux-login
+  address: 127.0.0.1
+  checks: [telnet]
+  platform: linux
+  username: $USER_NAME
+  password: "$PASSWORD"
+  telnet: {port: $P_LOGIN, read_timeout: 10s, timeout: 25s}
+- name: linux-wrong
+  address: 127.0.0.1
+  checks: [telnet]
+  platform: linux
+  username: $USER_NAME
+  password: "wrong-$PASSWORD"
+  telnet: {port: $P_LOGIN, read_timeout: 10s, timeout: 25s}
+- name: ios-enable
+  address: 127.0.0.1
+  checks: [telnet]
+  platform: cisco_iosxe
+  username: netops
+  password: "$IOS_PASSWORD"
+  secondary: "$IOS_ENABLE"
+  telnet: {port: $P_IOS, read_timeout: 10s, timeout: 25s}
+- name: ios-wrong-enable
+  address: 127.0.0.1
+  checks: [telnet]
+  platform: cisco_iosxe
+  username: netops
+  password: "$IOS_PASSWORD"
+  secondary: "wrong-$IOS_ENABLE"
+  telnet: {port: $P_IOS, read_timeout: 10s, timeout: 25s}
+EOF
+
+expect() { # device reason phase [jq condition]
+  local dev=$1 reason=$2 phase=$3 cond=${4:-true}
+  "$REACHD" check --inventory "$D/devices.yaml" --device "$dev" --format json \
+    > "$D/out" 2> "$D/stderr" || true
+  if [ -s "$D/out" ] && jq -e --arg r "$reason" --arg p "$phase" \
+      "select(.protocol == \"telnet\") | .reason == \$r and .phase == \$p and ($cond)" \
+      "$D/out" > /dev/null; then
+    passed=$((passed + 1))
+    echo "ok   $dev: $reason/$phase"
+    if [ -n "${VERBOSE:-}" ]; then jq -c '{detail, prompt, phases}' "$D/out"; fi
+  else
+    failed=$((failed + 1))
+    echo "FAIL $dev: expected $reason/$phase ($cond), got: $(cat "$D/out") $(cat "$D/stderr")"
+  fi
+  # Files, not pipes into grep -q: pipefail and an early-exiting grep race.
+  for secret in "$PASSWORD" "$IOS_PASSWORD" "$IOS_ENABLE"; do
+    if grep -qF -- "$secret" "$D/out" "$D/stderr"; then
+      failed=$((failed + 1))
+      echo "FAIL $dev: a password appears in the output"
+    fi
+  done
+}
+
+expect linux-login ok prompt ".prompt | test(\"$USER_NAME\")"
+expect linux-wrong auth_failed auth '.detail | test("Login incorrect")'
+expect ios-enable ok enable '.prompt == "R9#"'
+expect ios-wrong-enable enable_failed enable '.detail | test("Bad secrets")'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
