@@ -1,20 +1,43 @@
 #!/usr/bin/env bash
-# End to end alerting: reachd monitors two loopback devices; a real Prometheus
-# scrapes it and evaluates the shipped rules (dashboards/reachd.rules.yml,
-# with `for:` shortened so the test takes seconds); a real Alertmanager routes
-# to a webhook receiver this script runs. One device is made to fail (a reload
-# points it at a name that cannot resolve) and the test waits for the alert —
-# device, site and reason included — to reach the webhook. Loopback only.
+# End to end alerting with the real programs: reachd monitors a loopback ICMP
+# device and a simulated Cisco-like device (`reachd sim`: ICMP, SSH and
+# Telnet); a real Prometheus scrapes it and evaluates the shipped rules
+# (dashboards/reachd.rules.yml, with `for:` shortened so the test takes
+# seconds); a real Alertmanager routes to a webhook receiver this script runs.
+#   1. The simulator is stopped: SSH and Telnet are refused while ping still
+#      answers, so ReachdTargetDown and ReachdManagementPlaneDown fire for R1
+#      (reason `refused`) and ReachdDeviceUnreachable does not. Restarted, the
+#      alerts resolve.
+#   2. lab2 is made unreachable (a reload points it at a name that cannot
+#      resolve): ReachdTargetDown and ReachdDeviceUnreachable fire, with the
+#      inventory's site and role, reason and phase. Loopback only.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 need prometheus prometheus-alertmanager curl jq python3
 need_reachd
 RPORT=$(free_port) PPORT=$(free_port) APORT=$(free_port) WPORT=$(free_port)
+SSHPORT=$(free_port) TELPORT=$(free_port)
+
+# The simulated lab: one device, R1, on 127.0.6.1, checked over ICMP too.
+SIM_PID=
+start_sim() {
+  "$REACHD" sim -n 1 --base 127.0.6.1 --port "$SSHPORT" --telnet-port "$TELPORT" \
+    --inventory-out "$WORK/sim.raw.yaml" > "$WORK/sim.log" 2>&1 &
+  SIM_PID=$!
+  PIDS+=("$SIM_PID")
+  wait_for 20 test -s "$WORK/sim.raw.yaml"
+}
+start_sim
+sed 's/checks: \[ssh, telnet\]/checks: [icmp, ssh, telnet]/' "$WORK/sim.raw.yaml" > "$WORK/sim.yaml"
 
 write_config() { # $1: address of lab2
   cat > "$WORK/reachd.yaml" <<YAML
 listen: 127.0.0.1:$RPORT
 log: {format: json}
-defaults: {icmp: {interval: 1s, timeout: 900ms, count: 1}}
+defaults:
+  icmp: {interval: 1s, timeout: 900ms, count: 1}
+  ssh: {interval: 3s, timeout: 3s, connect_timeout: 1s, read_timeout: 2s}
+  telnet: {interval: 3s, timeout: 3s, connect_timeout: 1s, read_timeout: 2s}
+inventory: [sim.yaml]
 devices:
   - {name: lab1, address: 127.0.0.1, labels: {site: fra1, role: core}}
   - {name: lab2, address: $1, labels: {site: fra1, role: edge}}
@@ -71,10 +94,27 @@ PIDS+=("$!")
 
 query() { curl -sf --get "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'; }
 query_is() { [ "$(query "$1")" = "$2" ]; }
-check "Prometheus sees both devices up" wait_for 40 query_is 'sum(reachd_up)' 2
+check "Prometheus sees every check up (lab1, lab2, R1 icmp/ssh/telnet)" wait_for 40 query_is 'sum(reachd_up)' 5
 check "Alertmanager is ready" wait_for 20 curl -sf "http://127.0.0.1:$APORT/-/ready"
 sleep 3
-check "no device alert while everything answers" bash -c "! grep -q '\"device\":\"lab' '$WORK/alerts.jsonl' 2>/dev/null"
+check "no device alert while everything answers" bash -c "! grep -q '\"device\":\"' '$WORK/alerts.jsonl' 2>/dev/null"
+
+# 1. The simulator stops: R1's SSH and Telnet are refused, its ping answers.
+kill "$SIM_PID"
+r1_firing() { [ -n "$(jq -c --arg a "$1" --arg p "$2" '.alerts[] | select(.labels.alertname == $a and .labels.device == "R1" and .labels.protocol == $p and .status == "firing")' "$WORK/alerts.jsonl" 2>/dev/null)" ]; }
+check "ReachdTargetDown for R1 ssh reaches the webhook" wait_for 60 r1_firing ReachdTargetDown ssh
+check "ReachdTargetDown for R1 telnet reaches the webhook" wait_for 30 r1_firing ReachdTargetDown telnet
+check "ReachdManagementPlaneDown for R1 (ssh down, ping up)" wait_for 30 r1_firing ReachdManagementPlaneDown ssh
+jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "R1" and .labels.protocol == "ssh")' "$WORK/alerts.jsonl" | head -1 > "$WORK/r1.json"
+check "R1's alert says reason refused in phase connect" \
+  jq -e '.annotations.description | test("reason refused") and test("phase connect")' "$WORK/r1.json"
+check "no ReachdDeviceUnreachable for R1: its ping still answers" \
+  bash -c "! jq -e '.alerts[] | select(.labels.alertname == \"ReachdDeviceUnreachable\" and .labels.device == \"R1\")' '$WORK/alerts.jsonl' >/dev/null"
+start_sim
+r1_resolved() { [ -n "$(jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "R1" and .labels.protocol == "ssh" and .status == "resolved")' "$WORK/alerts.jsonl" 2>/dev/null)" ]; }
+check "R1's alert resolves when the simulator is back" wait_for 90 r1_resolved
+
+# 2. lab2 becomes unreachable.
 
 # lab2 fails.
 write_config lab2.invalid
