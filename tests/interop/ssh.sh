@@ -11,44 +11,22 @@
 # an sshd restricted to legacy algorithms (handshake without reachd's legacy
 # set, up with it).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
+cd "$ROOT"
 
-REACHD=${REACHD:-target/debug/reachd}
 SSHD=/usr/sbin/sshd
 USER_NAME=reachdtest$$
-passed=0
-failed=0
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "tests/interop/ssh.sh needs root (sshd, useradd)"
   exit 1
 fi
-for tool in "$SSHD" ssh-keygen jq useradd chpasswd; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (install openssh-server, jq)"; exit 1; }
-done
-[ -x "$REACHD" ] || { echo "missing $REACHD (cargo build first)"; exit 1; }
+need /usr/sbin/sshd ssh-keygen jq useradd chpasswd
+need_reachd
 
-D=$(mktemp -d /tmp/reachd-ssh-interop.XXXXXX)
+D=$WORK
 chmod 755 "$D"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  userdel -r "$USER_NAME" >/dev/null 2>&1 || true
-  rm -rf "$D"
-}
-trap cleanup EXIT
-
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
+trap 'userdel -r "$USER_NAME" >/dev/null 2>&1 || true; cleanup' EXIT
 
 # The test user, with a password and two authorized keys.
 PASSWORD="pw-$RANDOM-$RANDOM-$$"
@@ -92,7 +70,7 @@ write_sshd_config() { # file port extra…
 
 start_sshd() { # config port log
   "$SSHD" -D -e -f "$1" -p "$2" 2>>"$3" &
-  pids+=($!)
+  PIDS+=($!)
   for _ in $(seq 1 50); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null; then return 0; fi
     sleep 0.1
@@ -197,15 +175,15 @@ expect() { # device reason phase [jq condition]
   out=$("$REACHD" check --config "$D/reachd.yaml" --device "$dev" --format json 2>"$D/stderr" || true)
   if [ -n "$out" ] && echo "$out" | jq -e --arg r "$reason" --arg p "$phase" \
       "select(.protocol == \"ssh\") | .reason == \$r and .phase == \$p and ($cond)" >/dev/null; then
-    passed=$((passed + 1))
+    pass=$((pass + 1))
     echo "ok   $dev: $reason/$phase"
     if [ -n "${VERBOSE:-}" ]; then echo "     $(echo "$out" | jq -c '{detail, prompt, phases}')"; fi
   else
-    failed=$((failed + 1))
+    fail=$((fail + 1))
     echo "FAIL $dev: expected $reason/$phase ($cond), got: $out $(cat "$D/stderr")"
   fi
   if echo "$out" | grep -qF "$PASSWORD"; then
-    failed=$((failed + 1))
+    fail=$((fail + 1))
     echo "FAIL $dev: the password appears in the output"
   fi
 }
@@ -215,9 +193,9 @@ expect wrong-password auth_failed auth
 expect changed-host-key host_key_changed handshake '.detail | test("SHA256:")'
 expect accept-new ok prompt
 if grep -qF "[127.0.0.1]:$P_MODERN ssh-ed25519" "$D/state/known_hosts" 2>/dev/null; then
-  passed=$((passed + 1)); echo "ok   accept-new recorded the key in state_dir/known_hosts"
+  pass=$((pass + 1)); echo "ok   accept-new recorded the key in state_dir/known_hosts"
 else
-  failed=$((failed + 1)); echo "FAIL accept-new did not record the key"
+  fail=$((fail + 1)); echo "FAIL accept-new did not record the key"
 fi
 expect accept-new ok prompt
 expect publickey ok prompt
@@ -227,8 +205,8 @@ expect legacy-default handshake handshake '.detail | test("diffie-hellman-group1
 expect legacy-enabled ok prompt
 
 echo
-echo "$passed passed, $failed failed"
-if [ "$failed" -ne 0 ]; then
+echo "$pass passed, $fail failed"
+if [ "$fail" -ne 0 ]; then
   echo "--- sshd logs"
   tail -n 30 "$D/modern.log" "$D/legacy.log" || true
   exit 1

@@ -11,52 +11,30 @@
 # scripted IOS-like CLI (Username:, Password:, R9>, enable, Password:, R9#):
 # up through enable, enable_failed on a wrong enable password.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
+cd "$ROOT"
 
-REACHD=${REACHD:-target/debug/reachd}
 INETD=/usr/sbin/inetutils-inetd
 TELNETD=/usr/sbin/telnetd
 USER_NAME=reachdtel$$
-passed=0
-failed=0
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "tests/interop/telnet.sh needs root (telnetd, useradd)"
   exit 1
 fi
-for tool in "$INETD" "$TELNETD" jq useradd chpasswd userdel; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (install inetutils-inetd inetutils-telnetd jq)"; exit 1; }
-done
-[ -x "$REACHD" ] || { echo "missing $REACHD (cargo build first)"; exit 1; }
+need /usr/sbin/inetutils-inetd /usr/sbin/telnetd jq useradd chpasswd userdel
+need_reachd
 
-D=$(mktemp -d /tmp/reachd-telnet-interop.XXXXXX)
+D=$WORK
 chmod 755 "$D"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  userdel -r "$USER_NAME" >/dev/null 2>&1 || true
-  rm -rf "$D"
-}
-trap cleanup EXIT
-
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
+trap 'userdel -r "$USER_NAME" >/dev/null 2>&1 || true; cleanup' EXIT
 
 start_inetd() { # name port telnetd-args…
   local name=$1 port=$2
   shift 2
   echo "127.0.0.1:$port stream tcp nowait root $TELNETD telnetd $*" > "$D/$name.conf"
   "$INETD" -d --pidfile="$D/$name.pid" "$D/$name.conf" > "$D/$name.log" 2>&1 &
-  pids+=($!)
+  PIDS+=($!)
   for _ in $(seq 50); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     sleep 0.1
@@ -148,17 +126,17 @@ expect() { # device reason phase [jq condition]
   if [ -s "$D/out" ] && jq -e --arg r "$reason" --arg p "$phase" \
       "select(.protocol == \"telnet\") | .reason == \$r and .phase == \$p and ($cond)" \
       "$D/out" > /dev/null; then
-    passed=$((passed + 1))
+    pass=$((pass + 1))
     echo "ok   $dev: $reason/$phase"
     if [ -n "${VERBOSE:-}" ]; then jq -c '{detail, prompt, phases}' "$D/out"; fi
   else
-    failed=$((failed + 1))
+    fail=$((fail + 1))
     echo "FAIL $dev: expected $reason/$phase ($cond), got: $(cat "$D/out") $(cat "$D/stderr")"
   fi
   # Files, not pipes into grep -q: pipefail and an early-exiting grep race.
   for secret in "$PASSWORD" "$IOS_PASSWORD" "$IOS_ENABLE"; do
     if grep -qF -- "$secret" "$D/out" "$D/stderr"; then
-      failed=$((failed + 1))
+      fail=$((fail + 1))
       echo "FAIL $dev: a password appears in the output"
     fi
   done
@@ -169,5 +147,5 @@ expect linux-wrong auth_failed auth '.detail | test("Login incorrect")'
 expect ios-enable ok enable '.prompt == "R9#"'
 expect ios-wrong-enable enable_failed enable '.detail | test("Bad secrets")'
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
