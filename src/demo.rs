@@ -173,6 +173,11 @@ pub async fn run(overrides: Overrides) -> ExitCode {
             "  simulated {proto} device {name} at {addr} (user admin, password admin, enable cisco)"
         );
     }
+    eprintln!(
+        "  R3 has a wrong password; R4 never answers its logins (a tarpit). Its ICMP check\n  \
+         pings a name that cannot resolve: every 127.x address answers ping, and the demo\n  \
+         sends nothing off this machine, so a silent ping target is not possible here."
+    );
     let code = daemon::serve(Box::new(source), overrides, plan).await;
     drop(lab);
     code
