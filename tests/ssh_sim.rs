@@ -1,87 +1,33 @@
 //! The SSH check against simulated devices: every reason and phase.
 //! Only loopback addresses; short configured timeouts, no timed assertions.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{assert_verdict, check_with, local, session_spec as spec, sim_spec, start};
 use reachd::probe::run_check;
 use reachd::probe::ssh::SshProbe;
-use reachd::secret::Secret;
-use reachd::sim::{self, DeviceSpec, Fault, Sim};
-use reachd::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol, SessionSpec, Target};
+use reachd::sim::{self, DeviceSpec, Fault};
+use reachd::target::{Algorithms, HostKeyPolicy, Protocol, SessionSpec, Target};
 use reachd::verdict::{Phase, Reason, Verdict};
 
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-async fn start(spec: DeviceSpec) -> Sim {
-    sim::start(vec![spec]).await.expect("simulator starts")
-}
-
-fn spec(port: u16) -> SessionSpec {
-    SessionSpec {
-        port,
-        username: Some("admin".into()),
-        password: Some(Secret::new("admin")),
-        secondary: Some(Secret::new("cisco")),
-        private_key: None,
-        private_key_passphrase: None,
-        host_key: HostKeyPolicy::Off,
-        known_hosts: None,
-        platform: Some("cisco_iosxe".into()),
-        connect_timeout: Duration::from_secs(2),
-        read_timeout: Duration::from_secs(5),
-        enable: true,
-        command: None,
-        expect: None,
-        algorithms: Algorithms::default(),
-    }
-}
-
 fn target(addr: SocketAddr, s: SessionSpec, timeout: Duration) -> Target {
-    Target {
-        device: "R1".into(),
-        protocol: Protocol::Ssh,
-        host: addr.ip().to_string(),
-        interval: Duration::from_secs(60),
-        timeout,
-        spec: CheckSpec::Ssh(SessionSpec {
-            port: addr.port(),
-            ..s
-        }),
-    }
-}
-
-async fn check_with(probe: &SshProbe, addr: SocketAddr, s: SessionSpec) -> Verdict {
-    run_check(probe, &target(addr, s, Duration::from_secs(20))).await
+    common::target(Protocol::Ssh, addr, s, timeout)
 }
 
 async fn check(addr: SocketAddr, s: SessionSpec) -> Verdict {
     check_with(&SshProbe::new(None), addr, s).await
 }
 
-fn assert_verdict(v: &Verdict, reason: Reason, phase: Phase) {
-    assert_eq!((v.reason, v.phase), (reason, phase), "{v:#?}");
-    assert_eq!(v.up, reason == Reason::Ok);
-}
-
 fn no_secrets(v: &Verdict) {
-    let all = format!("{v:?}");
-    for s in ["admin-not", "cisco-not"] {
-        assert!(!all.contains(s), "secret in verdict: {all}");
-    }
+    common::assert_no_secrets(v, &["admin-not", "cisco-not"]);
     // The passwords themselves ("admin", "cisco") are also the user name
     // and the platform; check the detail never echoes the enable password.
     assert!(!v.detail.contains("cisco\""), "{}", v.detail);
-}
-
-fn sim_spec(faults: &[Fault]) -> DeviceSpec {
-    let mut d = DeviceSpec::healthy("R1", local());
-    d.faults = faults.to_vec();
-    d
 }
 
 #[tokio::test]

@@ -2,79 +2,38 @@
 //! phase. Only loopback addresses; short configured timeouts, no timed
 //! assertions.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{assert_verdict, local};
 use reachd::probe::run_check;
 use reachd::probe::telnet::TelnetProbe;
 use reachd::secret::Secret;
 use reachd::sim::{self, DeviceSpec, Fault, Sim};
-use reachd::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol, SessionSpec, Target};
+use reachd::target::{Protocol, SessionSpec, Target};
 use reachd::verdict::{Phase, Reason, Verdict};
 
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
 fn spec() -> SessionSpec {
-    SessionSpec {
-        port: 0,
-        username: Some("admin".into()),
-        password: Some(Secret::new("admin")),
-        secondary: Some(Secret::new("cisco")),
-        private_key: None,
-        private_key_passphrase: None,
-        host_key: HostKeyPolicy::Off,
-        known_hosts: None,
-        platform: Some("cisco_iosxe".into()),
-        connect_timeout: Duration::from_secs(2),
-        read_timeout: Duration::from_secs(5),
-        enable: true,
-        command: None,
-        expect: None,
-        algorithms: Algorithms::default(),
-    }
+    common::session_spec(0)
 }
 
 fn target(addr: SocketAddr, s: SessionSpec, timeout: Duration) -> Target {
-    Target {
-        device: "R1".into(),
-        protocol: Protocol::Telnet,
-        host: addr.ip().to_string(),
-        interval: Duration::from_secs(60),
-        timeout,
-        spec: CheckSpec::Telnet(SessionSpec {
-            port: addr.port(),
-            ..s
-        }),
-    }
+    common::target(Protocol::Telnet, addr, s, timeout)
 }
 
 async fn check(addr: SocketAddr, s: SessionSpec) -> Verdict {
-    run_check(
-        &TelnetProbe::new(),
-        &target(addr, s, Duration::from_secs(20)),
-    )
-    .await
+    common::check_with(&TelnetProbe::new(), addr, s).await
 }
 
 async fn start(faults: &[Fault]) -> Sim {
-    let mut d = DeviceSpec::healthy("R1", local()).over_telnet();
-    d.faults = faults.to_vec();
-    sim::start(vec![d]).await.expect("simulator starts")
-}
-
-fn assert_verdict(v: &Verdict, reason: Reason, phase: Phase) {
-    assert_eq!((v.reason, v.phase), (reason, phase), "{v:#?}");
-    assert_eq!(v.up, reason == Reason::Ok);
+    common::start(common::sim_spec(faults).over_telnet()).await
 }
 
 fn no_secrets(v: &Verdict) {
-    let all = format!("{v:?}");
-    for s in ["admin-not", "cisco-not", "hunter2", "s3cret"] {
-        assert!(!all.contains(s), "secret in verdict: {all}");
-    }
+    common::assert_no_secrets(v, &["admin-not", "cisco-not", "hunter2", "s3cret"]);
 }
 
 fn phases(v: &Verdict) -> Vec<Phase> {
