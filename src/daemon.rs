@@ -79,33 +79,50 @@ pub fn load_and_init_logging(
     }
 }
 
-/// The probes this run needs; an error says what to fix.
+/// The probe for `protocol`; an error says what to fix.
+fn build_probe(
+    protocol: Protocol,
+    state_dir: Option<&std::path::Path>,
+) -> Result<Arc<dyn crate::probe::Probe>, String> {
+    Ok(match protocol {
+        Protocol::Icmp => {
+            let icmp = crate::probe::icmp::IcmpProbe::new().map_err(|e| e.to_string())?;
+            info!(mode = icmp.mode(), "ICMP sockets open");
+            Arc::new(icmp)
+        }
+        Protocol::Ssh => {
+            let ssh = crate::probe::ssh::SshProbe::new(state_dir);
+            match ssh.tofu_file() {
+                Some(f) => {
+                    info!(known_hosts = %f.display(), "SSH accept-new host keys are recorded here")
+                }
+                None => info!("no state_dir: SSH accept-new host keys are kept in memory only"),
+            }
+            Arc::new(ssh)
+        }
+        Protocol::Telnet => Arc::new(crate::probe::telnet::TelnetProbe::new()),
+    })
+}
+
+/// The protocols `plan` has targets for.
+fn protocols(plan: &Plan) -> Vec<Protocol> {
+    Protocol::ALL
+        .into_iter()
+        .filter(|p| plan.targets.iter().any(|t| t.protocol == *p))
+        .collect()
+}
+
+/// The probes `plan` needs; an error says what to fix.
 pub fn build_probes(plan: &Plan) -> Result<Probes, String> {
     let mut probes = Probes::default();
-    let needs = |p: Protocol| plan.targets.iter().any(|t| t.protocol == p);
-    if needs(Protocol::Icmp) {
-        let icmp = crate::probe::icmp::IcmpProbe::new().map_err(|e| e.to_string())?;
-        info!(mode = icmp.mode(), "ICMP sockets open");
-        probes.insert(Arc::new(icmp));
-    }
-    if needs(Protocol::Ssh) {
-        let ssh = crate::probe::ssh::SshProbe::new(plan.state_dir.as_deref());
-        match ssh.tofu_file() {
-            Some(f) => {
-                info!(known_hosts = %f.display(), "SSH accept-new host keys are recorded here")
-            }
-            None => info!("no state_dir: SSH accept-new host keys are kept in memory only"),
-        }
-        probes.insert(Arc::new(ssh));
-    }
-    if needs(Protocol::Telnet) {
-        probes.insert(Arc::new(crate::probe::telnet::TelnetProbe::new()));
+    for p in protocols(plan) {
+        probes.insert(build_probe(p, plan.state_dir.as_deref())?);
     }
     Ok(probes)
 }
 
-/// Splits targets by protocol, dropping (with one warning) those whose
-/// protocol has no probe in this build.
+/// Splits targets by protocol, dropping (with a warning) those whose probe
+/// could not be started.
 fn by_protocol(targets: &[Arc<Target>], probes: &Probes) -> BTreeMap<Protocol, Vec<Arc<Target>>> {
     let mut map: BTreeMap<Protocol, Vec<Arc<Target>>> = BTreeMap::new();
     for t in targets {
@@ -115,7 +132,7 @@ fn by_protocol(targets: &[Arc<Target>], probes: &Probes) -> BTreeMap<Protocol, V
         if probes.get(*p).is_some() {
             return true;
         }
-        warn!(protocol = %p, targets = ts.len(), "this build has no {p} probe yet; these targets are not checked");
+        warn!(protocol = %p, targets = ts.len(), "the {p} probe could not start (see above): these targets are not checked");
         false
     });
     map
@@ -224,6 +241,15 @@ impl Engine {
     /// Applies a new plan: new targets start, removed ones stop and lose
     /// their series, unchanged ones keep their state and schedule.
     pub async fn apply(&mut self, plan: &Plan) -> Changes {
+        // A reload may bring the first targets of a protocol.
+        for p in protocols(plan) {
+            if self.probes.get(p).is_none() {
+                match build_probe(p, plan.state_dir.as_deref()) {
+                    Ok(probe) => self.probes.insert(probe),
+                    Err(e) => error!(protocol = %p, "{e}"),
+                }
+            }
+        }
         let new = keyed(&plan.targets);
         let changes = Changes::between(&self.current, &new);
         self.current = new;
@@ -262,12 +288,11 @@ fn keyed(targets: &[Arc<Target>]) -> HashMap<TargetKey, Arc<Target>> {
     targets.iter().map(|t| (t.key(), t.clone())).collect()
 }
 
-fn status_line(plan: &Plan) -> String {
+fn status_line(plan: &Plan, listen: SocketAddr) -> String {
     format!(
-        "checking {} devices ({} checks), serving http://{}/",
+        "checking {} devices ({} checks), serving http://{listen}/",
         plan.devices.len(),
         plan.targets.len(),
-        plan.listen
     )
 }
 
@@ -334,7 +359,7 @@ pub async fn serve(source: Box<dyn PlanSource>, overrides: Overrides, plan: Plan
     };
     ready.store(true, Ordering::Relaxed);
     let watchdog = crate::notify::spawn_watchdog(engine.heartbeats());
-    crate::notify::ready(&status_line(&plan));
+    crate::notify::ready(&status_line(&plan, listen));
     info!(
         listen = %listen,
         devices = plan.devices.len(),
@@ -343,14 +368,13 @@ pub async fn serve(source: Box<dyn PlanSource>, overrides: Overrides, plan: Plan
         env!("CARGO_PKG_VERSION")
     );
 
-    let mut current_listen = plan.listen;
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                let _ = reload(&*source, &overrides, &mut engine, &mut current_listen).await;
+                let _ = reload(&*source, &overrides, &mut engine, plan.listen).await;
             }
             Some(reply) = reload_rx.recv() => {
-                let outcome = reload(&*source, &overrides, &mut engine, &mut current_listen).await;
+                let outcome = reload(&*source, &overrides, &mut engine, plan.listen).await;
                 let _ = reply.send(outcome);
             }
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
@@ -383,7 +407,7 @@ async fn reload(
     source: &dyn PlanSource,
     overrides: &Overrides,
     engine: &mut Engine,
-    current_listen: &mut SocketAddr,
+    serving: SocketAddr,
 ) -> Result<String, String> {
     let metrics = engine.sinks.metrics.clone();
     crate::notify::reloading();
@@ -391,8 +415,8 @@ async fn reload(
     let outcome = match loaded {
         Ok(mut plan) => {
             overrides.apply(&mut plan);
-            if plan.listen != *current_listen {
-                warn!(configured = %plan.listen, serving = %current_listen, "a listen address change takes effect at the next restart");
+            if plan.listen != serving {
+                warn!(configured = %plan.listen, serving = %serving, "a listen address change takes effect at the next restart");
             }
             let c = engine.apply(&plan).await;
             metrics.reload(true, SystemTime::now());
@@ -430,4 +454,65 @@ async fn reload(
         Err(_) => crate::notify::ready("reload failed: running the previous configuration"),
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::Reason;
+    use std::time::Duration;
+
+    fn plan(dir: &std::path::Path, name: &str, checks: &str, port: u16) -> Plan {
+        let file = dir.join(name);
+        std::fs::write(
+            &file,
+            format!(
+                "devices:\n  - name: r1\n    address: 127.0.0.1\n    checks: {checks}\n    \
+                 password: x\n    telnet: {{port: {port}, interval: 1s, timeout: 1s, \
+                 connect_timeout: 500ms, read_timeout: 500ms}}\n"
+            ),
+        )
+        .unwrap();
+        config::load(&Sources {
+            config: Some(file),
+            inventories: vec![],
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_reload_can_bring_the_first_targets_of_a_protocol() {
+        let dir = std::env::temp_dir().join(format!("reachd-engine-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A loopback port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let before = plan(&dir, "a.yaml", "[]", port);
+        assert!(before.targets.is_empty());
+        let sinks = Sinks::new();
+        let probes = build_probes(&before).unwrap();
+        let (mut engine, _consumer) = Engine::start(&before, probes, sinks.clone());
+
+        // The reload brings the first telnet target: its probe must start.
+        let after = plan(&dir, "b.yaml", "[telnet]", port);
+        let changes = engine.apply(&after).await;
+        assert_eq!(changes.added, 1);
+        let row = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(row) = sinks.state.snapshot().into_iter().next() {
+                    return row;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the new telnet target is checked");
+        assert_eq!(row.protocol, Protocol::Telnet);
+        assert_eq!(row.reason, Reason::Refused);
+        engine.shutdown();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

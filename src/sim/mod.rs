@@ -149,11 +149,6 @@ impl DeviceSpec {
         self
     }
 
-    pub fn with_fault(mut self, f: Fault) -> Self {
-        self.faults.push(f);
-        self
-    }
-
     pub fn has(&self, f: Fault) -> bool {
         self.faults.contains(&f)
     }
@@ -181,14 +176,6 @@ impl Sim {
         self.devices
             .iter()
             .find(|d| d.name == name && !d.telnet)
-            .map(|d| d.addr)
-    }
-
-    /// The Telnet address of device `name`.
-    pub fn telnet_addr(&self, name: &str) -> Option<SocketAddr> {
-        self.devices
-            .iter()
-            .find(|d| d.name == name && d.telnet)
             .map(|d| d.addr)
     }
 
