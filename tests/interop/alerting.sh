@@ -14,7 +14,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 need prometheus prometheus-alertmanager curl jq python3
 need_reachd
-RPORT=$(free_port) PPORT=$(free_port) APORT=$(free_port) WPORT=$(free_port)
+RPORT=$(free_port) APORT=$(free_port) WPORT=$(free_port)
 SSHPORT=$(free_port) TELPORT=$(free_port)
 
 # The simulated lab: one device, R1, on 127.0.6.1, checked over ICMP too.
@@ -80,20 +80,9 @@ PIDS+=("$!")
 
 # The shipped rules, with every `for:` at 2s.
 sed -E 's/^( +for: ).*/\12s/' "$ROOT/dashboards/reachd.rules.yml" > "$WORK/rules.yml"
-cat > "$WORK/prometheus.yml" <<YAML
-global: {scrape_interval: 1s, evaluation_interval: 1s}
-rule_files: ["$WORK/rules.yml"]
-alerting: {alertmanagers: [{static_configs: [{targets: ["127.0.0.1:$APORT"]}]}]}
-scrape_configs:
-  - job_name: reachd
-    static_configs: [{targets: ["127.0.0.1:$RPORT"]}]
-YAML
-prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
-  --web.listen-address="127.0.0.1:$PPORT" --log.level=warn 2> "$WORK/prometheus.log" &
-PIDS+=("$!")
-
-query() { curl -sf --get "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" | jq -r '.data.result[0].value[1] // empty'; }
-query_is() { [ "$(query "$1")" = "$2" ]; }
+prometheus_config "$RPORT" "rule_files: [\"$WORK/rules.yml\"]" \
+  "alerting: {alertmanagers: [{static_configs: [{targets: [\"127.0.0.1:$APORT\"]}]}]}"
+start_prometheus
 check "Prometheus sees every check up (lab1, lab2, R1 icmp/ssh/telnet)" wait_for 40 query_is 'sum(reachd_up)' 5
 check "Alertmanager is ready" wait_for 20 curl -sf "http://127.0.0.1:$APORT/-/ready"
 sleep 3

@@ -195,7 +195,6 @@ with open(sys.argv[5], "w") as f:
 
 # --------------------------------------------------- reachd + a real Prometheus
 RPORT=$(free_port)
-PPORT=$(free_port)
 cat > "$WORK/reachd.yaml" <<YAML
 listen: 127.0.0.1:$RPORT
 log: {format: json, level: info}
@@ -230,17 +229,9 @@ for n in missing: print("FAIL %s is not in the running reachd'"'"'s /metrics" % 
 print(("ok" if not missing else "FAIL") + " every metric the dashboard and rules name is exported by the running reachd")
 ' "$WORK/metrics.txt" "$WORK/used.names"
 
-cat > "$WORK/prometheus.yml" <<YAML
-global: {scrape_interval: 1s, evaluation_interval: 1s}
-rule_files: ["$RULES"]
-scrape_configs:
-  - job_name: reachd
-    static_configs: [{targets: ["127.0.0.1:$RPORT"]}]
-YAML
+prometheus_config "$RPORT" "rule_files: [\"$RULES\"]"
 check_out "promtool check config (with the rule file)" promtool check config "$WORK/prometheus.yml"
-prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
-  --web.listen-address="127.0.0.1:$PPORT" --log.level=warn 2> "$WORK/prometheus.log" &
-PIDS+=("$!")
+start_prometheus
 
 API=http://127.0.0.1:$PPORT/api/v1
 query() { curl -s --get "$API/query" --data-urlencode "query=$1"; }

@@ -8,7 +8,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 need prometheus promtool curl jq
 need_reachd
 RPORT=$(free_port)
-PPORT=$(free_port)
 
 write_config() { # $1: device lines
   cat > "$WORK/reachd.yaml" <<YAML
@@ -36,21 +35,8 @@ has() { metrics > "$WORK/has.txt" && grep -qF "$1" "$WORK/has.txt"; }
 check "reachd becomes ready" wait_for 15 curl -sf "http://127.0.0.1:$RPORT/-/ready"
 check "both devices report up" wait_for 10 bash -c "curl -sf http://127.0.0.1:$RPORT/metrics | grep -c '^reachd_up{.*} 1' | grep -qx 2"
 
-cat > "$WORK/prometheus.yml" <<YAML
-global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: reachd
-    static_configs: [{targets: ["127.0.0.1:$RPORT"]}]
-YAML
-prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
-  --web.listen-address="127.0.0.1:$PPORT" --log.level=warn 2> "$WORK/prometheus.log" &
-PIDS+=("$!")
-
-query() { # PromQL -> first value, or empty
-  curl -sf --get "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" \
-    | jq -r '.data.result[0].value[1] // empty'
-}
-query_is() { [ "$(query "$1")" = "$2" ]; }
+prometheus_config "$RPORT"
+start_prometheus
 
 check "Prometheus scrapes reachd (up == 1)" wait_for 30 query_is 'up{job="reachd"}' 1
 check "Prometheus sees both devices up" wait_for 15 query_is 'sum(reachd_up{protocol="icmp"})' 2
@@ -73,6 +59,8 @@ check "reload: the new device is checked" wait_for 10 has 'reachd_up{device="lo3
 check "reload: the removed device's series are gone" bash -c "! curl -sf http://127.0.0.1:$RPORT/metrics | grep -q 'device=\"lo2\"'"
 check "reload: success metric is 1" has 'reachd_config_last_reload_successful 1'
 check "reload: logged what changed" grep -q "\"added\":1,\"removed\":1,\"changed\":0,\"unchanged\":1" "$WORK/reachd.log"
+check "POST /-/reload succeeds and says what changed" bash -c \
+  "curl -s -X POST http://127.0.0.1:$RPORT/-/reload | grep -q '0 added, 0 removed, 0 changed, 2 unchanged'"
 after=$(metrics | awk '/^reachd_checks_total\{device="lo1"/ {print $2}')
 check "reload: the unchanged device kept its counters ($before -> $after)" test "${after:-0}" -ge "${before:-1}"
 

@@ -44,3 +44,32 @@ summary() {
   echo "$pass passed, $fail failed"
   [ "$fail" -eq 0 ]
 }
+
+# prometheus_config RPORT [LINE…]: $WORK/prometheus.yml scraping reachd on
+# 127.0.0.1:RPORT every second; each LINE is added at the top level
+# (rule_files, alerting…).
+prometheus_config() {
+  local rport=$1; shift
+  {
+    echo "global: {scrape_interval: 1s, evaluation_interval: 1s}"
+    local line
+    for line in "$@"; do echo "$line"; done
+    echo "scrape_configs:"
+    echo "  - job_name: reachd"
+    echo "    static_configs: [{targets: [\"127.0.0.1:$rport\"]}]"
+  } > "$WORK/prometheus.yml"
+}
+# start_prometheus: a real Prometheus on $WORK/prometheus.yml, listening on
+# 127.0.0.1:$PPORT (chosen here), data in $WORK.
+start_prometheus() {
+  PPORT=$(free_port)
+  prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
+    --web.listen-address="127.0.0.1:$PPORT" --log.level=warn 2> "$WORK/prometheus.log" &
+  PIDS+=("$!")
+}
+# query PROMQL: the first result's value, or nothing; query_is PROMQL VALUE.
+query() {
+  curl -sf --get "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1" \
+    | jq -r '.data.result[0].value[1] // empty'
+}
+query_is() { [ "$(query "$1")" = "$2" ]; }
