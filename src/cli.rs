@@ -56,7 +56,7 @@ pub enum Command {
         #[command(flatten)]
         sources: SourceArgs,
     },
-    /// Serve simulated Cisco-like SSH devices on loopback (healthy and
+    /// Serve simulated Cisco-like SSH and Telnet devices on loopback (healthy and
     /// faulty) until Ctrl-C: for demos, tests and benchmarks.
     ///
     /// Example: `reachd sim -n 1000 --base 127.0.1.1 --port 2222 --fault

@@ -2,7 +2,7 @@
 # TelnetStream against a real inetutils telnetd with /bin/login, started per
 # connection by inetutils' inetd on a loopback port: the login prompt comes
 # through the negotiation, ECHO and SGA are on, and a wrong login reads
-# "Login incorrect". (The Telnet login check itself comes with issue 4.)
+# "Login incorrect". (The Telnet login check itself: tests/interop/telnet.sh.)
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 [ -x /usr/sbin/inetutils-inetd ] && [ -x /usr/sbin/telnetd ] \
   || { echo "missing: inetutils-inetd and inetutils-telnetd" >&2; exit 1; }
