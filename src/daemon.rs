@@ -80,18 +80,21 @@ pub fn load_and_init_logging(
 }
 
 /// The probe for `protocol`; an error says what to fix.
-fn build_probe(
-    protocol: Protocol,
-    state_dir: Option<&std::path::Path>,
-) -> Result<Arc<dyn crate::probe::Probe>, String> {
+fn build_probe(protocol: Protocol, plan: &Plan) -> Result<Arc<dyn crate::probe::Probe>, String> {
+    use crate::probe::icmp::IcmpProbe;
     Ok(match protocol {
         Protocol::Icmp => {
-            let icmp = crate::probe::icmp::IcmpProbe::new().map_err(|e| e.to_string())?;
+            let icmp = if plan.icmp_broadcast {
+                IcmpProbe::with_broadcast()
+            } else {
+                IcmpProbe::new()
+            };
+            let icmp = icmp.map_err(|e| e.to_string())?;
             info!(mode = icmp.mode(), "ICMP sockets open");
             Arc::new(icmp)
         }
         Protocol::Ssh => {
-            let ssh = crate::probe::ssh::SshProbe::new(state_dir);
+            let ssh = crate::probe::ssh::SshProbe::new(plan.state_dir.as_deref());
             match ssh.tofu_file() {
                 Some(f) => {
                     info!(known_hosts = %f.display(), "SSH accept-new host keys are recorded here")
@@ -116,7 +119,7 @@ fn protocols(plan: &Plan) -> Vec<Protocol> {
 pub fn build_probes(plan: &Plan) -> Result<Probes, String> {
     let mut probes = Probes::default();
     for p in protocols(plan) {
-        probes.insert(build_probe(p, plan.state_dir.as_deref())?);
+        probes.insert(build_probe(p, plan)?);
     }
     Ok(probes)
 }
@@ -244,7 +247,7 @@ impl Engine {
         // A reload may bring the first targets of a protocol.
         for p in protocols(plan) {
             if self.probes.get(p).is_none() {
-                match build_probe(p, plan.state_dir.as_deref()) {
+                match build_probe(p, plan) {
                     Ok(probe) => self.probes.insert(probe),
                     Err(e) => error!(protocol = %p, "{e}"),
                 }

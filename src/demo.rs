@@ -3,10 +3,12 @@
 //! page within seconds, with no configuration and nothing sent off the machine.
 //!
 //! The lab follows the seeds' example: R1 and R2 healthy, R3 healthy over
-//! ICMP but with a wrong password (its SSH check fails with `auth_failed`),
-//! R4 never answers (its SSH device is a tarpit). Each device is also
-//! checked over Telnet, with the same faults. The SSH and Telnet devices are
-//! simulated in this process ([`crate::sim`]) on loopback addresses.
+//! ICMP but with a wrong password (its SSH and Telnet checks fail with
+//! `auth_failed`), R4 unreachable: nothing answers it. Its SSH and Telnet
+//! ports drop every connection attempt ([`Fault::Blackhole`]), and its ping
+//! goes to 127.255.255.255, loopback's broadcast address, which Linux does
+//! not answer. The SSH and Telnet devices are simulated in this process
+//! ([`crate::sim`]) on loopback addresses.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -21,16 +23,22 @@ use crate::target::{
     Algorithms, CheckSpec, Device, HostKeyPolicy, IcmpSpec, Protocol, SessionSpec, Target,
 };
 
-/// The lab's devices: name, loopback address (or a name that cannot resolve
-/// for the one that never answers), site label.
+/// The lab's devices: name, loopback address, site label.
 const LAB: &[(&str, &str, &str)] = &[
     ("R1", "127.0.0.1", "lab-a"),
     ("R2", "127.0.0.2", "lab-a"),
     ("R3", "127.0.0.3", "lab-b"),
-    // Every 127.x address answers ping, and the demo never sends a packet
-    // off the machine, so R4 is a name that cannot resolve (RFC 6761).
-    ("R4", "r4.lab.invalid", "lab-b"),
+    ("R4", "127.0.0.4", "lab-b"),
 ];
+
+/// The device that nothing answers.
+const SILENT: &str = "R4";
+
+/// Where the silent device is pinged. Every 127.x address answers ping and
+/// the demo sends nothing off the machine; this one is loopback's broadcast
+/// address, to which Linux does not reply while
+/// `net.ipv4.icmp_echo_ignore_broadcasts` is 1, its default.
+const SILENT_PING: &str = "127.255.255.255";
 
 /// The simulated SSH and Telnet side of the lab: (device, loopback address,
 /// fault), each device serving both.
@@ -38,8 +46,64 @@ const SIM_LAB: &[(&str, &str, Option<Fault>)] = &[
     ("R1", "127.0.0.1", None),
     ("R2", "127.0.0.2", None),
     ("R3", "127.0.0.3", Some(Fault::WrongPassword)),
-    ("R4", "127.0.0.4", Some(Fault::Tarpit)),
+    ("R4", "127.0.0.4", Some(Fault::Blackhole)),
 ];
+
+/// What the demo can check over ICMP, decided once at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IcmpLab {
+    /// Every device; the silent one at [`SILENT_PING`].
+    All,
+    /// Every device but the silent one: loopback's broadcast address
+    /// answers on this host, so no loopback address is silent.
+    NoSilentTarget,
+    /// No ICMP check: this process may open no ICMP socket (the reason).
+    Unavailable(String),
+}
+
+impl IcmpLab {
+    /// Tries what the demo's ICMP checks need.
+    pub fn detect() -> IcmpLab {
+        match crate::probe::icmp::IcmpProbe::with_broadcast() {
+            Err(e) => IcmpLab::Unavailable(e.to_string()),
+            Ok(_) => {
+                let ignored =
+                    std::fs::read_to_string("/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts");
+                if ignored.is_ok_and(|v| v.trim() == "1") {
+                    IcmpLab::All
+                } else {
+                    IcmpLab::NoSilentTarget
+                }
+            }
+        }
+    }
+
+    /// Where `device` (at `host`) is pinged, if it is.
+    fn ping_host<'a>(&self, device: &str, host: &'a str) -> Option<&'a str> {
+        match self {
+            IcmpLab::Unavailable(_) => None,
+            IcmpLab::All if device == SILENT => Some(SILENT_PING),
+            IcmpLab::NoSilentTarget if device == SILENT => None,
+            IcmpLab::All | IcmpLab::NoSilentTarget => Some(host),
+        }
+    }
+
+    /// What the demo says of its ICMP checks.
+    fn explain(&self) -> String {
+        match self {
+            IcmpLab::All => format!(
+                "{SILENT} is pinged at {SILENT_PING}, loopback's broadcast address, which \
+                 Linux does not answer."
+            ),
+            IcmpLab::NoSilentTarget => format!(
+                "{SILENT} has no ICMP check: every loopback address answers ping here, \
+                 even {SILENT_PING} (net.ipv4.icmp_echo_ignore_broadcasts is 0; as root, \
+                 `sysctl -w net.ipv4.icmp_echo_ignore_broadcasts=1` makes it silent)."
+            ),
+            IcmpLab::Unavailable(why) => format!("No ICMP checks: {why}."),
+        }
+    }
+}
 
 /// Starts the lab's simulated SSH and Telnet devices (each on a free port).
 pub async fn start_lab() -> std::io::Result<sim::Sim> {
@@ -93,8 +157,8 @@ fn session_target(name: &str, addr: std::net::SocketAddr, telnet: bool) -> Targe
 }
 
 /// The demo plan; `lab` lists the running simulated devices, each of which
-/// gets an SSH or Telnet check.
-pub fn plan(overrides: &Overrides, lab: &[LabDevice]) -> Plan {
+/// gets an SSH or Telnet check; `icmp` says which devices get pinged.
+pub fn plan(overrides: &Overrides, lab: &[LabDevice], icmp: &IcmpLab) -> Plan {
     let mut devices = Vec::new();
     let mut targets = Vec::new();
     for (name, host, site) in LAB {
@@ -106,14 +170,16 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice]) -> Plan {
             host: host.to_string(),
             labels,
         });
-        targets.push(Arc::new(Target {
-            device: (*name).into(),
-            protocol: Protocol::Icmp,
-            host: host.to_string(),
-            interval: Duration::from_secs(5),
-            timeout: Duration::from_secs(2),
-            spec: CheckSpec::Icmp(IcmpSpec::default()),
-        }));
+        if let Some(ping) = icmp.ping_host(name, host) {
+            targets.push(Arc::new(Target {
+                device: (*name).into(),
+                protocol: Protocol::Icmp,
+                host: ping.to_string(),
+                interval: Duration::from_secs(5),
+                timeout: Duration::from_secs(2),
+                spec: CheckSpec::Icmp(IcmpSpec::default()),
+            }));
+        }
         for telnet in [false, true] {
             if let Some((_, addr, _)) = lab.iter().find(|(n, _, t)| n == name && *t == telnet) {
                 targets.push(Arc::new(session_target(name, *addr, telnet)));
@@ -131,16 +197,17 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice]) -> Plan {
         state_dir: None,
         devices,
         targets,
+        icmp_broadcast: *icmp == IcmpLab::All,
     };
     overrides.apply(&mut plan);
     plan
 }
 
-struct DemoSource(Overrides, Vec<LabDevice>);
+struct DemoSource(Overrides, Vec<LabDevice>, IcmpLab);
 
 impl PlanSource for DemoSource {
     fn load(&self) -> Result<Plan, config::ConfigErrors> {
-        Ok(plan(&self.0, &self.1))
+        Ok(plan(&self.0, &self.1, &self.2))
     }
 }
 
@@ -159,8 +226,8 @@ pub async fn run(overrides: Overrides) -> ExitCode {
         .iter()
         .flat_map(|l| l.devices.iter().map(|d| (d.name.clone(), d.addr, d.telnet)))
         .collect();
-    let source = DemoSource(overrides.clone(), ssh.clone());
-    let plan = plan(&overrides, &ssh);
+    let icmp = IcmpLab::detect();
+    let plan = plan(&overrides, &ssh, &icmp);
     crate::logging::init(plan.log.format, &plan.log.level);
     let listen = plan.listen;
     eprintln!(
@@ -174,10 +241,11 @@ pub async fn run(overrides: Overrides) -> ExitCode {
         );
     }
     eprintln!(
-        "  R3 has a wrong password; R4 never answers its logins (a tarpit). Its ICMP check\n  \
-         pings a name that cannot resolve: every 127.x address answers ping, and the demo\n  \
-         sends nothing off this machine, so a silent ping target is not possible here."
+        "  R3 has a wrong password. {SILENT} is unreachable: its SSH and Telnet ports drop every\n  \
+         connection attempt, so connects time out.\n  {}",
+        icmp.explain()
     );
+    let source = DemoSource(overrides.clone(), ssh, icmp);
     let code = daemon::serve(Box::new(source), overrides, plan).await;
     drop(lab);
     code
@@ -196,7 +264,7 @@ mod tests {
             .iter()
             .map(|d| (d.name.clone(), d.addr, d.telnet))
             .collect();
-        let plan = plan(&Overrides::default(), &devices);
+        let plan = plan(&Overrides::default(), &devices, &IcmpLab::All);
         let ssh = crate::probe::ssh::SshProbe::new(None);
         let telnet = crate::probe::telnet::TelnetProbe::new();
         let mut got = Vec::new();
@@ -235,5 +303,51 @@ mod tests {
             .collect();
         assert_eq!(ssh_got, expect(Protocol::Ssh));
         assert_eq!(telnet_got, expect(Protocol::Telnet));
+    }
+
+    fn icmp_hosts(icmp: &IcmpLab) -> Vec<(String, String)> {
+        let p = plan(&Overrides::default(), &[], icmp);
+        assert_eq!(p.icmp_broadcast, *icmp == IcmpLab::All);
+        p.targets
+            .iter()
+            .filter(|t| t.protocol == Protocol::Icmp)
+            .map(|t| (t.device.to_string(), t.host.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn r4_is_pinged_at_loopback_broadcast_or_not_at_all() {
+        let pair = |d: &str, h: &str| (d.to_owned(), h.to_owned());
+        assert_eq!(
+            icmp_hosts(&IcmpLab::All),
+            [
+                pair("R1", "127.0.0.1"),
+                pair("R2", "127.0.0.2"),
+                pair("R3", "127.0.0.3"),
+                pair("R4", "127.255.255.255"),
+            ]
+        );
+        assert_eq!(
+            icmp_hosts(&IcmpLab::NoSilentTarget),
+            [
+                pair("R1", "127.0.0.1"),
+                pair("R2", "127.0.0.2"),
+                pair("R3", "127.0.0.3"),
+            ]
+        );
+        assert!(icmp_hosts(&IcmpLab::Unavailable("no".into())).is_empty());
+        // Every address the demo may send to is loopback.
+        for (_, host) in icmp_hosts(&IcmpLab::All) {
+            assert!(
+                host.parse::<std::net::IpAddr>().unwrap().is_loopback(),
+                "{host}"
+            );
+        }
+        assert!(
+            IcmpLab::NoSilentTarget
+                .explain()
+                .contains("icmp_echo_ignore_broadcasts")
+        );
+        assert!(IcmpLab::Unavailable("why".into()).explain().contains("why"));
     }
 }

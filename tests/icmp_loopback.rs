@@ -275,3 +275,30 @@ fn session() -> SessionSpec {
         algorithms: Default::default(),
     }
 }
+
+/// 127.255.255.255, loopback's broadcast address: the demo's silent target.
+#[tokio::test]
+async fn loopback_broadcast_is_refused_unless_allowed_and_then_silent() {
+    // Without SO_BROADCAST the kernel refuses the send: an `error` that
+    // names the likely cause, and nothing counted as sent.
+    let v = run_check(&probe(), &target("bc", "127.255.255.255", 2)).await;
+    assert_eq!(v.reason, Reason::Error, "{v:?}");
+    assert!(v.detail.contains("a broadcast address?"), "{}", v.detail);
+    assert_eq!(v.icmp.as_ref().map(|s| s.sent), Some(0), "{v:?}");
+
+    let ignored = std::fs::read_to_string("/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts")
+        .expect("Linux /proc");
+    assert_eq!(
+        ignored.trim(),
+        "1",
+        "this host answers broadcast pings (net.ipv4.icmp_echo_ignore_broadcasts)"
+    );
+    let p = IcmpProbe::with_broadcast().unwrap_or_else(|e| panic!("{e}"));
+    let mut t = target("bc", "127.255.255.255", 2);
+    t.timeout = Duration::from_millis(800);
+    let v = run_check(&p, &t).await;
+    assert_eq!(v.reason, Reason::NoReply, "{v:?}");
+    assert_eq!(v.detail, "0/2 replies", "{v:?}");
+    // The same probe still pings ordinary addresses.
+    assert_up(&run_check(&p, &target("lo", "127.0.0.1", 2)).await, 2);
+}

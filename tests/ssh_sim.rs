@@ -136,6 +136,19 @@ async fn tarpit_times_out_in_handshake_within_its_timeout() {
 }
 
 #[tokio::test]
+async fn a_blackholed_device_times_out_in_connect() {
+    let sim = start(sim_spec(&[Fault::Blackhole])).await;
+    let s = SessionSpec {
+        connect_timeout: Duration::from_millis(400),
+        ..spec(0)
+    };
+    let v = check(sim.devices[0].addr, s).await;
+    assert_verdict(&v, Reason::Timeout, Phase::Connect);
+    // The connect timeout, not the check's: the device never answered SYN.
+    assert!(v.duration < Duration::from_secs(3), "{:?}", v.duration);
+}
+
+#[tokio::test]
 async fn banner_then_silence_times_out_in_handshake() {
     let sim = start(sim_spec(&[Fault::BannerSilence])).await;
     let s = SessionSpec {

@@ -131,6 +131,17 @@ async fn password_only_line() {
 }
 
 #[tokio::test]
+async fn a_blackholed_device_times_out_in_connect() {
+    let sim = start(&[Fault::Blackhole]).await;
+    let s = SessionSpec {
+        connect_timeout: Duration::from_millis(400),
+        ..spec()
+    };
+    let v = check(sim.devices[0].addr, s).await;
+    assert_verdict(&v, Reason::Timeout, Phase::Connect);
+}
+
+#[tokio::test]
 async fn tarpit_times_out_in_handshake() {
     let sim = start(&[Fault::Tarpit]).await;
     let s = SessionSpec {

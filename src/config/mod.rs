@@ -107,6 +107,10 @@ pub struct Plan {
     /// One per device × enabled check, in device order, then icmp, ssh,
     /// telnet.
     pub targets: Vec<Arc<Target>>,
+    /// ICMP checks may ping broadcast addresses. Never set by a
+    /// configuration; only `reachd demo` sets it, for its silent loopback
+    /// target (see [`crate::probe::icmp::IcmpProbe::with_broadcast`]).
+    pub icmp_broadcast: bool,
 }
 
 /// Loads and checks the configuration. Errors from several files are all
@@ -212,6 +216,7 @@ fn load_with_env(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors
         state_dir,
         devices,
         targets,
+        icmp_broadcast: false,
     })
 }
 

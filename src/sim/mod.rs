@@ -34,6 +34,10 @@ pub enum Fault {
     WrongEnable,
     /// Accepts TCP, never says anything.
     Tarpit,
+    /// Never completes a TCP handshake, like a device that is down or behind
+    /// a dropping firewall: connection attempts time out. (Its listen queue
+    /// is kept full, so the kernel drops every SYN.)
+    Blackhole,
     /// Sends its SSH version banner, then nothing.
     BannerSilence,
     /// Logs in, starts the shell, says a few words and drops the connection.
@@ -58,10 +62,11 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 14] = [
         Fault::WrongPassword,
         Fault::WrongEnable,
         Fault::Tarpit,
+        Fault::Blackhole,
         Fault::BannerSilence,
         Fault::DisconnectMidLogin,
         Fault::NoPrompt,
@@ -79,6 +84,7 @@ impl Fault {
             Fault::WrongPassword => "wrong-password",
             Fault::WrongEnable => "wrong-enable",
             Fault::Tarpit => "tarpit",
+            Fault::Blackhole => "blackhole",
             Fault::BannerSilence => "banner-silence",
             Fault::DisconnectMidLogin => "disconnect",
             Fault::NoPrompt => "no-prompt",
@@ -206,7 +212,8 @@ pub async fn start(devices: Vec<DeviceSpec>) -> std::io::Result<Sim> {
                 ),
             ));
         }
-        let listener = bind(spec.addr).map_err(|e| {
+        let blackhole = spec.has(Fault::Blackhole);
+        let listener = bind(spec.addr, if blackhole { 0 } else { 1024 }).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", spec.addr))
         })?;
         let addr = listener.local_addr()?;
@@ -215,6 +222,16 @@ pub async fn start(devices: Vec<DeviceSpec>) -> std::io::Result<Sim> {
             addr,
             telnet: spec.telnet,
         });
+        if blackhole {
+            // A backlog of 0 holds one connection: this one, never accepted.
+            // The queue stays full, and Linux drops SYNs to a full queue.
+            let plug = tokio::net::TcpStream::connect(addr).await?;
+            tasks.spawn(async move {
+                let _held = (listener, plug);
+                std::future::pending::<()>().await
+            });
+            continue;
+        }
         let dev = Arc::new(device::Device::new(spec));
         tasks.spawn(device::serve(dev, listener));
     }
@@ -224,12 +241,12 @@ pub async fn start(devices: Vec<DeviceSpec>) -> std::io::Result<Sim> {
     })
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
-    socket.listen(1024)
+    socket.listen(backlog)
 }

@@ -66,7 +66,22 @@ impl IcmpProbe {
     /// socket nor a raw one may be opened), with a message naming the fixes.
     /// Without IPv6, IPv6 targets get an `error` verdict saying why.
     pub fn new() -> Result<IcmpProbe, IcmpSetupError> {
-        let sockets = setup::open_all().map_err(IcmpSetupError::thread)?;
+        Self::open(false)
+    }
+
+    /// [`IcmpProbe::new`], and IPv4 echo requests may go to broadcast
+    /// addresses (`SO_BROADCAST`). No configuration can ask for this:
+    /// pinging a subnet's broadcast address draws replies from many hosts
+    /// (or none), which says nothing about one device. `reachd demo` uses
+    /// it for its one silent target, 127.255.255.255: loopback's broadcast
+    /// address, which Linux does not answer while
+    /// `net.ipv4.icmp_echo_ignore_broadcasts` is 1 (its default).
+    pub fn with_broadcast() -> Result<IcmpProbe, IcmpSetupError> {
+        Self::open(true)
+    }
+
+    fn open(broadcast: bool) -> Result<IcmpProbe, IcmpSetupError> {
+        let sockets = setup::open_all(broadcast).map_err(IcmpSetupError::thread)?;
         let v4 = sockets.v4.map_err(|(d, r)| IcmpSetupError::ipv4(d, r))?;
         let v6 = sockets.v6.map_err(|(d, r)| {
             if d.kind() == r.kind() {

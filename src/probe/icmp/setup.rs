@@ -53,7 +53,10 @@ pub(crate) struct Sockets {
 /// matters as much: a socket's lock taken by sends on the daemon's worker
 /// threads while this one receives cost more CPU, in lock contention and
 /// context switches, than the pings themselves (profiled at 100k targets).
-pub(crate) fn open_all() -> io::Result<Sockets> {
+///
+/// With `broadcast`, the IPv4 socket may send to broadcast addresses
+/// (`SO_BROADCAST`); see [`super::IcmpProbe::with_broadcast`].
+pub(crate) fn open_all(broadcast: bool) -> io::Result<Sockets> {
     let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel(1);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -71,7 +74,8 @@ pub(crate) fn open_all() -> io::Result<Sockets> {
             };
             let handle = rt.handle().clone();
             rt.block_on(async move {
-                let _ = opened_tx.send(Ok((open(ICMP::V4), open(ICMP::V6), handle)));
+                let opened = (open(ICMP::V4, broadcast), open(ICMP::V6, false), handle);
+                let _ = opened_tx.send(Ok(opened));
                 // Serve until the probe goes away.
                 let _ = stopped.await;
             });
@@ -108,7 +112,7 @@ pub(crate) struct Family {
 /// Opens the family's socket, unprivileged first, then raw. On failure,
 /// returns the error of each attempt. Runs inside the receive thread's
 /// runtime, where surge-ping spawns its receive task.
-fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
+fn open(kind: ICMP, broadcast: bool) -> Result<Family, (io::Error, io::Error)> {
     // surge-ping tries the hinted type (by default DGRAM), then the other
     // one. (It uses socket2 0.6 and this crate 0.5: types are compared as
     // the C values.)
@@ -121,6 +125,16 @@ fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
                 SocketMode::Raw
             };
             tune(&client, kind, mode);
+            if broadcast {
+                let fd = client.get_socket().get_native_sock();
+                // SAFETY: as in `tune`.
+                let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+                if let Err(e) = SockRef::from(&borrowed).set_broadcast(true) {
+                    // Not best effort: a demo promised a broadcast target.
+                    let copy = || io::Error::new(e.kind(), e.to_string());
+                    return Err((copy(), e));
+                }
+            }
             Ok(Family { client, mode })
         }
         Err(e) => {
