@@ -46,7 +46,8 @@ pub struct SimArgs {
     pub enable_password: String,
     /// Make a device misbehave: NAME=FAULT[,FAULT…] (repeatable), e.g.
     /// `R3=wrong-password`, `R4=tarpit`. Faults: wrong-password,
-    /// wrong-enable, tarpit (accepts TCP, never speaks), banner-silence (SSH
+    /// wrong-enable, tarpit (accepts TCP, never speaks), blackhole (drops
+    /// every SYN: connects time out), banner-silence (SSH
     /// banner then nothing), disconnect (drops the session right after
     /// login), no-prompt (banner, never a prompt), slow-prompt,
     /// endless-output, legacy-only (group14/group1-sha1, aes-cbc/3des-cbc,
