@@ -20,11 +20,12 @@
 // TypeScript generated from Grafana's dashboard kind (kinds/dashboard/*.cue),
 // the schema of the classic JSON model (schemaVersion 3x-4x, `panels` with
 // `gridPos`, `templating.list`). The package root's `Dashboard` is the
-// frontend's "veneer" over it: it makes panel `options` and
-// `fieldConfig.defaults.custom` `Record<string, unknown>`-intersected
-// generics and annotation `datasource` optional — looser, not another schema.
+// frontend's hand-written "veneer" over that same type: it intersects
+// `fieldConfig.defaults.custom` with `Record<string, unknown>` (which turns
+// off excess-property checks there), makes annotation `datasource` optional
+// and nullable and `target` any DataQuery: looser, not another schema.
 // (schema/dashboard/v2* is the newer v2 resource format with `elements` and
-// `layout`, a different document; v0alpha1/v1beta1 wrap the classic JSON as
+// `layout`, a different document; v0alpha1/v1beta1 carry the classic JSON as
 // an untyped `spec`.)
 //
 // On top of that, each panel whose type has options types in the package
@@ -46,8 +47,14 @@
 // record: panel `targets` (Record<string, unknown>: query models belong to the
 // data source plugin, and Prometheus' is not in @grafana/schema), a field
 // override's `value`, a transformation's `options`, a variable's `query`
-// object; and panels whose type has no options types in the package (their
-// options stay Record<string, unknown>).
+// object; the options of panels whose type has no options types in the
+// package, and the custom field config of panel types without a FieldConfig
+// type (stat, bargauge, gauge, …): those stay Record<string, unknown>.
+//
+// Accepted beyond the types (see VariableModel and AnnotationQuery below): a
+// variable's `definition`, and the Prometheus annotation fields Grafana keeps
+// at the top of an annotation. tsc reports one unknown key per object literal:
+// after a fix, run again.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
