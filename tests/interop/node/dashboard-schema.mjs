@@ -53,8 +53,9 @@
 //
 // Accepted beyond the types (see VariableModel and AnnotationQuery below): a
 // variable's `definition`, and the Prometheus annotation fields Grafana keeps
-// at the top of an annotation. tsc reports one unknown key per object literal:
-// after a fix, run again.
+// at the top of an annotation. tsc reports the first problem it finds in an
+// object, not every one (each top-level panel is checked on its own): after a
+// fix, run again.
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -123,7 +124,11 @@ function emit(text, p) {
 }
 function literal(value, p, indent, prefix, suffix) {
   const pad = "  ".repeat(indent);
-  if (Array.isArray(value)) {
+  if (Array.isArray(value) && p === "$.panels" && value.length > 0) {
+    // Each top-level panel is its own typed constant (below), so that an
+    // error in one panel does not hide an error elsewhere.
+    emit(`${pad}${prefix}[${value.map((_, i) => `panel${i}`).join(", ")}]${suffix}`, p);
+  } else if (Array.isArray(value)) {
     if (value.length === 0) return emit(`${pad}${prefix}[]${suffix}`, p);
     emit(`${pad}${prefix}[`, p);
     value.forEach((v, i) => literal(v, `${p}[${i}]`, indent + 1, "", i < value.length - 1 ? "," : ""));
@@ -235,6 +240,9 @@ type Dashboard = Omit<JsonOf<raw.Dashboard>, "panels" | "annotations" | "templat
 
 const headerText = header.join("\n");
 const offset = headerText.split("\n").length;
+if (Array.isArray(dash.panels)) {
+  dash.panels.forEach((p, i) => literal(p, `$.panels[${i}]`, 0, `const panel${i}: AnyPanel | RowPanel = `, ";"));
+}
 literal(dash, "$", 0, "export const dashboard: Dashboard = ", ";");
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dashboard-schema-"));
