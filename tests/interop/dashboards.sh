@@ -2,14 +2,26 @@
 # The Grafana dashboard and the Prometheus rules in dashboards/, checked with
 # the real programs: `promtool check rules`, the promtool unit tests (every
 # alert has a firing and a not-firing case), the dashboard's JSON against what
-# Grafana's schema needs, every metric named in any PromQL of the dashboard or
-# the rules against the README's metrics table and against what a running
-# reachd exports; then a real Prometheus (loopback, temporary directory,
-# 1 s scrapes) scrapes `reachd run` (three loopback ICMP targets and one
-# `.invalid` target that is down), evaluates every panel and variable query of
-# the dashboard (variables as `.*` and as real values) and loads the rules:
-# every rule group evaluates without error and the down target's alerts go
-# pending. Everything listens on and talks to 127.0.0.1 only.
+# provisioning needs (ids, ${datasource} everywhere, refIds, variables), the
+# dashboard against Grafana's own schema: the TypeScript types of
+# @grafana/schema (version pinned in node/package.json; Grafana generates them
+# from its CUE dashboard kind and panel plugin schemas), checked by `tsc
+# --strict` through node/dashboard-schema.mjs (the dashboard's structure, and
+# each panel's options and custom field config against its panel type's
+# options types), with negative controls (mutated copies that must be
+# rejected: misspelled keys at the top, in a panel and in timeseries options,
+# a string gridPos.h, an unknown draw style, an out-of-enum number). The keys
+# the schema's types lack that are accepted, and what the types cannot check
+# (query targets, override values), are listed in that script. Grafana itself
+# is not run: this checks its schema, not its loader (which also migrates
+# older forms). Then every metric named in any PromQL of the dashboard or the
+# rules against the README's metrics table and against what a running reachd
+# exports; then a real Prometheus (loopback, temporary directory, 1 s scrapes)
+# scrapes `reachd run` (three loopback ICMP targets and one `.invalid` target
+# that is down), evaluates every panel and variable query of the dashboard
+# (variables as `.*` and as real values) and loads the rules: every rule group
+# evaluates without error and the down target's alerts go pending. Everything
+# listens on and talks to 127.0.0.1 only.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 DASH=$ROOT/dashboards/reachd.json
 RULES=$ROOT/dashboards/reachd.rules.yml
@@ -91,6 +103,60 @@ used = set(re.findall(r"\$\{?(\w+)", " ".join(exprs)))
 undef = used - names - {"__rate_interval", "__range", "__interval", "__range_s", "__interval_ms"}
 want("every $variable used in a query is defined" + (": %s" % undef if undef else ""), not undef)
 ' "$DASH"
+
+# The dashboard against Grafana's own schema: node/dashboard-schema.mjs
+# writes it as an object literal typed with @grafana/schema's Dashboard (the
+# TypeScript Grafana generates from its dashboard kind), each panel's options
+# and custom field config typed with that panel type's own options types, and
+# runs `tsc --noEmit --strict` on it. The version is the one pinned in
+# node/package.json, installed by `npm ci --prefix tests/interop/node`.
+NODE_DIR=$ROOT/tests/interop/node
+SCHEMA_VERSION=$(jq -r '.devDependencies["@grafana/schema"]' "$NODE_DIR/package.json")
+SCHEMA_CHECK="the dashboard type-checks against Grafana's schema (@grafana/schema $SCHEMA_VERSION)"
+schema_setup=""
+if ! command -v node >/dev/null; then
+  schema_setup="node is not installed"
+elif [ ! -d "$NODE_DIR/node_modules/@grafana/schema" ] || [ ! -d "$NODE_DIR/node_modules/typescript" ]; then
+  schema_setup="$NODE_DIR/node_modules is missing: run npm ci --prefix tests/interop/node"
+elif [ "$(jq -r .version "$NODE_DIR/node_modules/@grafana/schema/package.json")" != "$SCHEMA_VERSION" ]; then
+  schema_setup="node_modules has another @grafana/schema than the pinned $SCHEMA_VERSION: run npm ci --prefix tests/interop/node"
+fi
+if [ -n "$schema_setup" ]; then
+  no "$SCHEMA_CHECK: $schema_setup"
+  no "negative controls of the schema check: not run ($schema_setup)"
+else
+  check_out "$SCHEMA_CHECK" node "$NODE_DIR/dashboard-schema.mjs" "$DASH"
+  # Negative controls: mutated copies of the dashboard must be rejected (exit
+  # status 1, not a crash) with the error expected, so the check above can fail.
+  NEG=0
+  rejected() { # WHAT JQ-MUTATION EXPECTED-ERROR (grep -E)
+    local rc=0 f=$WORK/neg-$((NEG += 1))
+    jq "$2" "$DASH" > "$f.json" || { no "the schema check rejects $1: the jq mutation failed"; return; }
+    node "$NODE_DIR/dashboard-schema.mjs" "$f.json" > "$f.out" 2>&1 || rc=$?
+    if [ "$rc" -eq 1 ] && grep -qE -- "$3" "$f.out"; then
+      ok "the schema check rejects $1"
+      grep -E -- "$3" "$f.out" | head -1 | sed -e "s|^$f.json: ||" | cut -c1-160 | sed 's/^/     /'
+    else
+      no "the schema check rejects $1 (exit $rc, expected 1 and /$3/)"
+      sed 's/^/     /' "$f.out"
+    fi
+  }
+  TS='first(.panels[] | (., .panels[]?) | select(.type == "timeseries"))'
+  rejected "a misspelled panel field (gridpos)" \
+    "($TS) |= (.gridpos = .gridPos | del(.gridPos))" "gridpos \(panel .*'\"gridpos\"' does not exist in type"
+  rejected "a misspelled top-level field (graphtooltip)" \
+    '.graphtooltip = .graphTooltip | del(.graphTooltip)' "\\\$\.graphtooltip: TS2353: Object literal may only specify known properties"
+  rejected "a string gridPos.h" \
+    '.panels[1].gridPos.h = "8"' "\\\$\.panels\[1\]\.gridPos\.h \(panel .*Type 'string' is not assignable to type 'number'"
+  rejected "an unknown key in a timeseries panel's options (legends)" \
+    "($TS).options |= (.legends = .legend | del(.legend))" "options\.legends \(panel .*timeseries\).*'\"legends\"' does not exist in type"
+  rejected "an unknown key deep in a timeseries panel's options (legend.displaymode)" \
+    "($TS).options.legend.displaymode = \"list\"" "options\.legend\.displaymode \(panel .*'\"displaymode\"' does not exist in type"
+  rejected "a timeseries draw style that is not one (custom.drawStyle \"lines\")" \
+    "($TS).fieldConfig.defaults.custom.drawStyle = \"lines\"" "custom\.drawStyle \(panel .*Type '\"lines\"' is not assignable to type '\"line\" \| \"bars\" \| \"points\""
+  rejected "a number outside a numeric enum (graphTooltip 3)" \
+    '.graphTooltip = 3' "\\\$\.graphTooltip: TS2322: Type '3' is not assignable"
+fi
 
 # The Alertmanager snippet in dashboards/README.md (inhibit rules) is valid.
 if command -v amtool >/dev/null; then
