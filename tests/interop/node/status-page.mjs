@@ -52,9 +52,14 @@ const UP = LAB.filter((l) => l[2]).map((l) => key(l[0], l[1]));
 const DEFAULT_ORDER = [...DOWN, ...UP];
 
 // The rendered table: one object per row, from its cells (either the
-// server's rows or the script's, which carry the same nine cells).
+// server's rows or the script's, which carry the same nine cells), and the
+// data they were rendered from, read at the same moment: the script's own
+// (it refreshes every 5 s, and RTTs change) or, without JavaScript, the data
+// the server embedded with its rows.
 function readRows() {
-  return [...document.querySelectorAll("#rows > tr")].map((tr) => {
+  const held = typeof state !== "undefined" && state.data;
+  const data = held || JSON.parse(document.getElementById("initial").textContent);
+  const rows = [...document.querySelectorAll("#rows > tr")].map((tr) => {
     const c = [...tr.children].map((td) => td.textContent);
     return {
       device: c[0], protocol: c[1], state: c[2], reason: c[3], phase: c[4],
@@ -63,6 +68,7 @@ function readRows() {
       stateClass: tr.children[2] ? tr.children[2].className : "",
     };
   });
+  return { rows, status: data.status, fromScript: Boolean(held) };
 }
 
 // The string `cisco` (the enable secret) anywhere but in the platform
@@ -92,7 +98,7 @@ function checkRows(rows, ctx, status) {
   want(`${ctx}: down rows first (${DEFAULT_ORDER.join(" ")})`,
     eq(rows.map((r) => key(r.device, r.protocol)), DEFAULT_ORDER), rows.map((r) => key(r.device, r.protocol)));
   // Since when: an age like 12s, 3m 4s, 1h 2m, 1d 2h.
-  const age = /^(\d+(\.\d+)?(ms|s|m|h|d)( \d+(\.\d+)?(ms|s|m|h))?)$/;
+  const age = /^(\d+(\.\d+)?(µs|ms|s|m|h|d)( \d+(\.\d+)?(ms|s|m|h))?)$/;
   want(`${ctx}: every row shows since when (an age)`, rows.every((r) => age.test(r.since.trim())), rows.map((r) => r.since));
   // Last: the ICMP RTT of an answered ping, else how long the check took.
   const ok = rows.every((r) => {
@@ -135,8 +141,10 @@ try {
   await page.goto(base, { waitUntil: "load" });
   // The script has run when it set aria-sort and the summary.
   await page.waitForFunction(() => document.querySelector("th[aria-sort]") && document.getElementById("summary").textContent, null, { timeout: 15000 });
-  const rows = await page.evaluate(readRows);
-  checkRows(rows, "page", status);
+  const seen = await page.evaluate(readRows);
+  const rows = seen.rows;
+  want("page: the script rendered the rows from its data", seen.fromScript);
+  checkRows(rows, "page", seen.status);
   want("page: rows carry data-device and data-protocol",
     await page.evaluate(() => [...document.querySelectorAll("#rows > tr")].every((tr) => tr.dataset.device && tr.dataset.protocol)));
   const r3tRow = rows.find((r) => r.device === "R3" && r.protocol === "telnet");
@@ -147,13 +155,19 @@ try {
   const embedded = await page.evaluate(() => JSON.parse(document.getElementById("initial").textContent));
   want("page: the embedded data has the 12 checks the API has",
     eq(embedded.status.map((r) => [r.device, r.protocol, r.up, r.reason]).sort(), status.map((r) => [r.device, r.protocol, r.up, r.reason]).sort()));
-  const fresh = (await (await fetch(api)).json()).status;
-  want("page: every row's state, reason, phase and detail agree with /api/v1/status",
+  want("page: every row's detail (and prompt) is the one in the page's data",
     rows.every((r) => {
+      const a = seen.status.find((x) => x.device === r.device && x.protocol === r.protocol);
+      return a && r.detail === (a.prompt ? "prompt " + a.prompt + "  " : "") + a.detail;
+    }), rows.map((r) => [r.device, r.protocol, r.detail]));
+  // State, reason, phase and address do not change in the lab; details and
+  // RTTs do, so those are compared with the data the page held above.
+  const fresh = (await (await fetch(api)).json()).status;
+  want("page: every row's state, reason, phase and address agree with a fresh /api/v1/status",
+    fresh.length === rows.length && rows.every((r) => {
       const a = fresh.find((x) => x.device === r.device && x.protocol === r.protocol);
-      return a && r.state === (a.up ? "UP" : "DOWN") && r.reason === a.reason && r.phase === a.phase &&
-        r.detail === (a.prompt ? "prompt " + a.prompt + "  " : "") + a.detail;
-    }), rows.map((r) => [r.device, r.protocol, r.reason, r.detail]));
+      return a && r.state === (a.up ? "UP" : "DOWN") && r.reason === a.reason && r.phase === a.phase && r.host === a.host;
+    }), rows.map((r) => [r.device, r.protocol, r.state, r.reason, r.phase, r.host]));
 
   // Summary.
   const summary = await page.locator("#summary .pill").allTextContents();
@@ -317,9 +331,14 @@ try {
   const nojs = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
   const np = await nojs.newPage();
   await np.goto(base, { waitUntil: "load" });
-  const nrows = await np.evaluate(readRows);
-  const napi = (await (await fetch(api)).json()).status;
-  checkRows(nrows, "no JavaScript", napi);
+  const nseen = await np.evaluate(readRows);
+  want("no JavaScript: the rows are the server's (no script ran)", !nseen.fromScript);
+  checkRows(nseen.rows, "no JavaScript", nseen.status);
+  want("no JavaScript: every row's detail is the one in the embedded data",
+    nseen.rows.every((r) => {
+      const a = nseen.status.find((x) => x.device === r.device && x.protocol === r.protocol);
+      return a && r.detail === a.detail;
+    }), nseen.rows.map((r) => r.detail));
   want("no JavaScript: the page refreshes itself (noscript meta refresh)",
     await np.evaluate(() => /http-equiv="refresh"/i.test(document.head.innerHTML)));
   want("no JavaScript: no template markers left",
