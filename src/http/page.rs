@@ -97,6 +97,8 @@ mod tests {
         assert!(r2 < r1, "down targets first");
         assert!(html.contains("<td class=num>1m</td>"));
         assert!(!html.contains("<!--ROWS-->") && !html.contains("<!--DATA-->"));
+        // No /favicon.ico request (a 404 and a console error on every load).
+        assert!(html.contains("<link rel=\"icon\" href=\"data:,\">"));
     }
 
     #[test]
