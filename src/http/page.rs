@@ -38,6 +38,15 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// The detail column: the verdict's detail, after the prompt reached when
+/// the detail does not already name it.
+fn detail(r: &TargetStatus) -> String {
+    match &r.prompt {
+        Some(p) if !r.detail.contains(p.as_str()) => format!("prompt {p}; {}", r.detail),
+        _ => r.detail.clone(),
+    }
+}
+
 /// The page: down targets first.
 pub fn render_page(rows: &[TargetStatus], now: SystemTime) -> String {
     let mut sorted: Vec<&TargetStatus> = rows.iter().collect();
@@ -53,18 +62,20 @@ pub fn render_page(rows: &[TargetStatus], now: SystemTime) -> String {
             None => fmt_duration(Duration::from_secs_f64(r.duration)),
         };
         let (class, state) = if r.up { ("up", "UP") } else { ("down", "DOWN") };
+        let device = esc(&r.device);
         let _ = write!(
             html_rows,
-            "<tr{}><td>{}</td><td>{}</td><td class={class}>{state}</td><td>{}</td>\
+            "<tr data-device=\"{device}\" data-protocol=\"{}\"{}><td>{device}</td><td>{}</td>\
+             <td class={class}>{state}</td><td>{}</td>\
              <td class=opt>{}</td><td class=num>{since}</td><td class=num>{last}</td>\
              <td class=opt>{}</td><td class=detail>{}</td></tr>",
+            r.protocol,
             if r.up { "" } else { " class=is-down" },
-            esc(&r.device),
             r.protocol,
             r.reason,
             r.phase,
             esc(&r.host),
-            esc(&r.detail),
+            esc(&detail(r)),
         );
     }
     // In a <script> element only `</` can end it early.
@@ -92,6 +103,9 @@ mod tests {
         );
         assert!(html.contains("<td>&lt;r1&gt;</td>"));
         assert!(!html.contains("<td><r1></td>"));
+        // The rows carry what the script's rows carry, escaped in attributes too.
+        assert!(html.contains("<tr data-device=\"&lt;r1&gt;\" data-protocol=\"icmp\"><td>"));
+        assert!(html.contains("<tr data-device=\"r2\" data-protocol=\"icmp\" class=is-down>"));
         let r2 = html.find("<td>r2</td>").unwrap();
         let r1 = html.find("<td>&lt;r1&gt;</td>").unwrap();
         assert!(r2 < r1, "down targets first");
@@ -99,6 +113,18 @@ mod tests {
         assert!(!html.contains("<!--ROWS-->") && !html.contains("<!--DATA-->"));
         // No /favicon.ico request (a 404 and a console error on every load).
         assert!(html.contains("<link rel=\"icon\" href=\"data:,\">"));
+    }
+
+    #[test]
+    fn the_prompt_is_named_once() {
+        let s = StateStore::default();
+        s.record(&result("r1", Reason::Ok, 1));
+        let mut row = s.snapshot().remove(0);
+        row.prompt = Some("R1#".into());
+        row.detail = "logged in, prompt R1#".into();
+        assert_eq!(detail(&row), "logged in, prompt R1#");
+        row.detail = "enable refused".into();
+        assert_eq!(detail(&row), "prompt R1#; enable refused");
     }
 
     #[test]

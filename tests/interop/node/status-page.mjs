@@ -13,6 +13,10 @@ import { chromium } from "playwright-core";
 import { statSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 
+// The detail column as page.rs and page.html render it: the prompt reached
+// is named first unless the detail already names it.
+const shownDetail = (a) => (a.prompt && !a.detail.includes(a.prompt) ? "prompt " + a.prompt + "; " : "") + a.detail;
+
 const [base, outDir] = process.argv.slice(2);
 if (!base || !outDir) {
   console.error("usage: node status-page.mjs BASE_URL OUT_DIR");
@@ -158,7 +162,7 @@ try {
   want("page: every row's detail (and prompt) is the one in the page's data",
     rows.every((r) => {
       const a = seen.status.find((x) => x.device === r.device && x.protocol === r.protocol);
-      return a && r.detail === (a.prompt ? "prompt " + a.prompt + "  " : "") + a.detail;
+      return a && r.detail === shownDetail(a);
     }), rows.map((r) => [r.device, r.protocol, r.detail]));
   // State, reason, phase and address do not change in the lab; details and
   // RTTs do, so those are compared with the data the page held above.
@@ -337,7 +341,7 @@ try {
   want("no JavaScript: every row's detail is the one in the embedded data",
     nseen.rows.every((r) => {
       const a = nseen.status.find((x) => x.device === r.device && x.protocol === r.protocol);
-      return a && r.detail === a.detail;
+      return a && r.detail === shownDetail(a);
     }), nseen.rows.map((r) => r.detail));
   want("no JavaScript: the page refreshes itself (noscript meta refresh)",
     await np.evaluate(() => /http-equiv="refresh"/i.test(document.head.innerHTML)));
