@@ -28,17 +28,9 @@ RULES=$ROOT/dashboards/reachd.rules.yml
 need prometheus promtool curl jq python3
 need_reachd
 
-# Run a python check script ($2) that prints "ok <what>" / "FAIL <what>" lines.
-pycheck() {
-  local line
-  while IFS= read -r line; do
-    case $line in
-      "ok "*) ok "${line#ok }" ;;
-      "FAIL "*) no "${line#FAIL }" ;;
-      *) echo "     $line" ;;
-    esac
-  done < <(python3 -c "$1" "${@:2}" 2>&1 || echo "FAIL python check crashed (exit $?)")
-}
+# Run a python check script ($1, then its arguments) that prints
+# "ok <what>" / "FAIL <what>" lines.
+pycheck() { checks_from python3 -c "$@"; }
 
 # ---------------------------------------------------------------- static checks
 check_out "promtool check rules" promtool check rules "$RULES"

@@ -97,15 +97,20 @@ netns() {
     ip -n "${PFX}$1" link set lo up
 }
 sysctl_in() { ip netns exec "${PFX}$1" sysctl -qw "$2"; }
+# linked A B NET: namespaces A and B joined by a veth pair, A at NET.1/30 and
+# B at NET.2/30.
+linked() {
+    netns "$1"
+    netns "$2"
+    ip link add "${PFX}$1v" netns "${PFX}$1" type veth peer name "${PFX}$2v" netns "${PFX}$2"
+    ip -n "${PFX}$1" addr add "$3.1/30" dev "${PFX}$1v"
+    ip -n "${PFX}$2" addr add "$3.2/30" dev "${PFX}$2v"
+    ip -n "${PFX}$1" link set "${PFX}$1v" up
+    ip -n "${PFX}$2" link set "${PFX}$2v" up
+}
 
 # --- (a) a host that ignores echo requests ---
-netns a1
-netns a2
-ip link add "${PFX}a1v" netns "${PFX}a1" type veth peer name "${PFX}a2v" netns "${PFX}a2"
-ip -n "${PFX}a1" addr add 198.18.0.1/30 dev "${PFX}a1v"
-ip -n "${PFX}a2" addr add 198.18.0.2/30 dev "${PFX}a2v"
-ip -n "${PFX}a1" link set "${PFX}a1v" up
-ip -n "${PFX}a2" link set "${PFX}a2v" up
+linked a1 a2 198.18.0
 run "(a) control: the far namespace answers, 3/3" \
     check "${PFX}a1" REACHD_ICMP_TARGET=198.18.0.2 REACHD_ICMP_EXPECT=ok \
     REACHD_ICMP_SENT=3 REACHD_ICMP_RECEIVED=3
@@ -143,13 +148,7 @@ run "(c) the loopback suite, raw as root" \
     ip netns exec "${PFX}c" "$LOOPBACK" --include-ignored
 
 # --- (d) a router that answers "host unreachable" ---
-netns d1
-netns d2
-ip link add "${PFX}d1v" netns "${PFX}d1" type veth peer name "${PFX}d2v" netns "${PFX}d2"
-ip -n "${PFX}d1" addr add 198.18.2.1/30 dev "${PFX}d1v"
-ip -n "${PFX}d2" addr add 198.18.2.2/30 dev "${PFX}d2v"
-ip -n "${PFX}d1" link set "${PFX}d1v" up
-ip -n "${PFX}d2" link set "${PFX}d2v" up
+linked d1 d2 198.18.2
 ip -n "${PFX}d1" route add default via 198.18.2.2
 sysctl_in d2 net.ipv4.ip_forward=1
 ip -n "${PFX}d2" route add unreachable 198.18.99.0/24

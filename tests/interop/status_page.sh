@@ -15,18 +15,6 @@ NODE_DIR=$ROOT/tests/interop/node
 [ -d "$NODE_DIR/node_modules/playwright-core" ] ||
   { echo "missing playwright-core: npm ci --prefix tests/interop/node" >&2; exit 1; }
 
-# Reads `ok <what>` / `FAIL <what>` lines of a checker into ok/no; any other
-# line is shown indented; a checker that dies is a failure.
-nodecheck() {
-  local line
-  while IFS= read -r line; do
-    case $line in
-      "ok "*) ok "${line#ok }" ;;
-      "FAIL "*) no "${line#FAIL }" ;;
-      *) echo "     $line" ;;
-    esac
-  done < <(node "$@" 2>&1 || echo "FAIL the browser checks exited with status $?")
-}
 
 PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT/"
@@ -45,7 +33,7 @@ check "the API's rows: R1, R2 up; R3 icmp up, ssh/telnet auth_failed; R4 down" t
   "$(jq -c '[.status[] | [.device, .protocol, .up, .reason]]' "$WORK/status.json")" = \
   '[["R1","icmp",true,"ok"],["R1","ssh",true,"ok"],["R1","telnet",true,"ok"],["R2","icmp",true,"ok"],["R2","ssh",true,"ok"],["R2","telnet",true,"ok"],["R3","icmp",true,"ok"],["R3","ssh",false,"auth_failed"],["R3","telnet",false,"auth_failed"],["R4","icmp",false,"no_reply"],["R4","ssh",false,"timeout"],["R4","telnet",false,"timeout"]]'
 
-nodecheck "$NODE_DIR/status-page.mjs" "$BASE" "$WORK"
+checks_from node "$NODE_DIR/status-page.mjs" "$BASE" "$WORK"
 
 check "the demo logged JSON lines" bash -c "grep -q '^{' '$WORK/reachd.log'"
 summary

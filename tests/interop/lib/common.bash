@@ -1,6 +1,7 @@
 # Shared harness of the interop scripts (sourced, not run: .ci/run runs only
 # tests/interop/*.sh). Gives ROOT, REACHD, WORK (removed on exit), PIDS
-# (killed on exit), ok/no/check/check_out, wait_for, free_port, need, summary.
+# (killed on exit), ok/no/check/check_out/checks_from, wait_for, free_port,
+# need, summary.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -38,6 +39,19 @@ need() {
   for t in "$@"; do command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; exit 1; }; done
 }
 need_reachd() { [ -x "$REACHD" ] || { echo "build reachd first ($REACHD)" >&2; exit 1; }; }
+# checks_from COMMAND...: runs a checker that prints one `ok <what>` or
+# `FAIL <what>` line per check, counted as ok/no; other lines are shown
+# indented; a checker that exits non-zero is one more failure.
+checks_from() {
+  local line
+  while IFS= read -r line; do
+    case $line in
+      "ok "*) ok "${line#ok }" ;;
+      "FAIL "*) no "${line#FAIL }" ;;
+      *) echo "     $line" ;;
+    esac
+  done < <("$@" 2>&1 || echo "FAIL $(basename "$1") exited with status $?")
+}
 # The closing line CI reads, and the exit status.
 summary() {
   echo
