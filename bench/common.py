@@ -107,7 +107,8 @@ def raise_nofile():
 
 
 def measured(cmd, env=None):
-    """Runs cmd; returns (wall s, CPU s, peak RSS MiB, stdout, stderr)."""
+    """Runs cmd; returns its wall and CPU seconds, peak RSS MiB, stdout,
+    stderr and exit code (keys wall, cpu, rss_mib, out, err, code)."""
     start = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=raise_nofile, env=env)
@@ -121,12 +122,19 @@ def measured(cmd, env=None):
                threading.Thread(target=pump, args=(proc.stderr, err))]
     for t in threads:
         t.start()
-    _, _status, ru = os.wait4(proc.pid, 0)
+    # wait4 gives this child's own rusage (CPU and peak RSS).
+    _, status, ru = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     for t in threads:
         t.join()
-    cpu = ru.ru_utime + ru.ru_stime
-    return wall, cpu, ru.ru_maxrss / 1024, b"".join(out).decode(), b"".join(err).decode()
+    return {
+        "wall": wall,
+        "cpu": ru.ru_utime + ru.ru_stime,
+        "rss_mib": ru.ru_maxrss / 1024,
+        "out": b"".join(out).decode(errors="replace"),
+        "err": b"".join(err).decode(errors="replace"),
+        "code": os.waitstatus_to_exitcode(status),
+    }
 
 
 def proc_cpu(pid):
@@ -138,7 +146,9 @@ def proc_cpu(pid):
 
 def table(rows, headers):
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
-    for r in [headers] + rows:
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
@@ -240,7 +250,8 @@ def sweep(sim, clients, devices, concurrency, title):
     sim_rows = []
     for label, cmd in clients:
         sim_before = proc_cpu(sim.pid)
-        wall, cpu, rss, out, err = measured(cmd)
+        m = measured(cmd)
+        wall, cpu, rss, out, err = m["wall"], m["cpu"], m["rss_mib"], m["out"], m["err"]
         sim_cpu = proc_cpu(sim.pid) - sim_before
         if label.startswith("reachd"):
             up = sum(1 for l in out.splitlines() if '"up":true' in l)

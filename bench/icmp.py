@@ -24,8 +24,7 @@ import tempfile
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REACHD = os.path.join(ROOT, "target", "release", "reachd")
+from common import REACHD, measured, proc_cpu, table  # noqa: E402
 
 
 def loopback_addresses(n):
@@ -40,45 +39,6 @@ def loopback_addresses(n):
             if b == 256:
                 b, a = 0, a + 1
     return out
-
-
-def measured(cmd):
-    start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # wait4 gives this child's own rusage (CPU and peak RSS).
-    out_chunks, err_chunks = [], []
-    import threading
-
-    def pump(src, sink):
-        for chunk in iter(lambda: src.read(65536), b""):
-            sink.append(chunk)
-
-    t1 = threading.Thread(target=pump, args=(proc.stdout, out_chunks))
-    t2 = threading.Thread(target=pump, args=(proc.stderr, err_chunks))
-    t1.start()
-    t2.start()
-    _, status, ru = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    t1.join()
-    t2.join()
-    code = os.waitstatus_to_exitcode(status)
-    return {
-        "wall": wall,
-        "cpu": ru.ru_utime + ru.ru_stime,
-        "rss_mib": ru.ru_maxrss / 1024,
-        "out": b"".join(out_chunks).decode(errors="replace"),
-        "err": b"".join(err_chunks).decode(errors="replace"),
-        "code": code,
-    }
-
-
-def table(rows, headers):
-    widths = [max(len(str(r[i])) for r in rows + [headers]) for i in range(len(headers))]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
-    print(line)
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
 
 
 def write_inventory(d, addrs, interval, count, concurrency, listen=None):
@@ -141,13 +101,6 @@ def histogram_quantile(q, buckets):
             return prev_le + (le - prev_le) * ((rank - prev_c) / max(c - prev_c, 1))
         prev_le, prev_c = le, c
     return prev_le
-
-
-def proc_cpu(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / tick
 
 
 def proc_status(pid, key):
