@@ -35,7 +35,8 @@ echo "$USER_NAME:$PASSWORD" | chpasswd
 HOME_DIR=$(getent passwd "$USER_NAME" | cut -d: -f6)
 mkdir -p "$HOME_DIR/.ssh"
 ssh-keygen -q -t ed25519 -N "" -f "$D/id_plain" -C reachd-interop
-ssh-keygen -q -t ed25519 -N "key-passphrase" -f "$D/id_locked" -C reachd-interop-locked
+KEY_PASSPHRASE="kp-$RANDOM-$RANDOM-$$"
+ssh-keygen -q -t ed25519 -N "$KEY_PASSPHRASE" -f "$D/id_locked" -C reachd-interop-locked
 cat "$D/id_plain.pub" "$D/id_locked.pub" > "$HOME_DIR/.ssh/authorized_keys"
 chown -R "$USER_NAME:" "$HOME_DIR/.ssh"
 chmod 700 "$HOME_DIR/.ssh"
@@ -142,7 +143,7 @@ devices:
     profile: sshd
     password: not-the-password
     private_key: $D/id_locked
-    private_key_passphrase: key-passphrase
+    private_key_passphrase: "$KEY_PASSPHRASE"
     ssh: {port: $P_MODERN, host_key: "off"}
   - name: command
     address: 127.0.0.1
@@ -170,33 +171,16 @@ EOF
 
 "$REACHD" validate --config "$D/reachd.yaml" >/dev/null
 
-expect() { # device reason phase [jq condition]
-  local dev=$1 reason=$2 phase=$3 cond=${4:-true} out
-  out=$("$REACHD" check --config "$D/reachd.yaml" --device "$dev" --format json 2>"$D/stderr" || true)
-  if [ -n "$out" ] && echo "$out" | jq -e --arg r "$reason" --arg p "$phase" \
-      "select(.protocol == \"ssh\") | .reason == \$r and .phase == \$p and ($cond)" >/dev/null; then
-    pass=$((pass + 1))
-    echo "ok   $dev: $reason/$phase"
-    if [ -n "${VERBOSE:-}" ]; then echo "     $(echo "$out" | jq -c '{detail, prompt, phases}')"; fi
-  else
-    fail=$((fail + 1))
-    echo "FAIL $dev: expected $reason/$phase ($cond), got: $out $(cat "$D/stderr")"
-  fi
-  if echo "$out" | grep -qF "$PASSWORD"; then
-    fail=$((fail + 1))
-    echo "FAIL $dev: the password appears in the output"
-  fi
-}
+CHECK_ARGS=(--config "$D/reachd.yaml")
+SECRETS=("$PASSWORD" "$KEY_PASSPHRASE")
+expect() { expect_verdict ssh "$@"; } # device reason phase [jq condition]
 
 expect password-strict ok prompt '.prompt | test("\\$")'
 expect wrong-password auth_failed auth
 expect changed-host-key host_key_changed handshake '.detail | test("SHA256:")'
 expect accept-new ok prompt
-if grep -qF "[127.0.0.1]:$P_MODERN ssh-ed25519" "$D/state/known_hosts" 2>/dev/null; then
-  pass=$((pass + 1)); echo "ok   accept-new recorded the key in state_dir/known_hosts"
-else
-  fail=$((fail + 1)); echo "FAIL accept-new did not record the key"
-fi
+check "accept-new recorded the key in state_dir/known_hosts" \
+  grep -qF "[127.0.0.1]:$P_MODERN ssh-ed25519" "$D/state/known_hosts"
 expect accept-new ok prompt
 expect publickey ok prompt
 expect publickey-passphrase ok prompt
@@ -204,10 +188,8 @@ expect command ok command
 expect legacy-default handshake handshake '.detail | test("diffie-hellman-group14-sha1")'
 expect legacy-enabled ok prompt
 
-echo
-echo "$pass passed, $fail failed"
 if [ "$fail" -ne 0 ]; then
   echo "--- sshd logs"
   tail -n 30 "$D/modern.log" "$D/legacy.log" || true
-  exit 1
 fi
+summary

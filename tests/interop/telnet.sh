@@ -119,33 +119,13 @@ cat > "$D/devices.yaml" <<EOF
   telnet: {port: $P_IOS, read_timeout: 10s, timeout: 25s}
 EOF
 
-expect() { # device reason phase [jq condition]
-  local dev=$1 reason=$2 phase=$3 cond=${4:-true}
-  "$REACHD" check --inventory "$D/devices.yaml" --device "$dev" --format json \
-    > "$D/out" 2> "$D/stderr" || true
-  if [ -s "$D/out" ] && jq -e --arg r "$reason" --arg p "$phase" \
-      "select(.protocol == \"telnet\") | .reason == \$r and .phase == \$p and ($cond)" \
-      "$D/out" > /dev/null; then
-    pass=$((pass + 1))
-    echo "ok   $dev: $reason/$phase"
-    if [ -n "${VERBOSE:-}" ]; then jq -c '{detail, prompt, phases}' "$D/out"; fi
-  else
-    fail=$((fail + 1))
-    echo "FAIL $dev: expected $reason/$phase ($cond), got: $(cat "$D/out") $(cat "$D/stderr")"
-  fi
-  # Files, not pipes into grep -q: pipefail and an early-exiting grep race.
-  for secret in "$PASSWORD" "$IOS_PASSWORD" "$IOS_ENABLE"; do
-    if grep -qF -- "$secret" "$D/out" "$D/stderr"; then
-      fail=$((fail + 1))
-      echo "FAIL $dev: a password appears in the output"
-    fi
-  done
-}
+CHECK_ARGS=(--inventory "$D/devices.yaml")
+SECRETS=("$PASSWORD" "$IOS_PASSWORD" "$IOS_ENABLE")
+expect() { expect_verdict telnet "$@"; } # device reason phase [jq condition]
 
 expect linux-login ok prompt ".prompt | test(\"$USER_NAME\")"
 expect linux-wrong auth_failed auth '.detail | test("Login incorrect")'
 expect ios-enable ok enable '.prompt == "R9#"'
 expect ios-wrong-enable enable_failed enable '.detail | test("Bad secrets")'
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -1,7 +1,7 @@
 # Shared harness of the interop scripts (sourced, not run: .ci/run runs only
 # tests/interop/*.sh). Gives ROOT, REACHD, WORK (removed on exit), PIDS
-# (killed on exit), ok/no/check/check_out/checks_from, wait_for, free_port,
-# need, summary.
+# (killed on exit), ok/no/check/check_out/checks_from, expect_verdict,
+# wait_for, free_port, need, summary.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -51,6 +51,28 @@ checks_from() {
       *) echo "     $line" ;;
     esac
   done < <("$@" 2>&1 || echo "FAIL $(basename "$1") exited with status $?")
+}
+# expect_verdict PROTOCOL DEVICE REASON PHASE [JQ_CONDITION]: one
+# `reachd check "${CHECK_ARGS[@]}" --device DEVICE --format json`; its
+# PROTOCOL verdict must have REASON, PHASE and the condition, and none of
+# "${SECRETS[@]}" may appear in its output. VERBOSE=1 shows each verdict.
+expect_verdict() {
+  local proto=$1 dev=$2 reason=$3 phase=$4 cond=${5:-true} secret
+  local out=$WORK/verdict.out err=$WORK/verdict.err
+  "$REACHD" check "${CHECK_ARGS[@]}" --device "$dev" --format json > "$out" 2> "$err" || true
+  if [ -s "$out" ] && jq -e --arg p "$proto" --arg r "$reason" --arg ph "$phase" \
+      "select(.protocol == \$p) | .reason == \$r and .phase == \$ph and ($cond)" \
+      "$out" > /dev/null; then
+    ok "$dev: $reason/$phase"
+    if [ -n "${VERBOSE:-}" ]; then echo "     $(jq -c '{detail, prompt, phases}' "$out")"; fi
+  else
+    no "$dev: expected $reason/$phase ($cond), got: $(cat "$out") $(cat "$err")"
+  fi
+  # Files, not pipes into grep -q: with pipefail, grep -q quitting at its
+  # match can fail the pipeline, and a leaked secret would go unnoticed.
+  for secret in "${SECRETS[@]}"; do
+    if grep -qF -- "$secret" "$out" "$err"; then no "$dev: a secret appears in the output"; fi
+  done
 }
 # The closing line CI reads, and the exit status.
 summary() {
