@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use crate::config::{self, LogSettings, Plan};
 use crate::daemon::{self, Overrides, PlanSource};
+use crate::probe::Probes;
+use crate::probe::icmp::IcmpProbe;
 use crate::secret::Secret;
 use crate::sim::{self, DeviceSpec, Fault};
 use crate::target::{
@@ -62,19 +64,22 @@ pub enum IcmpLab {
 }
 
 impl IcmpLab {
-    /// Tries what the demo's ICMP checks need.
-    pub fn detect() -> IcmpLab {
-        match crate::probe::icmp::IcmpProbe::with_broadcast() {
-            Err(e) => IcmpLab::Unavailable(e.to_string()),
-            Ok(_) => {
-                let ignored =
-                    std::fs::read_to_string("/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts");
-                if ignored.is_ok_and(|v| v.trim() == "1") {
-                    IcmpLab::All
-                } else {
-                    IcmpLab::NoSilentTarget
-                }
-            }
+    /// Opens the ICMP probe the demo's checks need, allowed to ping
+    /// loopback's broadcast address only when Linux ignores it, and says
+    /// what the demo can check. The daemon runs on this probe: the sockets
+    /// and their thread are opened once.
+    pub fn detect() -> (IcmpLab, Option<IcmpProbe>) {
+        let ignored = std::fs::read_to_string("/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts")
+            .is_ok_and(|v| v.trim() == "1");
+        let opened = if ignored {
+            IcmpProbe::with_broadcast()
+        } else {
+            IcmpProbe::new()
+        };
+        match opened {
+            Err(e) => (IcmpLab::Unavailable(e.to_string()), None),
+            Ok(probe) if ignored => (IcmpLab::All, Some(probe)),
+            Ok(probe) => (IcmpLab::NoSilentTarget, Some(probe)),
         }
     }
 
@@ -226,9 +231,14 @@ pub async fn run(overrides: Overrides) -> ExitCode {
         .iter()
         .flat_map(|l| l.devices.iter().map(|d| (d.name.clone(), d.addr, d.telnet)))
         .collect();
-    let icmp = IcmpLab::detect();
+    let (icmp, icmp_probe) = IcmpLab::detect();
     let plan = plan(&overrides, &ssh, &icmp);
     crate::logging::init(plan.log.format, &plan.log.level);
+    let mut opened = Probes::default();
+    if let Some(probe) = icmp_probe {
+        tracing::info!(mode = probe.mode(), "ICMP sockets open");
+        opened.insert(Arc::new(probe));
+    }
     let listen = plan.listen;
     eprintln!(
         "reachd demo: monitoring {} lab devices on loopback.\n  status page: http://{listen}/\n  metrics:     http://{listen}/metrics\n  Ctrl-C stops.",
@@ -246,7 +256,7 @@ pub async fn run(overrides: Overrides) -> ExitCode {
         icmp.explain()
     );
     let source = DemoSource(overrides.clone(), ssh, icmp);
-    let code = daemon::serve(Box::new(source), overrides, plan).await;
+    let code = daemon::serve(Box::new(source), overrides, plan, opened).await;
     drop(lab);
     code
 }
