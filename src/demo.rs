@@ -127,6 +127,14 @@ pub async fn start_lab() -> std::io::Result<sim::Sim> {
 /// A running simulated device of the lab: name, address, Telnet (else SSH).
 pub type LabDevice = (String, std::net::SocketAddr, bool);
 
+/// The running lab's devices, for [`plan`].
+pub fn lab_devices(lab: &sim::Sim) -> Vec<LabDevice> {
+    lab.devices
+        .iter()
+        .map(|d| (d.name.clone(), d.addr, d.telnet))
+        .collect()
+}
+
 fn session_target(name: &str, addr: std::net::SocketAddr, telnet: bool) -> Target {
     let session = SessionSpec {
         port: addr.port(),
@@ -227,10 +235,7 @@ pub async fn run(overrides: Overrides) -> ExitCode {
             None
         }
     };
-    let ssh: Vec<LabDevice> = lab
-        .iter()
-        .flat_map(|l| l.devices.iter().map(|d| (d.name.clone(), d.addr, d.telnet)))
-        .collect();
+    let ssh = lab.as_ref().map(lab_devices).unwrap_or_default();
     let (icmp, icmp_probe) = IcmpLab::detect();
     let plan = plan(&overrides, &ssh, &icmp);
     crate::logging::init(plan.log.format, &plan.log.level);
@@ -269,12 +274,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_lab_shows_the_seeds_four_cases_over_ssh_and_telnet() {
         let lab = start_lab().await.unwrap();
-        let devices: Vec<_> = lab
-            .devices
-            .iter()
-            .map(|d| (d.name.clone(), d.addr, d.telnet))
-            .collect();
-        let plan = plan(&Overrides::default(), &devices, &IcmpLab::All);
+        let plan = plan(&Overrides::default(), &lab_devices(&lab), &IcmpLab::All);
         let ssh = crate::probe::ssh::SshProbe::new(None);
         let telnet = crate::probe::telnet::TelnetProbe::new();
         let mut got = Vec::new();
