@@ -272,6 +272,9 @@ impl Engine {
         if plan.concurrency != self.concurrency {
             warn!("a concurrency change takes effect at the next restart");
         }
+        if plan.shutdown_grace != self.grace {
+            warn!("a shutdown_grace change takes effect at the next restart");
+        }
         for (protocol, targets) in wanted {
             self.spawn(protocol, targets);
         }
