@@ -27,6 +27,8 @@ pub enum Command {
     Run {
         #[command(flatten)]
         sources: SourceArgs,
+        #[command(flatten)]
+        shard: ShardArg,
         /// Address to serve HTTP on (default from the config, else 127.0.0.1:9806).
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
@@ -38,6 +40,8 @@ pub enum Command {
     Check {
         #[command(flatten)]
         sources: SourceArgs,
+        #[command(flatten)]
+        shard: ShardArg,
         /// Only this protocol (icmp, ssh, telnet); repeatable.
         #[arg(long = "protocol", short = 'p', value_name = "P", value_parser = parse_protocol)]
         protocols: Vec<Protocol>,
@@ -83,6 +87,11 @@ pub struct SourceArgs {
     /// devices.yaml); repeatable. Works with or without --config.
     #[arg(long = "inventory", short = 'i', value_name = "FILE")]
     pub inventories: Vec<PathBuf>,
+}
+
+/// `run` and `check` only: `validate` checks every device.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ShardArg {
     /// Check only share I of N of the devices (split by a stable hash of
     /// the device name), so N instances each take their own part.
     #[arg(long, value_name = "I/N")]
@@ -119,11 +128,12 @@ impl SourceArgs {
     /// The files to load, and the command-line settings that win over them.
     fn resolve(
         &self,
+        shard: &ShardArg,
         log: &LogArgs,
         listen: Option<SocketAddr>,
     ) -> Result<(Sources, Overrides), ExitCode> {
         let overrides = Overrides {
-            shard: self.shard,
+            shard: shard.shard,
             ..log.overrides(listen)
         };
         Ok((self.sources()?, overrides))
@@ -168,10 +178,11 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run {
             sources,
+            shard,
             listen,
             log,
         } => {
-            let (sources, overrides) = match sources.resolve(&log, listen) {
+            let (sources, overrides) = match sources.resolve(&shard, &log, listen) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
@@ -179,12 +190,13 @@ pub fn main() -> ExitCode {
         }
         Command::Check {
             sources,
+            shard,
             protocols,
             devices,
             format,
             log,
         } => {
-            let (sources, mut overrides) = match sources.resolve(&log, None) {
+            let (sources, mut overrides) = match sources.resolve(&shard, &log, None) {
                 Ok(x) => x,
                 Err(code) => return code,
             };

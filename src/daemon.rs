@@ -117,9 +117,15 @@ fn protocols(plan: &Plan) -> Vec<Protocol> {
 
 /// The probes `plan` needs; an error says what to fix.
 pub fn build_probes(plan: &Plan) -> Result<Probes, String> {
-    let mut probes = Probes::default();
+    complete_probes(plan, Probes::default())
+}
+
+/// `probes`, plus those `plan` needs and `probes` lacks.
+fn complete_probes(plan: &Plan, mut probes: Probes) -> Result<Probes, String> {
     for p in protocols(plan) {
-        probes.insert(build_probe(p, plan)?);
+        if probes.get(p).is_none() {
+            probes.insert(build_probe(p, plan)?);
+        }
     }
     Ok(probes)
 }
@@ -266,6 +272,9 @@ impl Engine {
         if plan.concurrency != self.concurrency {
             warn!("a concurrency change takes effect at the next restart");
         }
+        if plan.shutdown_grace != self.grace {
+            warn!("a shutdown_grace change takes effect at the next restart");
+        }
         for (protocol, targets) in wanted {
             self.spawn(protocol, targets);
         }
@@ -305,12 +314,19 @@ pub async fn run(source: Box<dyn PlanSource>, overrides: Overrides) -> ExitCode 
         Ok(p) => p,
         Err(code) => return code,
     };
-    serve(source, overrides, plan).await
+    serve(source, overrides, plan, Probes::default()).await
 }
 
-/// Runs the daemon on an already loaded plan.
-pub async fn serve(source: Box<dyn PlanSource>, overrides: Overrides, plan: Plan) -> ExitCode {
-    let probes = match build_probes(&plan) {
+/// Runs the daemon on an already loaded plan. `opened` holds probes the
+/// caller has already opened (the demo's ICMP probe); the others the plan
+/// needs are opened here.
+pub async fn serve(
+    source: Box<dyn PlanSource>,
+    overrides: Overrides,
+    plan: Plan,
+    opened: Probes,
+) -> ExitCode {
+    let probes = match complete_probes(&plan, opened) {
         Ok(p) => p,
         Err(e) => {
             // Logging is set up and writes to stderr: say it once.

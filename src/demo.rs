@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use crate::config::{self, LogSettings, Plan};
 use crate::daemon::{self, Overrides, PlanSource};
+use crate::probe::Probes;
+use crate::probe::icmp::IcmpProbe;
 use crate::secret::Secret;
 use crate::sim::{self, DeviceSpec, Fault};
 use crate::target::{
@@ -62,19 +64,22 @@ pub enum IcmpLab {
 }
 
 impl IcmpLab {
-    /// Tries what the demo's ICMP checks need.
-    pub fn detect() -> IcmpLab {
-        match crate::probe::icmp::IcmpProbe::with_broadcast() {
-            Err(e) => IcmpLab::Unavailable(e.to_string()),
-            Ok(_) => {
-                let ignored =
-                    std::fs::read_to_string("/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts");
-                if ignored.is_ok_and(|v| v.trim() == "1") {
-                    IcmpLab::All
-                } else {
-                    IcmpLab::NoSilentTarget
-                }
-            }
+    /// Opens the ICMP probe the demo's checks need, allowed to ping
+    /// loopback's broadcast address only when Linux ignores it, and says
+    /// what the demo can check. The daemon runs on this probe: the sockets
+    /// and their thread are opened once.
+    pub fn detect() -> (IcmpLab, Option<IcmpProbe>) {
+        let ignored = std::fs::read_to_string("/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts")
+            .is_ok_and(|v| v.trim() == "1");
+        let opened = if ignored {
+            IcmpProbe::with_broadcast()
+        } else {
+            IcmpProbe::new()
+        };
+        match opened {
+            Err(e) => (IcmpLab::Unavailable(e.to_string()), None),
+            Ok(probe) if ignored => (IcmpLab::All, Some(probe)),
+            Ok(probe) => (IcmpLab::NoSilentTarget, Some(probe)),
         }
     }
 
@@ -121,6 +126,14 @@ pub async fn start_lab() -> std::io::Result<sim::Sim> {
 
 /// A running simulated device of the lab: name, address, Telnet (else SSH).
 pub type LabDevice = (String, std::net::SocketAddr, bool);
+
+/// The running lab's devices, for [`plan`].
+pub fn lab_devices(lab: &sim::Sim) -> Vec<LabDevice> {
+    lab.devices
+        .iter()
+        .map(|d| (d.name.clone(), d.addr, d.telnet))
+        .collect()
+}
 
 fn session_target(name: &str, addr: std::net::SocketAddr, telnet: bool) -> Target {
     let session = SessionSpec {
@@ -222,13 +235,15 @@ pub async fn run(overrides: Overrides) -> ExitCode {
             None
         }
     };
-    let ssh: Vec<LabDevice> = lab
-        .iter()
-        .flat_map(|l| l.devices.iter().map(|d| (d.name.clone(), d.addr, d.telnet)))
-        .collect();
-    let icmp = IcmpLab::detect();
+    let ssh = lab.as_ref().map(lab_devices).unwrap_or_default();
+    let (icmp, icmp_probe) = IcmpLab::detect();
     let plan = plan(&overrides, &ssh, &icmp);
     crate::logging::init(plan.log.format, &plan.log.level);
+    let mut opened = Probes::default();
+    if let Some(probe) = icmp_probe {
+        tracing::info!(mode = probe.mode(), "ICMP sockets open");
+        opened.insert(Arc::new(probe));
+    }
     let listen = plan.listen;
     eprintln!(
         "reachd demo: monitoring {} lab devices on loopback.\n  status page: http://{listen}/\n  metrics:     http://{listen}/metrics\n  Ctrl-C stops.",
@@ -246,7 +261,7 @@ pub async fn run(overrides: Overrides) -> ExitCode {
         icmp.explain()
     );
     let source = DemoSource(overrides.clone(), ssh, icmp);
-    let code = daemon::serve(Box::new(source), overrides, plan).await;
+    let code = daemon::serve(Box::new(source), overrides, plan, opened).await;
     drop(lab);
     code
 }
@@ -259,12 +274,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_lab_shows_the_seeds_four_cases_over_ssh_and_telnet() {
         let lab = start_lab().await.unwrap();
-        let devices: Vec<_> = lab
-            .devices
-            .iter()
-            .map(|d| (d.name.clone(), d.addr, d.telnet))
-            .collect();
-        let plan = plan(&Overrides::default(), &devices, &IcmpLab::All);
+        let plan = plan(&Overrides::default(), &lab_devices(&lab), &IcmpLab::All);
         let ssh = crate::probe::ssh::SshProbe::new(None);
         let telnet = crate::probe::telnet::TelnetProbe::new();
         let mut got = Vec::new();

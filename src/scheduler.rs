@@ -560,6 +560,13 @@ mod tests {
         out
     }
 
+    /// Returns once the one target's check is running.
+    async fn until_running(fake: &Fake) {
+        while fake.running.load(Ordering::SeqCst) != 1 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     fn checked(events: &[(Duration, Event)]) -> Vec<&CheckResult> {
         events
             .iter()
@@ -715,12 +722,7 @@ mod tests {
         let fake = Arc::new(Fake::default());
         let (h, mut s, _m, epoch) = start(&fake, vec![target("slow5", 10, 8)], 10);
         // Wait until its check is running, then remove it.
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if fake.running.load(Ordering::SeqCst) == 1 {
-                break;
-            }
-        }
+        until_running(&fake).await;
         h.update(vec![]).await;
         let events = collect(&mut s, epoch + Duration::from_secs(30)).await;
         assert_eq!(events.len(), 1);
@@ -779,12 +781,7 @@ mod tests {
     async fn shutdown_lets_running_checks_finish_within_grace() {
         let fake = Arc::new(Fake::default());
         let (h, mut s, m, _epoch) = start(&fake, vec![target("slow3", 100, 10)], 10);
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if fake.running.load(Ordering::SeqCst) == 1 {
-                break;
-            }
-        }
+        until_running(&fake).await;
         h.shutdown();
         let ev = s.next().await.expect("the running check's result");
         assert!(matches!(ev, Event::Checked(ref r) if r.verdict.up));
@@ -796,12 +793,7 @@ mod tests {
     async fn shutdown_cancels_checks_that_outlive_the_grace() {
         let fake = Arc::new(Fake::default());
         let (h, mut s, m, _epoch) = start(&fake, vec![target("hang", 100, 60)], 10);
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if fake.running.load(Ordering::SeqCst) == 1 {
-                break;
-            }
-        }
+        until_running(&fake).await;
         let t0 = Instant::now();
         h.shutdown();
         assert!(s.next().await.is_none());

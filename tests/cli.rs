@@ -216,4 +216,10 @@ fn shards_split_the_devices_between_instances() {
     let mut all: Vec<String> = (0..40).map(|i| format!("d{i}")).collect();
     all.sort();
     assert_eq!(seen, all, "every device checked by exactly one shard");
+
+    // validate checks every device: it takes no --shard that it would ignore.
+    let o = reachd(&["validate", "--config", &cfg, "--shard", "1/3"]);
+    assert_eq!(code(&o), 2, "stdout: {}", text(&o.stdout));
+    assert!(text(&o.stderr).contains("--shard"), "{}", text(&o.stderr));
+    assert!(!text(&reachd(&["validate", "--help"]).stdout).contains("--shard"));
 }

@@ -40,17 +40,25 @@ async fn metrics(State(s): State<AppState>) -> Response {
     // Rendering 100,000 targets takes a second or two: not on a worker
     // that the scheduler and the sinks need.
     let sinks = s.sinks.clone();
-    let body = tokio::task::spawn_blocking(move || sinks.metrics.render(&sinks.state))
-        .await
-        .unwrap_or_default();
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    match tokio::task::spawn_blocking(move || sinks.metrics.render(&sinks.state)).await {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        // A failed scrape, not an empty page that reads as "no targets".
+        Err(e) => {
+            tracing::error!(error = %e, "rendering the metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering the metrics failed\n",
+            )
+                .into_response()
+        }
+    }
 }
 
 async fn ready(State(s): State<AppState>) -> Response {

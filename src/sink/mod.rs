@@ -9,8 +9,6 @@ pub mod state;
 
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
-
 use crate::result::Event;
 use metrics::Metrics;
 use state::StateStore;
@@ -39,13 +37,6 @@ impl Sinks {
                 self.state.remove(key);
                 tracing::info!(device = %key.device, protocol = %key.protocol, "removed from the configuration");
             }
-        }
-    }
-
-    /// Consumes `events` until it ends.
-    pub async fn consume(self, mut events: impl Stream<Item = Event> + Unpin) {
-        while let Some(ev) = events.next().await {
-            self.handle(&ev);
         }
     }
 }
