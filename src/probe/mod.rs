@@ -11,11 +11,14 @@ pub mod ssh;
 pub mod telnet;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::target::{Protocol, Target};
-use crate::verdict::{Outcome, Phase, Progress, Verdict};
+use futures::FutureExt;
+
+use crate::verdict::{Outcome, Phase, Progress, Reason, Verdict};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -28,10 +31,22 @@ pub trait Probe: Send + Sync + 'static {
 }
 
 /// Runs one check, bounded by the target's timeout whatever the probe does.
+/// A probe that panics (a bug) gives an `error` verdict in the phase it was
+/// in, so the target keeps being checked and reported.
 pub async fn run_check(probe: &dyn Probe, target: &Target) -> Verdict {
     let progress = Progress::start(Phase::Resolve, target.timeout);
-    match tokio::time::timeout(target.timeout, probe.check(target, &progress)).await {
-        Ok(outcome) => progress.finish(outcome),
+    let check = AssertUnwindSafe(probe.check(target, &progress)).catch_unwind();
+    match tokio::time::timeout(target.timeout, check).await {
+        Ok(Ok(outcome)) => progress.finish(outcome),
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            let detail = format!("the {} probe failed (a bug): {what}", probe.protocol());
+            progress.finish(Outcome::fail(Reason::Error, detail))
+        }
         Err(_) => progress.timed_out(target.timeout),
     }
 }
@@ -60,7 +75,6 @@ impl Probes {
 mod tests {
     use super::*;
     use crate::target::{CheckSpec, IcmpSpec};
-    use crate::verdict::Reason;
     use std::time::Duration;
 
     /// Walks into `handshake`, then never returns.
@@ -100,5 +114,31 @@ mod tests {
         assert_eq!(v.duration, Duration::from_secs(2));
         assert_eq!(v.phases[0], (Phase::Resolve, Duration::ZERO));
         assert_eq!(v.phases[1], (Phase::Connect, Duration::from_millis(10)));
+    }
+
+    /// Panics in `auth`.
+    struct Panics;
+    impl Probe for Panics {
+        fn protocol(&self) -> Protocol {
+            Protocol::Ssh
+        }
+        fn check<'a>(&'a self, _: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome> {
+            Box::pin(async move {
+                progress.enter(Phase::Auth);
+                panic!("index out of bounds");
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_probe_gives_an_error_verdict_in_its_phase() {
+        let v = run_check(&Panics, &target(Duration::from_secs(2))).await;
+        assert!(!v.up);
+        assert_eq!(v.reason, Reason::Error);
+        assert_eq!(v.phase, Phase::Auth);
+        assert_eq!(
+            v.detail,
+            "the ssh probe failed (a bug): index out of bounds"
+        );
     }
 }
