@@ -8,7 +8,7 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{Algorithm, HashAlg, PrivateKey};
 use russh::server::{self, Auth, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet, Preferred, cipher, kex, mac};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::ios::{Answer, Ios, MOTD, endless_line};
@@ -164,16 +164,11 @@ async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
     }
 }
 
-/// [`drain`], taking the socket.
-pub(super) async fn drain_stream(mut sock: TcpStream) {
-    drain(&mut sock).await;
-}
-
 /// Reads and discards until the peer goes away (at most 10 minutes).
-async fn drain(sock: &mut TcpStream) {
+pub(super) async fn drain<R: AsyncRead + Unpin>(mut rd: R) {
     let mut buf = [0u8; 1024];
     let _ = tokio::time::timeout(Duration::from_secs(600), async {
-        while let Ok(n) = sock.read(&mut buf).await {
+        while let Ok(n) = rd.read(&mut buf).await {
             if n == 0 {
                 break;
             }
