@@ -191,6 +191,18 @@ async fn iac_storm_times_out_in_handshake() {
 }
 
 #[tokio::test]
+async fn garbage_then_silence_is_no_login_prompt() {
+    let sim = start(&[Fault::Garbage]).await;
+    let s = SessionSpec {
+        read_timeout: Duration::from_millis(500),
+        ..spec()
+    };
+    let v = check(sim.devices[0].addr, s).await;
+    assert_verdict(&v, Reason::Prompt, Phase::Auth);
+    assert!(v.detail.contains("no login prompt within"), "{}", v.detail);
+}
+
+#[tokio::test]
 async fn silence_after_password_is_prompt_with_last_output() {
     let sim = start(&[Fault::NoPrompt]).await;
     let s = SessionSpec {

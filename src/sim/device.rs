@@ -142,8 +142,13 @@ async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
         drain(&mut sock).await;
         return;
     }
-    if dev.spec.has(Fault::BannerSilence) {
-        if sock.write_all(b"SSH-2.0-Cisco-1.25\r\n").await.is_ok() {
+    if dev.spec.has(Fault::BannerSilence) || dev.spec.has(Fault::Garbage) {
+        let first = if dev.spec.has(Fault::Garbage) {
+            noise()
+        } else {
+            b"SSH-2.0-Cisco-1.25\r\n".to_vec()
+        };
+        if sock.write_all(&first).await.is_ok() {
             drain(&mut sock).await;
         }
         return;
@@ -162,6 +167,24 @@ async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
     if let Ok(session) = server::run_stream(config, sock, handler).await {
         let _ = session.await;
     }
+}
+
+/// What a [`Fault::Garbage`] device says: 1 KiB of the same pseudo-random
+/// bytes every time, with no line feed (so no line to read either).
+pub(super) fn noise() -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491;
+    (0..1024)
+        .map(|_| {
+            // xorshift32
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            match x.to_le_bytes()[0] {
+                b'\n' => b'.',
+                b => b,
+            }
+        })
+        .collect()
 }
 
 /// Reads and discards until the peer goes away (at most 10 minutes).

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::Fault;
-use super::device::{Device, drain};
+use super::device::{Device, drain, noise};
 use super::ios::{Answer, Ios, MOTD, endless_line};
 
 const IAC: u8 = 255;
@@ -144,10 +144,16 @@ impl Input {
     }
 }
 
-pub(super) async fn connection(dev: Arc<Device>, sock: TcpStream) {
+pub(super) async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
     let spec = &dev.spec;
     if spec.has(Fault::Tarpit) {
         drain(sock).await;
+        return;
+    }
+    if spec.has(Fault::Garbage) {
+        if sock.write_all(&noise()).await.is_ok() {
+            drain(sock).await;
+        }
         return;
     }
     let (rd, mut wr) = sock.into_split();
