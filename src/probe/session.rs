@@ -320,6 +320,17 @@ impl Session<'_> {
     }
 }
 
+/// The verdict of a check's steps, whichever way they ended, with the
+/// spec's secrets redacted from its detail (a device that echoes a password
+/// must not put it in a verdict).
+pub(crate) fn finish(step: Step<Outcome>, spec: &SessionSpec) -> Outcome {
+    let mut outcome = match step {
+        Ok(o) | Err(o) => o,
+    };
+    outcome.detail = redact(&outcome.detail, spec);
+    outcome
+}
+
 /// `text` with the spec's secrets (of 4 characters or more: shorter ones
 /// would blank out ordinary words) replaced by `<redacted>`.
 pub(crate) fn redact(text: &str, spec: &SessionSpec) -> String {

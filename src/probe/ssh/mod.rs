@@ -21,7 +21,7 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertific
 use russh::{ChannelStream, MethodKind};
 use tokio::net::TcpStream;
 
-use super::session::{Expects, Session, Step, redact};
+use super::session::{Expects, Session, Step, finish};
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, Pattern, Platform};
 use crate::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol, Target};
@@ -143,12 +143,7 @@ impl Probe for SshProbe {
                     eol: "\r",
                 },
             };
-            let mut outcome = match check.run().await {
-                Ok(o) | Err(o) => o,
-            };
-            // A device that echoes a password must not put it in a verdict.
-            outcome.detail = redact(&outcome.detail, spec);
-            outcome
+            finish(check.run().await, spec)
         })
     }
 }
