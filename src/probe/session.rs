@@ -130,10 +130,7 @@ impl Session<'_> {
         d: &mut Dialogue<S>,
         line: &str,
     ) -> Step<()> {
-        let mut bytes = Vec::with_capacity(line.len() + 2);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.extend_from_slice(self.eol.as_bytes());
-        d.send(&bytes).await.map_err(|e| self.io(e, d))
+        d.send_line(line, self.eol).await.map_err(|e| self.io(e, d))
     }
 
     pub fn io<S: AsyncRead + AsyncWrite + Unpin>(
