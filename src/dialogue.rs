@@ -151,12 +151,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         }
     }
 
-    /// Sends `line` and a carriage return (what a terminal's Enter key sends;
-    /// Cisco, Juniper, Huawei and Unix ptys all take it).
-    pub async fn send_line(&mut self, line: &str) -> io::Result<()> {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
+    /// Sends `line` and `eol`, in one write: over SSH a carriage return
+    /// (what a terminal's Enter key sends; Cisco, Juniper, Huawei and Unix
+    /// ptys all take it), over Telnet `\r\n` (RFC 854's end of line).
+    pub async fn send_line(&mut self, line: &str, eol: &str) -> io::Result<()> {
+        let mut bytes = Vec::with_capacity(line.len() + eol.len());
         bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\r');
+        bytes.extend_from_slice(eol.as_bytes());
         self.send(&bytes).await
     }
 
@@ -290,17 +291,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         self.received
     }
 
-    /// Forgets unconsumed output (e.g. the echo of a command).
-    pub fn clear(&mut self) {
-        self.buf.clear();
-    }
-
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.stream
-    }
-
-    pub fn into_inner(self) -> S {
-        self.stream
     }
 }
 
@@ -731,7 +723,7 @@ mod tests {
     async fn send_line_ends_with_carriage_return() {
         let (client, mut dev) = duplex(64);
         let mut d = Dialogue::new(client);
-        d.send_line("enable").await.unwrap();
+        d.send_line("enable", "\r").await.unwrap();
         let mut buf = [0u8; 7];
         tokio::io::AsyncReadExt::read_exact(&mut dev, &mut buf)
             .await

@@ -160,6 +160,14 @@ async fn banner_then_silence_times_out_in_handshake() {
 }
 
 #[tokio::test]
+async fn garbage_instead_of_a_banner_is_a_handshake_failure() {
+    let sim = start(sim_spec(&[Fault::Garbage])).await;
+    let v = check(sim.devices[0].addr, spec(0)).await;
+    assert_verdict(&v, Reason::Handshake, Phase::Handshake);
+    assert!(v.detail.contains("not an SSH server"), "{}", v.detail);
+}
+
+#[tokio::test]
 async fn silence_after_login_is_prompt_with_last_output() {
     let sim = start(sim_spec(&[Fault::NoPrompt])).await;
     let s = SessionSpec {

@@ -139,6 +139,8 @@ async fn a_blackholed_device_times_out_in_connect() {
     };
     let v = check(sim.devices[0].addr, s).await;
     assert_verdict(&v, Reason::Timeout, Phase::Connect);
+    // The connect timeout, not the check's: the device never answered SYN.
+    assert!(v.duration < Duration::from_secs(3), "{:?}", v.duration);
 }
 
 #[tokio::test]
@@ -188,6 +190,18 @@ async fn iac_storm_times_out_in_handshake() {
     let v = check(sim.devices[0].addr, s).await;
     assert_verdict(&v, Reason::Timeout, Phase::Handshake);
     assert!(v.detail.contains("negotiated"), "{}", v.detail);
+}
+
+#[tokio::test]
+async fn garbage_then_silence_is_no_login_prompt() {
+    let sim = start(&[Fault::Garbage]).await;
+    let s = SessionSpec {
+        read_timeout: Duration::from_millis(500),
+        ..spec()
+    };
+    let v = check(sim.devices[0].addr, s).await;
+    assert_verdict(&v, Reason::Prompt, Phase::Auth);
+    assert!(v.detail.contains("no login prompt within"), "{}", v.detail);
 }
 
 #[tokio::test]

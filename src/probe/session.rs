@@ -130,10 +130,7 @@ impl Session<'_> {
         d: &mut Dialogue<S>,
         line: &str,
     ) -> Step<()> {
-        let mut bytes = Vec::with_capacity(line.len() + 2);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.extend_from_slice(self.eol.as_bytes());
-        d.send(&bytes).await.map_err(|e| self.io(e, d))
+        d.send_line(line, self.eol).await.map_err(|e| self.io(e, d))
     }
 
     pub fn io<S: AsyncRead + AsyncWrite + Unpin>(
@@ -318,6 +315,17 @@ impl Session<'_> {
         }
         Ok(Outcome::ok(format!("logged in, prompt {prompt}")).with_prompt(prompt))
     }
+}
+
+/// The verdict of a check's steps, whichever way they ended, with the
+/// spec's secrets redacted from its detail (a device that echoes a password
+/// must not put it in a verdict).
+pub(crate) fn finish(step: Step<Outcome>, spec: &SessionSpec) -> Outcome {
+    let mut outcome = match step {
+        Ok(o) | Err(o) => o,
+    };
+    outcome.detail = redact(&outcome.detail, spec);
+    outcome
 }
 
 /// `text` with the spec's secrets (of 4 characters or more: shorter ones

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::session::{Expects, Session, Step, redact};
+use super::session::{Expects, Session, Step, finish, redact};
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, DialogueError, Pattern, Platform};
 use crate::target::{CheckSpec, Protocol, Target};
@@ -58,12 +58,7 @@ impl Probe for TelnetProbe {
                 expects: &self.expects,
                 eol: "\r\n",
             };
-            let mut outcome = match run(&s).await {
-                Ok(o) | Err(o) => o,
-            };
-            // A device that echoes a password must not put it in a verdict.
-            outcome.detail = redact(&outcome.detail, spec);
-            outcome
+            finish(run(&s).await, spec)
         })
     }
 }

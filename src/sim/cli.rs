@@ -48,7 +48,8 @@ pub struct SimArgs {
     /// `R3=wrong-password`, `R4=tarpit`. Faults: wrong-password,
     /// wrong-enable, tarpit (accepts TCP, never speaks), blackhole (drops
     /// every SYN: connects time out), banner-silence (SSH
-    /// banner then nothing), disconnect (drops the session right after
+    /// banner then nothing), garbage (binary noise, then nothing: another
+    /// service on the port), disconnect (drops the session right after
     /// login), no-prompt (banner, never a prompt), slow-prompt,
     /// endless-output, legacy-only (group14/group1-sha1, aes-cbc/3des-cbc,
     /// hmac-sha1, ssh-rsa only), changed-host-key (a new key each

@@ -8,7 +8,7 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::{Algorithm, HashAlg, PrivateKey};
 use russh::server::{self, Auth, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet, Preferred, cipher, kex, mac};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::ios::{Answer, Ios, MOTD, endless_line};
@@ -142,8 +142,13 @@ async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
         drain(&mut sock).await;
         return;
     }
-    if dev.spec.has(Fault::BannerSilence) {
-        if sock.write_all(b"SSH-2.0-Cisco-1.25\r\n").await.is_ok() {
+    if dev.spec.has(Fault::BannerSilence) || dev.spec.has(Fault::Garbage) {
+        let first = if dev.spec.has(Fault::Garbage) {
+            noise()
+        } else {
+            b"SSH-2.0-Cisco-1.25\r\n".to_vec()
+        };
+        if sock.write_all(&first).await.is_ok() {
             drain(&mut sock).await;
         }
         return;
@@ -164,16 +169,29 @@ async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
     }
 }
 
-/// [`drain`], taking the socket.
-pub(super) async fn drain_stream(mut sock: TcpStream) {
-    drain(&mut sock).await;
+/// What a [`Fault::Garbage`] device says: 1 KiB of the same pseudo-random
+/// bytes every time, with no line feed (so no line to read either).
+pub(super) fn noise() -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491;
+    (0..1024)
+        .map(|_| {
+            // xorshift32
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            match x.to_le_bytes()[0] {
+                b'\n' => b'.',
+                b => b,
+            }
+        })
+        .collect()
 }
 
 /// Reads and discards until the peer goes away (at most 10 minutes).
-async fn drain(sock: &mut TcpStream) {
+pub(super) async fn drain<R: AsyncRead + Unpin>(mut rd: R) {
     let mut buf = [0u8; 1024];
     let _ = tokio::time::timeout(Duration::from_secs(600), async {
-        while let Ok(n) = sock.read(&mut buf).await {
+        while let Ok(n) = rd.read(&mut buf).await {
             if n == 0 {
                 break;
             }

@@ -40,6 +40,9 @@ pub enum Fault {
     Blackhole,
     /// Sends its SSH version banner, then nothing.
     BannerSilence,
+    /// Accepts TCP, sends a burst of binary noise (no protocol, no line
+    /// end), then nothing: some other service on the port.
+    Garbage,
     /// Logs in, starts the shell, says a few words and drops the connection.
     DisconnectMidLogin,
     /// Logs in, prints a banner, never shows a prompt.
@@ -62,12 +65,13 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 15] = [
         Fault::WrongPassword,
         Fault::WrongEnable,
         Fault::Tarpit,
         Fault::Blackhole,
         Fault::BannerSilence,
+        Fault::Garbage,
         Fault::DisconnectMidLogin,
         Fault::NoPrompt,
         Fault::SlowPrompt,
@@ -86,6 +90,7 @@ impl Fault {
             Fault::Tarpit => "tarpit",
             Fault::Blackhole => "blackhole",
             Fault::BannerSilence => "banner-silence",
+            Fault::Garbage => "garbage",
             Fault::DisconnectMidLogin => "disconnect",
             Fault::NoPrompt => "no-prompt",
             Fault::SlowPrompt => "slow-prompt",

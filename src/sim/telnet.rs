@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::Fault;
-use super::device::Device;
+use super::device::{Device, drain, noise};
 use super::ios::{Answer, Ios, MOTD, endless_line};
 
 const IAC: u8 = 255;
@@ -144,10 +144,16 @@ impl Input {
     }
 }
 
-pub(super) async fn connection(dev: Arc<Device>, sock: TcpStream) {
+pub(super) async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
     let spec = &dev.spec;
     if spec.has(Fault::Tarpit) {
-        super::device::drain_stream(sock).await;
+        drain(sock).await;
+        return;
+    }
+    if spec.has(Fault::Garbage) {
+        if sock.write_all(&noise()).await.is_ok() {
+            drain(sock).await;
+        }
         return;
     }
     let (rd, mut wr) = sock.into_split();
@@ -191,18 +197,6 @@ pub(super) async fn connection(dev: Arc<Device>, sock: TcpStream) {
         return;
     }
     cli(&dev, &mut input, &mut wr).await;
-}
-
-async fn drain(mut rd: OwnedReadHalf) {
-    let mut buf = [0u8; 1024];
-    let _ = tokio::time::timeout(Duration::from_secs(600), async {
-        while let Ok(n) = rd.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 /// The login dialogue; `Some` once logged in.

@@ -81,8 +81,11 @@ impl IcmpProbe {
     }
 
     fn open(broadcast: bool) -> Result<IcmpProbe, IcmpSetupError> {
-        let sockets = setup::open_all(broadcast).map_err(IcmpSetupError::thread)?;
+        let sockets = setup::open_all().map_err(IcmpSetupError::thread)?;
         let v4 = sockets.v4.map_err(|(d, r)| IcmpSetupError::ipv4(d, r))?;
+        if broadcast {
+            setup::allow_broadcast(&v4.client).map_err(IcmpSetupError::broadcast)?;
+        }
         let v6 = sockets.v6.map_err(|(d, r)| {
             if d.kind() == r.kind() {
                 d.to_string()

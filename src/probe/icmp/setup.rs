@@ -53,10 +53,7 @@ pub(crate) struct Sockets {
 /// matters as much: a socket's lock taken by sends on the daemon's worker
 /// threads while this one receives cost more CPU, in lock contention and
 /// context switches, than the pings themselves (profiled at 100k targets).
-///
-/// With `broadcast`, the IPv4 socket may send to broadcast addresses
-/// (`SO_BROADCAST`); see [`super::IcmpProbe::with_broadcast`].
-pub(crate) fn open_all(broadcast: bool) -> io::Result<Sockets> {
+pub(crate) fn open_all() -> io::Result<Sockets> {
     let (opened_tx, opened_rx) = std::sync::mpsc::sync_channel(1);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -74,7 +71,7 @@ pub(crate) fn open_all(broadcast: bool) -> io::Result<Sockets> {
             };
             let handle = rt.handle().clone();
             rt.block_on(async move {
-                let opened = (open(ICMP::V4, broadcast), open(ICMP::V6, false), handle);
+                let opened = (open(ICMP::V4), open(ICMP::V6), handle);
                 let _ = opened_tx.send(Ok(opened));
                 // Serve until the probe goes away.
                 let _ = stopped.await;
@@ -112,7 +109,7 @@ pub(crate) struct Family {
 /// Opens the family's socket, unprivileged first, then raw. On failure,
 /// returns the error of each attempt. Runs inside the receive thread's
 /// runtime, where surge-ping spawns its receive task.
-fn open(kind: ICMP, broadcast: bool) -> Result<Family, (io::Error, io::Error)> {
+fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
     // surge-ping tries the hinted type (by default DGRAM), then the other
     // one. (It uses socket2 0.6 and this crate 0.5: types are compared as
     // the C values.)
@@ -125,16 +122,6 @@ fn open(kind: ICMP, broadcast: bool) -> Result<Family, (io::Error, io::Error)> {
                 SocketMode::Raw
             };
             tune(&client, kind, mode);
-            if broadcast {
-                let fd = client.get_socket().get_native_sock();
-                // SAFETY: as in `tune`.
-                let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-                if let Err(e) = SockRef::from(&borrowed).set_broadcast(true) {
-                    // Not best effort: a demo promised a broadcast target.
-                    let copy = || io::Error::new(e.kind(), e.to_string());
-                    return Err((copy(), e));
-                }
-            }
             Ok(Family { client, mode })
         }
         Err(e) => {
@@ -154,6 +141,15 @@ fn open(kind: ICMP, broadcast: bool) -> Result<Family, (io::Error, io::Error)> {
             }
         }
     }
+}
+
+/// Lets the socket send to broadcast addresses (`SO_BROADCAST`); see
+/// [`super::IcmpProbe::with_broadcast`].
+pub(crate) fn allow_broadcast(client: &Client) -> io::Result<()> {
+    let fd = client.get_socket().get_native_sock();
+    // SAFETY: as in `tune`.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    SockRef::from(&borrowed).set_broadcast(true)
 }
 
 fn tune(client: &Client, kind: ICMP, mode: SocketMode) {
@@ -213,6 +209,7 @@ pub struct IcmpSetupError {
 #[derive(Debug)]
 enum SetupErrorKind {
     Thread(io::Error),
+    Broadcast(io::Error),
     Ipv4 {
         unprivileged: io::Error,
         raw: io::Error,
@@ -226,6 +223,12 @@ impl IcmpSetupError {
     pub(crate) fn thread(e: io::Error) -> Self {
         IcmpSetupError {
             kind: SetupErrorKind::Thread(e),
+        }
+    }
+
+    pub(crate) fn broadcast(e: io::Error) -> Self {
+        IcmpSetupError {
+            kind: SetupErrorKind::Broadcast(e),
         }
     }
 
@@ -246,7 +249,7 @@ impl IcmpSetupError {
     /// Whether the cause is missing permission (and so the fixes apply).
     pub fn is_permission(&self) -> bool {
         match &self.kind {
-            SetupErrorKind::Thread(_) => false,
+            SetupErrorKind::Thread(_) | SetupErrorKind::Broadcast(_) => false,
             SetupErrorKind::Ipv4 {
                 unprivileged, raw, ..
             } => {
@@ -262,6 +265,12 @@ impl fmt::Display for IcmpSetupError {
         let (unprivileged, raw, group, range, exe) = match &self.kind {
             SetupErrorKind::Thread(e) => {
                 return write!(f, "cannot start the ICMP receive thread: {e}");
+            }
+            SetupErrorKind::Broadcast(e) => {
+                return write!(
+                    f,
+                    "cannot allow IPv4 ICMP to broadcast addresses (SO_BROADCAST): {e}"
+                );
             }
             SetupErrorKind::Ipv4 {
                 unprivileged,
@@ -348,6 +357,15 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("open files"), "{msg}");
         assert!(!msg.contains("setcap"), "{msg}");
+    }
+
+    #[test]
+    fn a_broadcast_failure_is_not_an_open_failure() {
+        let e = IcmpSetupError::broadcast(io::Error::from_raw_os_error(1));
+        let msg = e.to_string();
+        assert!(msg.contains("SO_BROADCAST"), "{msg}");
+        assert!(!msg.contains("cannot open"), "{msg}");
+        assert!(!e.is_permission());
     }
 
     #[test]

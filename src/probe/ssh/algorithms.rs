@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
 use russh::{Preferred, cipher, kex, mac};
 
+use super::glob;
 use crate::target::Algorithms;
 
 fn kex_table() -> Vec<(&'static str, kex::Name)> {
@@ -104,20 +105,6 @@ fn host_key_table() -> Vec<(&'static str, Algorithm)> {
 }
 const HOST_KEY_DEFAULT: usize = 6;
 
-/// `*` and `?` wildcards, as in OpenSSH patterns.
-fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
-}
-
 /// Applies an OpenSSH-style list edit to the defaults (the first `default`
 /// entries of `table`). Names are returned in order.
 pub fn edit(
@@ -143,7 +130,7 @@ pub fn edit(
         let found: Vec<&'static str> = table
             .iter()
             .map(|(n, _)| *n)
-            .filter(|n| glob(item, n))
+            .filter(|n| glob(item, n, false))
             .collect();
         if found.is_empty() {
             let all: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
@@ -157,7 +144,7 @@ pub fn edit(
     let mut out = defaults;
     match op {
         b'-' => {
-            out.retain(|n| !items.iter().any(|i| glob(i, n)));
+            out.retain(|n| !items.iter().any(|i| glob(i, n, false)));
         }
         b'+' => {
             for i in &items {

@@ -16,6 +16,8 @@ use data_encoding::BASE64;
 use hmac::{KeyInit, Mac};
 use russh::keys::{Algorithm, PublicKey};
 
+use super::glob;
+
 /// What a known_hosts file says about a host's key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Lookup {
@@ -130,19 +132,6 @@ impl Parsed {
     }
 }
 
-fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[u8], n: &[u8]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), name.as_bytes())
-}
-
 fn hashed_match(entry: &str, host: &str) -> bool {
     // |1|base64(salt)|base64(hmac-sha1(salt, host))
     let mut parts = entry.split('|').skip(2);
@@ -166,13 +155,13 @@ fn hosts_match(hosts: &str, host_port: &str) -> bool {
     let mut hit = false;
     for h in hosts.split(',') {
         if let Some(neg) = h.strip_prefix('!') {
-            if glob(neg, host_port) {
+            if glob(neg, host_port, true) {
                 return false;
             }
         } else if h.starts_with("|1|") {
             hit |= hashed_match(h, host_port);
         } else {
-            hit |= glob(h, host_port);
+            hit |= glob(h, host_port, true);
         }
     }
     hit

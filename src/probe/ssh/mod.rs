@@ -21,7 +21,7 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertific
 use russh::{ChannelStream, MethodKind};
 use tokio::net::TcpStream;
 
-use super::session::{Expects, Session, Step, redact};
+use super::session::{Expects, Session, Step, finish};
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, Pattern, Platform};
 use crate::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol, Target};
@@ -143,12 +143,7 @@ impl Probe for SshProbe {
                     eol: "\r",
                 },
             };
-            let mut outcome = match check.run().await {
-                Ok(o) | Err(o) => o,
-            };
-            // A device that echoes a password must not put it in a verdict.
-            outcome.detail = redact(&outcome.detail, spec);
-            outcome
+            finish(check.run().await, spec)
         })
     }
 }
@@ -481,6 +476,39 @@ impl Check<'_> {
     }
 }
 
+/// OpenSSH pattern matching: `*` is any run of characters, `?` any one.
+/// `fold_case` ignores ASCII case (host names do, algorithm names don't).
+/// Linear backtracking to the last `*`, so no pattern takes long to match.
+fn glob(pattern: &str, name: &str, fold_case: bool) -> bool {
+    let (p, n) = (pattern.as_bytes(), name.as_bytes());
+    let same = |a: u8, b: u8| a == b || (fold_case && a.eq_ignore_ascii_case(&b));
+    let (mut i, mut j) = (0, 0);
+    // After the last `*` seen: where the pattern resumes, and how much of
+    // the name that `*` has taken so far.
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        match p.get(i) {
+            Some(b'*') => {
+                star = Some((i + 1, j));
+                i += 1;
+            }
+            Some(&c) if c == b'?' || same(c, n[j]) => {
+                i += 1;
+                j += 1;
+            }
+            _ => match star {
+                Some((resume, taken)) => {
+                    star = Some((resume, taken + 1));
+                    i = resume;
+                    j = taken + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    p[i..].iter().all(|&c| c == b'*')
+}
+
 fn ssh_error(e: &russh::Error) -> String {
     match e {
         russh::Error::Disconnect | russh::Error::HUP => {
@@ -516,4 +544,45 @@ fn handshake_error(e: russh::Error) -> Outcome {
         other => format!("the SSH handshake failed: {other}"),
     };
     Outcome::fail(Reason::Handshake, detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    #[test]
+    fn glob_matches_like_openssh() {
+        for (p, n) in [
+            ("*", ""),
+            ("*", "r1.lab"),
+            ("r?.lab", "r1.lab"),
+            ("*.lab", "r1.lab"),
+            ("r*b", "r1.lab"),
+            ("aes*-ctr", "aes128-ctr"),
+            ("*a*a*b", "aaaab"),
+            ("[10.0.0.1]:22*", "[10.0.0.1]:2222"),
+        ] {
+            assert!(glob(p, n, false), "{p} !~ {n}");
+        }
+        for (p, n) in [
+            ("", "x"),
+            ("r?.lab", "r10.lab"),
+            ("*.lab", "r1.labs"),
+            ("aes*-ctr", "aes128-cbc"),
+            ("*a*a*b", "aaaa"),
+        ] {
+            assert!(!glob(p, n, false), "{p} ~ {n}");
+        }
+        assert!(glob("R1.LAB", "r1.lab", true));
+        assert!(!glob("AES128-CTR", "aes128-ctr", false));
+    }
+
+    #[test]
+    fn glob_is_not_exponential() {
+        let pattern = format!("{}b", "*a".repeat(30));
+        let name = "a".repeat(200);
+        let start = std::time::Instant::now();
+        assert!(!glob(&pattern, &name, true));
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
+    }
 }
