@@ -166,8 +166,6 @@ pub(crate) fn load(source: &Source, ctx: Ctx) -> Result<Vec<Resolved>, ConfigErr
         },
     };
     let ctx = Rc::new(Ctx {
-        file: file.clone(),
-        base_dir: file.parent().map(PathBuf::from).unwrap_or_default(),
         file_profile: source.profile.clone(),
         list_name: "",
         ..ctx

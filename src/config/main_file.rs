@@ -63,7 +63,8 @@ struct DevicesPass {
     devices: Option<Vec<NativeEntry>>,
 }
 
-/// What the main file says.
+/// What the main file says (all unset when there is none).
+#[derive(Default)]
 pub(crate) struct MainFile {
     pub listen: Option<std::net::SocketAddr>,
     pub log: LogSettings,
@@ -108,8 +109,8 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
         }
     };
 
-    let ctx = Rc::new(ctx);
-    let settings: Settings = parse(file, &text, ctx.clone())?;
+    // Profiles and defaults are unknown yet: empty while they are parsed.
+    let settings: Settings = parse(file, &text, Rc::new(ctx.clone()))?;
     let profiles: BTreeMap<String, Rc<Layer>> = settings
         .profiles
         .unwrap_or_default()
@@ -125,15 +126,9 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
                 .map_or_else(|| LogSettings::default().level, |l| l.0),
         });
     let ctx = Rc::new(Ctx {
-        file: ctx.file.clone(),
-        base_dir: ctx.base_dir.clone(),
-        env: ctx.env.clone(),
         profiles: Rc::new(profiles),
         defaults: Rc::new(settings.defaults.unwrap_or_default()),
-        file_profile: None,
-        names: ctx.names.clone(),
-        list_name: "devices",
-        entry: Default::default(),
+        ..ctx
     });
 
     let mut errors = Vec::new();
