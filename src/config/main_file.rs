@@ -1,12 +1,18 @@
 //! The main configuration file.
 //!
-//! It is read in three passes over the same text, so that what a node needs
-//! is known before the node is parsed, whatever order the keys come in:
+//! It is read from disk once and parsed four times over the same text. First
+//! untyped, as a YAML value: syntax errors and duplicate keys anywhere (a
+//! typed pass would let a repeated label key overwrite the first), and the
+//! top level must be a map. Then in three typed passes, so that what a node
+//! needs is known before the node is parsed, whatever order the keys come
+//! in:
 //! 1. everything but `inventory:` and `devices:` (settings, `defaults:`,
 //!    `profiles:`), rejecting unknown top-level keys;
 //! 2. `inventory:`, whose sources may name a profile;
 //! 3. `devices:`, resolved against the profiles and defaults.
 //!
+//! The typed passes parse the text, not the value: only the text's
+//! deserializer knows the line and column of each node for the errors.
 //! Each pass stops at its first error. Pass 1 failing ends the load (nothing
 //! after it can be checked without profiles); passes 2 and 3 are
 //! independent and both report.

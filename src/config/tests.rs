@@ -604,6 +604,22 @@ fn errors_from_several_files_are_all_reported() {
 }
 
 #[test]
+fn main_file_inventory_and_devices_errors_are_both_reported() {
+    // `inventory:` and `devices:` are parsed in passes of their own, so an
+    // error in one does not hide an error in the other.
+    let fx = Fx::new();
+    let text = "profiles:\n  lab: {username: u}\ninventory:\n  - {path: a.yaml, profile: lba}\n\
+                devices:\n  - name: r1\n    adress: x\n";
+    assert_eq!(
+        fx.errors(fx.main(text)),
+        [
+            "main.yaml:4:29: inventory[0].profile: unknown profile `lba` (defined: lab)",
+            "main.yaml:7:5: devices[0].adress: unknown field `adress`, did you mean `address`?",
+        ]
+    );
+}
+
+#[test]
 fn scrapli_entry_errors() {
     let fx = Fx::new();
     fx.write("s.yaml", "- host: 192.0.2.1\n  transport: asyncshh\n");
