@@ -11,7 +11,7 @@ use serde_yaml::Value;
 
 use super::context::{self, Ctx};
 use super::error::{ConfigError, custom};
-use super::fields::{NonEmpty, ProfileRef};
+use super::fields::{ProfileRef, RelPath, relative_path};
 use super::native::{self, NativeEntry};
 use super::resolve::Resolved;
 use super::scrapli::{self, ScrapliEntry};
@@ -41,7 +41,7 @@ pub(crate) struct Source {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
-    path: NonEmpty,
+    path: RelPath,
     #[serde(default)]
     format: Format,
     profile: Option<ProfileRef>,
@@ -56,21 +56,16 @@ impl<'de> Deserialize<'de> for Source {
                 f.write_str("an inventory file path or {path, format, profile}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Source, E> {
-                if v.trim().is_empty() {
-                    return Err(custom("must not be empty"));
-                }
-                let ctx = context::current().map_err(custom)?;
                 Ok(Source {
-                    path: ctx.relative(v),
+                    path: relative_path(v).map_err(custom)?,
                     format: Format::Auto,
                     profile: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Source, A::Error> {
                 let raw = RawSource::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let ctx = context::current().map_err(custom)?;
                 Ok(Source {
-                    path: ctx.relative(&raw.path.0),
+                    path: raw.path.0,
                     format: raw.format,
                     profile: raw.profile.map(|p| p.0),
                 })

@@ -620,6 +620,28 @@ fn main_file_inventory_and_devices_errors_are_both_reported() {
 }
 
 #[test]
+fn blank_paths() {
+    let fx = Fx::new();
+    let dev = "devices:\n  - name: r1\n    address: 192.0.2.1\n";
+    assert_eq!(
+        fx.error(fx.main(&format!("inventory:\n  - \"\"\n{dev}"))),
+        "main.yaml:2:5: inventory[0]: must not be empty"
+    );
+    assert_eq!(
+        fx.error(fx.main(&format!("inventory:\n  - {{path: \" \"}}\n{dev}"))),
+        "main.yaml:2:12: inventory[0].path: must not be empty"
+    );
+    assert_eq!(
+        fx.error(fx.main(&format!("{dev}    private_key: \"\"\n"))),
+        "main.yaml:4:18: devices[0].private_key: must not be empty"
+    );
+    assert_eq!(
+        fx.error(fx.main(&format!("{dev}    ssh: {{known_hosts: \"\"}}\n"))),
+        "main.yaml:4:24: devices[0].ssh.known_hosts: must not be empty"
+    );
+}
+
+#[test]
 fn scrapli_entry_errors() {
     let fx = Fx::new();
     fx.write("s.yaml", "- host: 192.0.2.1\n  transport: asyncshh\n");
