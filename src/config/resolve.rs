@@ -227,7 +227,7 @@ impl<C> From<IcmpBlock<C>> for IcmpLayer {
     }
 }
 
-fn port(p: Option<Port>) -> Option<u16> {
+pub(crate) fn port(p: Option<Port>) -> Option<u16> {
     p.and_then(|p| u16::try_from(p.0).ok())
 }
 
