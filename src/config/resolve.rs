@@ -363,25 +363,35 @@ struct RawProfile {
     telnet: Option<TelnetBlock<DefaultsOnly>>,
 }
 
+/// The [`Layer`] of a raw profile or native device entry, whose settings
+/// keys are the same. (The raw structs repeat the fields: serde's `flatten`
+/// would share them, but cannot be combined with `deny_unknown_fields`.)
+macro_rules! layer_of {
+    ($raw:ident) => {
+        $crate::config::resolve::Layer {
+            username: $raw.username.map(|u| u.0),
+            password: $raw.password.map(|s| s.0),
+            secondary: $raw.secondary.map(|s| s.0),
+            private_key: $raw.private_key.map(|k| k.0),
+            private_key_passphrase: $raw.private_key_passphrase.map(|s| s.0),
+            platform: $raw.platform.map(|p| p.0),
+            checks: $raw.checks.map(|c| c.0),
+            labels: $raw.labels.map(|l| l.0).unwrap_or_default(),
+            icmp: $raw.icmp.map(Into::into).unwrap_or_default(),
+            ssh: $raw.ssh.map(Into::into).unwrap_or_default(),
+            telnet: $raw.telnet.map(Into::into).unwrap_or_default(),
+        }
+    };
+}
+pub(crate) use layer_of;
+
 /// One entry of `profiles:`.
 pub(crate) struct Profile(pub Layer);
 
 impl<'de> Deserialize<'de> for Profile {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawProfile::deserialize(d)?;
-        Ok(Profile(Layer {
-            username: raw.username.map(|u| u.0),
-            password: raw.password.map(|s| s.0),
-            secondary: raw.secondary.map(|s| s.0),
-            private_key: raw.private_key.map(|k| k.0),
-            private_key_passphrase: raw.private_key_passphrase.map(|s| s.0),
-            platform: raw.platform.map(|p| p.0),
-            checks: raw.checks.map(|c| c.0),
-            labels: raw.labels.map(|l| l.0).unwrap_or_default(),
-            icmp: raw.icmp.map(Into::into).unwrap_or_default(),
-            ssh: raw.ssh.map(Into::into).unwrap_or_default(),
-            telnet: raw.telnet.map(Into::into).unwrap_or_default(),
-        }))
+        Ok(Profile(layer_of!(raw)))
     }
 }
 
