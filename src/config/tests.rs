@@ -789,6 +789,52 @@ fn missing_secrets_are_errors_at_their_line() {
 }
 
 #[test]
+fn secrets_that_cannot_be_used() {
+    use std::os::unix::ffi::OsStringExt;
+    let fx = Fx::new()
+        .env("EMPTY", "")
+        .env("LATIN1", OsString::from_vec(vec![b'p', 0xe9]));
+    let dir = fx.dir.clone();
+    let fx = fx.env("CREDENTIALS_DIRECTORY", dir.join("creds"));
+    let dev =
+        |pw: &str| format!("devices:\n  - name: r1\n    address: 192.0.2.1\n    password: {pw}\n");
+    assert_eq!(
+        fx.error(fx.main(&dev("{env: EMPTY}"))),
+        "main.yaml:4:15: devices[0].password: environment variable `EMPTY` is empty"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("{env: LATIN1}"))),
+        "main.yaml:4:15: devices[0].password: environment variable `LATIN1` is not valid UTF-8"
+    );
+    std::fs::create_dir_all(dir.join("pw.d")).unwrap();
+    assert_eq!(
+        fx.error(fx.main(&dev("{file: pw.d}"))),
+        "main.yaml:4:15: devices[0].password: cannot read secret file `pw.d`: not a file"
+    );
+    fx.write("big.pw", &"x".repeat(64 * 1024 + 1));
+    assert_eq!(
+        fx.error(fx.main(&dev("{file: big.pw}"))),
+        "main.yaml:4:15: devices[0].password: secret file `big.pw` is too large for a secret \
+         (over 64 KiB)"
+    );
+    std::fs::write(dir.join("latin1.pw"), [b'p', 0xe9, b'\n']).unwrap();
+    assert_eq!(
+        fx.error(fx.main(&dev("{file: latin1.pw}"))),
+        "main.yaml:4:15: devices[0].password: secret file `latin1.pw` is not valid UTF-8"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("{credential: lab}"))),
+        "main.yaml:4:15: devices[0].password: cannot read credential `lab` (creds/lab): no such \
+         file"
+    );
+    let key = "devices:\n  - name: r1\n    address: 192.0.2.1\n    private_key: pw.d\n";
+    assert_eq!(
+        fx.error(fx.main(key)),
+        "main.yaml:4:18: devices[0].private_key: cannot use private key file `pw.d`: not a file"
+    );
+}
+
+#[test]
 fn secrets_never_appear_in_errors() {
     // A numeric password is refused without being quoted.
     let fx = Fx::new();
