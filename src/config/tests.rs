@@ -944,6 +944,17 @@ fn load_reads_the_real_environment() {
 }
 
 #[test]
+fn secret_files_lose_every_trailing_newline() {
+    let fx = Fx::new();
+    fx.write("pw", "s3cret\r\n\n");
+    let text = "devices:\n  - name: r1\n    address: 192.0.2.1\n    checks: [telnet]\n    \
+                password: {file: pw}\n";
+    let plan = ok(fx.main(text));
+    let t = target(&plan, "r1", Protocol::Telnet);
+    assert_eq!(session(&t).password.as_ref().unwrap().expose(), "s3cret");
+}
+
+#[test]
 fn secret_sources_resolve() {
     let fx = Fx::new();
     let creds = fx.dir.join("creds");
