@@ -28,7 +28,7 @@ use serde_yaml::Value;
 
 use super::context::{self, Ctx};
 use super::duration::Dur;
-use super::error::ConfigError;
+use super::error::{ConfigError, unknown_field_name};
 use super::fields::{Listen, LogLevel, RelPath};
 use super::inventory::Source;
 use super::native::NativeEntry;
@@ -174,11 +174,7 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
 /// `devices:` is reachd's own format; a scrapli key there means a scrapli
 /// list was pasted in: say where it goes.
 fn scrapli_hint(err: &mut ConfigError) {
-    let Some(key) = err
-        .message
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-    else {
+    let Some(key) = unknown_field_name(&err.message) else {
         return;
     };
     // Only for keys of an entry itself (`devices[3].host`), not of its blocks.
@@ -186,7 +182,7 @@ fn scrapli_hint(err: &mut ConfigError) {
         .field
         .as_deref()
         .is_some_and(|f| f.matches('.').count() == 1);
-    if top_level && (scrapli::KEYS.contains(&key) || scrapli::IGNORED_KEYS.contains(&key)) {
+    if top_level && scrapli::is_key(key) {
         err.message = format!(
             "unknown field `{key}`: `{key}` is a scrapli inventory key; `devices:` takes \
              reachd's format (name, address, …), a scrapli-style list goes in its own file \

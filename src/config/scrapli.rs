@@ -72,6 +72,12 @@ pub(crate) const KEYS: [&str; 12] = [
     "transport",
 ];
 
+/// Whether `key` is a scrapli key, used or ignored: one that reachd's own
+/// format does not have.
+pub(crate) fn is_key(key: &str) -> bool {
+    KEYS.contains(&key) || IGNORED_KEYS.contains(&key)
+}
+
 const TRANSPORTS: [&str; 6] = [
     "asyncssh",
     "ssh2",
