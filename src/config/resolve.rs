@@ -26,12 +26,14 @@ use crate::verdict::fmt_duration;
 pub(crate) mod builtin {
     use std::time::Duration;
 
+    use crate::target::IcmpSpec;
+
     pub const ICMP_INTERVAL: Duration = Duration::from_secs(10);
     pub const ICMP_TIMEOUT: Duration = Duration::from_secs(2);
     pub const ICMP_CONCURRENCY: usize = 10_000;
-    pub const ICMP_COUNT: u32 = 3;
-    pub const ICMP_SPACING: Duration = Duration::from_millis(200);
-    pub const ICMP_PAYLOAD: usize = 56;
+    pub const ICMP_COUNT: u32 = IcmpSpec::DEFAULT.count;
+    pub const ICMP_SPACING: Duration = IcmpSpec::DEFAULT.spacing;
+    pub const ICMP_PAYLOAD: usize = IcmpSpec::DEFAULT.payload_size;
 
     pub const SESSION_INTERVAL: Duration = Duration::from_secs(60);
     pub const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
