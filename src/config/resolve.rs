@@ -270,10 +270,6 @@ impl<C> From<TelnetBlock<C>> for SessionLayer {
     }
 }
 
-fn concurrency(c: Option<Concurrency>) -> Option<usize> {
-    c.map(|c| usize::try_from(c.0).unwrap_or(usize::MAX))
-}
-
 // ---------------------------------------------------------------------------
 // `defaults:` and `profiles:`.
 
@@ -315,34 +311,28 @@ impl<'de> Deserialize<'de> for Defaults {
             "a map of per-protocol defaults (icmp, ssh, telnet)",
             |raw: RawDefaults| {
                 let mut out = Defaults::default();
-                if let Some(mut b) = raw.icmp {
-                    if let Some(c) = concurrency(b.concurrency.take()) {
-                        out.concurrency.insert(Protocol::Icmp, c);
+                let mut limit = |p, c: Option<Concurrency>| {
+                    if let Some(c) = c {
+                        let c = usize::try_from(c.0).unwrap_or(usize::MAX);
+                        out.concurrency.insert(p, c);
                     }
+                };
+                if let Some(mut b) = raw.icmp {
+                    limit(Protocol::Icmp, b.concurrency.take());
                     out.layer.icmp = b.into();
                 }
                 if let Some(mut b) = raw.ssh {
-                    if let Some(c) = concurrency(b.concurrency.take()) {
-                        out.concurrency.insert(Protocol::Ssh, c);
-                    }
+                    limit(Protocol::Ssh, b.concurrency.take());
                     out.layer.ssh = b.into();
                 }
                 if let Some(mut b) = raw.telnet {
-                    if let Some(c) = concurrency(b.concurrency.take()) {
-                        out.concurrency.insert(Protocol::Telnet, c);
-                    }
+                    limit(Protocol::Telnet, b.concurrency.take());
                     out.layer.telnet = b.into();
                 }
                 // The defaults alone must already make sense.
-                let icmp = IcmpTiming::of(&out.layer.icmp);
-                icmp.check()?;
-                for (p, s) in [
-                    (Protocol::Ssh, &out.layer.ssh),
-                    (Protocol::Telnet, &out.layer.telnet),
-                ] {
-                    let (interval, timeout) = session_timing(s);
-                    check_timing(p, interval, timeout)?;
-                }
+                IcmpTiming::of(&out.layer.icmp).check()?;
+                session_timing(Protocol::Ssh, &out.layer.ssh)?;
+                session_timing(Protocol::Telnet, &out.layer.telnet)?;
                 Ok(out)
             },
         )
@@ -440,11 +430,12 @@ impl IcmpTiming {
     }
 }
 
-fn session_timing(s: &SessionLayer) -> (Duration, Duration) {
-    (
-        s.interval.unwrap_or(builtin::SESSION_INTERVAL),
-        s.timeout.unwrap_or(builtin::SESSION_TIMEOUT),
-    )
+/// A session check's interval and timeout, checked.
+fn session_timing(p: Protocol, s: &SessionLayer) -> Result<(Duration, Duration), String> {
+    let interval = s.interval.unwrap_or(builtin::SESSION_INTERVAL);
+    let timeout = s.timeout.unwrap_or(builtin::SESSION_TIMEOUT);
+    check_timing(p, interval, timeout)?;
+    Ok((interval, timeout))
 }
 
 /// A check's timeout may not exceed its interval: a target never overlaps
@@ -509,14 +500,12 @@ pub(crate) fn resolve_device(
                 (t.interval, t.timeout, CheckSpec::Icmp(spec))
             }
             Protocol::Ssh => {
-                let (interval, timeout) = session_timing(&merged.ssh);
-                check_timing(protocol, interval, timeout)?;
+                let (interval, timeout) = session_timing(protocol, &merged.ssh)?;
                 let spec = session_spec(protocol, &merged, &merged.ssh)?;
                 (interval, timeout, CheckSpec::Ssh(spec))
             }
             Protocol::Telnet => {
-                let (interval, timeout) = session_timing(&merged.telnet);
-                check_timing(protocol, interval, timeout)?;
+                let (interval, timeout) = session_timing(protocol, &merged.telnet)?;
                 let spec = session_spec(protocol, &merged, &merged.telnet)?;
                 (interval, timeout, CheckSpec::Telnet(spec))
             }

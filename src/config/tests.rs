@@ -461,6 +461,20 @@ fn timing_that_cannot_work() {
         fx.error(r),
         "main.yaml:2:5: devices[0]: icmp timeout (1m) is longer than its interval (10s)"
     );
+    let r = fx.main("defaults:\n  telnet:\n    timeout: 2m\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:3: defaults: telnet timeout (2m) is longer than its interval (1m)"
+    );
+    // A profile's timing is checked where a device uses it.
+    let r = fx.main(
+        "profiles:\n  p: {ssh: {interval: 5s}}\ndevices:\n  - name: r1\n    address: 192.0.2.1\n    \
+         profile: p\n    checks: [ssh]\n    username: u\n    password: pw\n",
+    );
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:5: devices[0]: ssh timeout (30s) is longer than its interval (5s)"
+    );
 }
 
 #[test]
