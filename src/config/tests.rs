@@ -598,6 +598,31 @@ fn empty_and_missing_inventories() {
 }
 
 #[test]
+fn unreadable_files() {
+    let fx = Fx::new();
+    std::fs::write(
+        fx.dir.join("latin1.yaml"),
+        b"- name: r\xe9\n  address: 192.0.2.1\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(fx.dir.join("dir.yaml")).unwrap();
+    assert_eq!(
+        fx.errors(fx.inventories(&["latin1.yaml", "dir.yaml"])),
+        [
+            "latin1.yaml: cannot read inventory file: stream did not contain valid UTF-8",
+            "dir.yaml: cannot read inventory file: Is a directory",
+        ]
+    );
+    assert_eq!(
+        fx.error(fx.load(&Sources {
+            config: Some(fx.dir.join("latin1.yaml")),
+            inventories: vec![]
+        })),
+        "latin1.yaml: cannot read config file: stream did not contain valid UTF-8"
+    );
+}
+
+#[test]
 fn errors_from_several_files_are_all_reported() {
     let fx = Fx::new();
     fx.write("a.yaml", "- host: 192.0.2.1\n  transport: asyncssh\n  auth_username: u\n  auth_password: p\n  timeout_socket: 5 sec\n");
