@@ -115,13 +115,18 @@ pub struct IcmpSpec {
     pub payload_size: usize,
 }
 
+impl IcmpSpec {
+    /// The built-in defaults of the configuration's `icmp:` settings.
+    pub const DEFAULT: IcmpSpec = IcmpSpec {
+        count: 3,
+        spacing: Duration::from_millis(200),
+        payload_size: 56,
+    };
+}
+
 impl Default for IcmpSpec {
     fn default() -> Self {
-        IcmpSpec {
-            count: 3,
-            spacing: Duration::from_millis(200),
-            payload_size: 56,
-        }
+        IcmpSpec::DEFAULT
     }
 }
 

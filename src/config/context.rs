@@ -28,6 +28,7 @@ pub(crate) struct NameOrigin {
     pub by_host: Option<Vec<crate::target::Protocol>>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Ctx {
     /// The file being parsed.
     pub file: PathBuf,

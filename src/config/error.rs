@@ -179,7 +179,8 @@ fn extract_message(display: &str, location: Option<&serde_yaml::Location>) -> St
     text
 }
 
-fn unknown_field_name(message: &str) -> Option<&str> {
+/// The key an "unknown field `key`…" message names.
+pub(crate) fn unknown_field_name(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
     Some(&rest[..rest.find('`')?])
 }

@@ -107,13 +107,16 @@ pub(crate) struct RelPath(pub PathBuf);
 
 impl<'de> Deserialize<'de> for RelPath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        str_then(d, "a path", |s| {
-            if s.trim().is_empty() {
-                return Err("must not be empty".to_owned());
-            }
-            Ok(RelPath(context::current()?.relative(s)))
-        })
+        str_then(d, "a path", |s| relative_path(s).map(RelPath))
     }
+}
+
+/// A non-blank path, made relative to the file being parsed.
+pub(crate) fn relative_path(s: &str) -> Result<PathBuf, String> {
+    if s.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    Ok(context::current()?.relative(s))
 }
 
 /// A device address: an IP address or a host name. Never resolved here.

@@ -10,8 +10,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde_yaml::Value;
 
 use super::context::{self, Ctx};
-use super::error::{ConfigError, custom};
-use super::fields::{NonEmpty, ProfileRef};
+use super::error::{ConfigError, custom, unknown_field_name};
+use super::fields::{ProfileRef, RelPath, relative_path};
 use super::native::{self, NativeEntry};
 use super::resolve::Resolved;
 use super::scrapli::{self, ScrapliEntry};
@@ -41,7 +41,7 @@ pub(crate) struct Source {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
-    path: NonEmpty,
+    path: RelPath,
     #[serde(default)]
     format: Format,
     profile: Option<ProfileRef>,
@@ -56,21 +56,16 @@ impl<'de> Deserialize<'de> for Source {
                 f.write_str("an inventory file path or {path, format, profile}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Source, E> {
-                if v.trim().is_empty() {
-                    return Err(custom("must not be empty"));
-                }
-                let ctx = context::current().map_err(custom)?;
                 Ok(Source {
-                    path: ctx.relative(v),
+                    path: relative_path(v).map_err(custom)?,
                     format: Format::Auto,
                     profile: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Source, A::Error> {
                 let raw = RawSource::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let ctx = context::current().map_err(custom)?;
                 Ok(Source {
-                    path: ctx.relative(&raw.path.0),
+                    path: raw.path.0,
                     format: raw.format,
                     profile: raw.profile.map(|p| p.0),
                 })
@@ -91,29 +86,23 @@ struct Detected {
 
 /// Decides the format of a parsed file from its first entry's keys.
 fn detect(items: &[Value]) -> Detected {
-    let first_keys: Vec<String> = items
+    let because = items
         .iter()
         .find_map(Value::as_mapping)
-        .map(|m| {
+        .and_then(|m| {
             m.keys()
-                .filter_map(|k| k.as_str().map(str::to_owned))
-                .collect()
+                .filter_map(Value::as_str)
+                .find(|k| scrapli::is_key(k))
         })
-        .unwrap_or_default();
-    let scrapli_key = first_keys.into_iter().find(|k| {
-        scrapli::KEYS.contains(&k.as_str()) || scrapli::IGNORED_KEYS.contains(&k.as_str())
-    });
-    match scrapli_key {
-        Some(k) => Detected {
-            format: Format::Scrapli,
-            forced: false,
-            because: Some(k),
+        .map(str::to_owned);
+    Detected {
+        format: if because.is_some() {
+            Format::Scrapli
+        } else {
+            Format::Reachd
         },
-        None => Detected {
-            format: Format::Reachd,
-            forced: false,
-            because: None,
-        },
+        forced: false,
+        because,
     }
 }
 
@@ -166,8 +155,6 @@ pub(crate) fn load(source: &Source, ctx: Ctx) -> Result<Vec<Resolved>, ConfigErr
         },
     };
     let ctx = Rc::new(Ctx {
-        file: file.clone(),
-        base_dir: file.parent().map(PathBuf::from).unwrap_or_default(),
         file_profile: source.profile.clone(),
         list_name: "",
         ..ctx
@@ -191,10 +178,7 @@ pub(crate) fn load(source: &Source, ctx: Ctx) -> Result<Vec<Resolved>, ConfigErr
 /// An unknown key that the other format knows means the file mixes formats
 /// or was read in the wrong one: say so.
 fn add_format_hint(err: &mut ConfigError, detected: &Detected) {
-    let Some(rest) = err.message.strip_prefix("unknown field `") else {
-        return;
-    };
-    let Some(key) = rest.split('`').next() else {
+    let Some(key) = unknown_field_name(&err.message) else {
         return;
     };
     let how = match &detected.because {
@@ -207,14 +191,10 @@ fn add_format_hint(err: &mut ConfigError, detected: &Detected) {
             "`{key}` is a reachd inventory key, but this file is read as scrapli-style ({how}); \
              one file holds one format"
         )),
-        Format::Reachd | Format::Auto
-            if scrapli::KEYS.contains(&key) || scrapli::IGNORED_KEYS.contains(&key) =>
-        {
-            Some(format!(
-                "`{key}` is a scrapli inventory key, but this file is read as reachd's own format \
+        Format::Reachd | Format::Auto if scrapli::is_key(key) => Some(format!(
+            "`{key}` is a scrapli inventory key, but this file is read as reachd's own format \
                  ({how}); one file holds one format"
-            ))
-        }
+        )),
         _ => None,
     };
     if let Some(hint) = hint {

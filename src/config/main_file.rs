@@ -1,12 +1,18 @@
 //! The main configuration file.
 //!
-//! It is read in three passes over the same text, so that what a node needs
-//! is known before the node is parsed, whatever order the keys come in:
+//! It is read from disk once and parsed four times over the same text. First
+//! untyped, as a YAML value: syntax errors and duplicate keys anywhere (a
+//! typed pass would let a repeated label key overwrite the first), and the
+//! top level must be a map. Then in three typed passes, so that what a node
+//! needs is known before the node is parsed, whatever order the keys come
+//! in:
 //! 1. everything but `inventory:` and `devices:` (settings, `defaults:`,
 //!    `profiles:`), rejecting unknown top-level keys;
 //! 2. `inventory:`, whose sources may name a profile;
 //! 3. `devices:`, resolved against the profiles and defaults.
 //!
+//! The typed passes parse the text, not the value: only the text's
+//! deserializer knows the line and column of each node for the errors.
 //! Each pass stops at its first error. Pass 1 failing ends the load (nothing
 //! after it can be checked without profiles); passes 2 and 3 are
 //! independent and both report.
@@ -22,7 +28,7 @@ use serde_yaml::Value;
 
 use super::context::{self, Ctx};
 use super::duration::Dur;
-use super::error::ConfigError;
+use super::error::{ConfigError, unknown_field_name};
 use super::fields::{Listen, LogLevel, RelPath};
 use super::inventory::Source;
 use super::native::NativeEntry;
@@ -63,7 +69,8 @@ struct DevicesPass {
     devices: Option<Vec<NativeEntry>>,
 }
 
-/// What the main file says.
+/// What the main file says (all unset when there is none).
+#[derive(Default)]
 pub(crate) struct MainFile {
     pub listen: Option<std::net::SocketAddr>,
     pub log: LogSettings,
@@ -108,8 +115,8 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
         }
     };
 
-    let ctx = Rc::new(ctx);
-    let settings: Settings = parse(file, &text, ctx.clone())?;
+    // Profiles and defaults are unknown yet: empty while they are parsed.
+    let settings: Settings = parse(file, &text, Rc::new(ctx.clone()))?;
     let profiles: BTreeMap<String, Rc<Layer>> = settings
         .profiles
         .unwrap_or_default()
@@ -125,15 +132,9 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
                 .map_or_else(|| LogSettings::default().level, |l| l.0),
         });
     let ctx = Rc::new(Ctx {
-        file: ctx.file.clone(),
-        base_dir: ctx.base_dir.clone(),
-        env: ctx.env.clone(),
         profiles: Rc::new(profiles),
         defaults: Rc::new(settings.defaults.unwrap_or_default()),
-        file_profile: None,
-        names: ctx.names.clone(),
-        list_name: "devices",
-        entry: Default::default(),
+        ..ctx
     });
 
     let mut errors = Vec::new();
@@ -173,11 +174,7 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
 /// `devices:` is reachd's own format; a scrapli key there means a scrapli
 /// list was pasted in: say where it goes.
 fn scrapli_hint(err: &mut ConfigError) {
-    let Some(key) = err
-        .message
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-    else {
+    let Some(key) = unknown_field_name(&err.message) else {
         return;
     };
     // Only for keys of an entry itself (`devices[3].host`), not of its blocks.
@@ -185,7 +182,7 @@ fn scrapli_hint(err: &mut ConfigError) {
         .field
         .as_deref()
         .is_some_and(|f| f.matches('.').count() == 1);
-    if top_level && (scrapli::KEYS.contains(&key) || scrapli::IGNORED_KEYS.contains(&key)) {
+    if top_level && scrapli::is_key(key) {
         err.message = format!(
             "unknown field `{key}`: `{key}` is a scrapli inventory key; `devices:` takes \
              reachd's format (name, address, …), a scrapli-style list goes in its own file \

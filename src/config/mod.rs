@@ -122,32 +122,26 @@ pub fn load(sources: &Sources) -> Result<Plan, ConfigErrors> {
 /// [`load`], with the environment looked up through `env`.
 fn load_with_env(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors> {
     let names = Rc::default();
-    let mut errors = Vec::new();
-    let mut listen = DEFAULT_LISTEN;
-    let mut log = LogSettings::default();
-    let mut shutdown_grace = DEFAULT_SHUTDOWN_GRACE;
-    let mut state_dir = None;
-    let mut defaults = Rc::default();
-    let mut profiles = Rc::default();
-    let mut resolved = Vec::new();
-    let mut inventory = Vec::new();
-
-    if let Some(file) = &sources.config {
-        let ctx = Ctx {
-            names: Rc::clone(&names),
-            ..Ctx::new(file, env.clone())
-        };
-        let main = main_file::load(file, ctx).map_err(|e| ConfigErrors(vec![e]))?;
-        listen = main.listen.unwrap_or(listen);
-        log = main.log;
-        shutdown_grace = main.shutdown_grace.unwrap_or(shutdown_grace);
-        state_dir = main.state_dir;
-        defaults = main.defaults;
-        profiles = main.profiles;
-        resolved = main.devices;
-        inventory = main.inventory;
-        errors = main.errors;
-    }
+    let main_file::MainFile {
+        listen,
+        log,
+        shutdown_grace,
+        state_dir,
+        defaults,
+        profiles,
+        devices: mut resolved,
+        mut inventory,
+        mut errors,
+    } = match &sources.config {
+        Some(file) => {
+            let ctx = Ctx {
+                names: Rc::clone(&names),
+                ..Ctx::new(file, env.clone())
+            };
+            main_file::load(file, ctx).map_err(|e| ConfigErrors(vec![e]))?
+        }
+        None => main_file::MainFile::default(),
+    };
     inventory.extend(sources.inventories.iter().map(|p| inventory::Source {
         path: p.clone(),
         format: inventory::Format::Auto,
@@ -209,10 +203,10 @@ fn load_with_env(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors
     }
     let targets = per_device.into_iter().flatten().map(Arc::new).collect();
     Ok(Plan {
-        listen,
+        listen: listen.unwrap_or(DEFAULT_LISTEN),
         log,
         concurrency: defaults.concurrency_limits(),
-        shutdown_grace,
+        shutdown_grace: shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
         state_dir,
         devices,
         targets,

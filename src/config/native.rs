@@ -7,7 +7,7 @@ use super::context;
 use super::fields::{
     Address, Checks, DefaultsOnly, DeviceName, Labels, NonEmpty, ProfileRef, map_then,
 };
-use super::resolve::{IcmpBlock, Layer, Resolved, SshBlock, TelnetBlock, resolve_device};
+use super::resolve::{IcmpBlock, Resolved, SshBlock, TelnetBlock, layer_of, resolve_device};
 use super::secret_source::{KeyPath, SecretValue};
 
 /// Keys of a native entry (for telling formats apart in error messages).
@@ -57,19 +57,7 @@ impl<'de> Deserialize<'de> for NativeEntry {
             "a device (a map with name and address)",
             |raw: RawDevice| {
                 let ctx = context::current()?;
-                let layer = Layer {
-                    username: raw.username.map(|u| u.0),
-                    password: raw.password.map(|s| s.0),
-                    secondary: raw.secondary.map(|s| s.0),
-                    private_key: raw.private_key.map(|k| k.0),
-                    private_key_passphrase: raw.private_key_passphrase.map(|s| s.0),
-                    platform: raw.platform.map(|p| p.0),
-                    checks: raw.checks.map(|c| c.0),
-                    labels: raw.labels.map(|l| l.0).unwrap_or_default(),
-                    icmp: raw.icmp.map(Into::into).unwrap_or_default(),
-                    ssh: raw.ssh.map(Into::into).unwrap_or_default(),
-                    telnet: raw.telnet.map(Into::into).unwrap_or_default(),
-                };
+                let layer = layer_of!(raw);
                 let profile = raw.profile.map(|p| p.0);
                 let resolved =
                     resolve_device(&ctx, raw.name.0, raw.address.0, profile.as_deref(), layer)?;

@@ -26,12 +26,14 @@ use crate::verdict::fmt_duration;
 pub(crate) mod builtin {
     use std::time::Duration;
 
+    use crate::target::IcmpSpec;
+
     pub const ICMP_INTERVAL: Duration = Duration::from_secs(10);
     pub const ICMP_TIMEOUT: Duration = Duration::from_secs(2);
     pub const ICMP_CONCURRENCY: usize = 10_000;
-    pub const ICMP_COUNT: u32 = 3;
-    pub const ICMP_SPACING: Duration = Duration::from_millis(200);
-    pub const ICMP_PAYLOAD: usize = 56;
+    pub const ICMP_COUNT: u32 = IcmpSpec::DEFAULT.count;
+    pub const ICMP_SPACING: Duration = IcmpSpec::DEFAULT.spacing;
+    pub const ICMP_PAYLOAD: usize = IcmpSpec::DEFAULT.payload_size;
 
     pub const SESSION_INTERVAL: Duration = Duration::from_secs(60);
     pub const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -227,7 +229,7 @@ impl<C> From<IcmpBlock<C>> for IcmpLayer {
     }
 }
 
-fn port(p: Option<Port>) -> Option<u16> {
+pub(crate) fn port(p: Option<Port>) -> Option<u16> {
     p.and_then(|p| u16::try_from(p.0).ok())
 }
 
@@ -266,10 +268,6 @@ impl<C> From<TelnetBlock<C>> for SessionLayer {
             ..SessionLayer::default()
         }
     }
-}
-
-fn concurrency(c: Option<Concurrency>) -> Option<usize> {
-    c.map(|c| usize::try_from(c.0).unwrap_or(usize::MAX))
 }
 
 // ---------------------------------------------------------------------------
@@ -313,34 +311,28 @@ impl<'de> Deserialize<'de> for Defaults {
             "a map of per-protocol defaults (icmp, ssh, telnet)",
             |raw: RawDefaults| {
                 let mut out = Defaults::default();
-                if let Some(mut b) = raw.icmp {
-                    if let Some(c) = concurrency(b.concurrency.take()) {
-                        out.concurrency.insert(Protocol::Icmp, c);
+                let mut limit = |p, c: Option<Concurrency>| {
+                    if let Some(c) = c {
+                        let c = usize::try_from(c.0).unwrap_or(usize::MAX);
+                        out.concurrency.insert(p, c);
                     }
+                };
+                if let Some(mut b) = raw.icmp {
+                    limit(Protocol::Icmp, b.concurrency.take());
                     out.layer.icmp = b.into();
                 }
                 if let Some(mut b) = raw.ssh {
-                    if let Some(c) = concurrency(b.concurrency.take()) {
-                        out.concurrency.insert(Protocol::Ssh, c);
-                    }
+                    limit(Protocol::Ssh, b.concurrency.take());
                     out.layer.ssh = b.into();
                 }
                 if let Some(mut b) = raw.telnet {
-                    if let Some(c) = concurrency(b.concurrency.take()) {
-                        out.concurrency.insert(Protocol::Telnet, c);
-                    }
+                    limit(Protocol::Telnet, b.concurrency.take());
                     out.layer.telnet = b.into();
                 }
                 // The defaults alone must already make sense.
-                let icmp = IcmpTiming::of(&out.layer.icmp);
-                icmp.check()?;
-                for (p, s) in [
-                    (Protocol::Ssh, &out.layer.ssh),
-                    (Protocol::Telnet, &out.layer.telnet),
-                ] {
-                    let (interval, timeout) = session_timing(s);
-                    check_timing(p, interval, timeout)?;
-                }
+                IcmpTiming::of(&out.layer.icmp).check()?;
+                session_timing(Protocol::Ssh, &out.layer.ssh)?;
+                session_timing(Protocol::Telnet, &out.layer.telnet)?;
                 Ok(out)
             },
         )
@@ -363,25 +355,35 @@ struct RawProfile {
     telnet: Option<TelnetBlock<DefaultsOnly>>,
 }
 
+/// The [`Layer`] of a raw profile or native device entry, whose settings
+/// keys are the same. (The raw structs repeat the fields: serde's `flatten`
+/// would share them, but cannot be combined with `deny_unknown_fields`.)
+macro_rules! layer_of {
+    ($raw:ident) => {
+        $crate::config::resolve::Layer {
+            username: $raw.username.map(|u| u.0),
+            password: $raw.password.map(|s| s.0),
+            secondary: $raw.secondary.map(|s| s.0),
+            private_key: $raw.private_key.map(|k| k.0),
+            private_key_passphrase: $raw.private_key_passphrase.map(|s| s.0),
+            platform: $raw.platform.map(|p| p.0),
+            checks: $raw.checks.map(|c| c.0),
+            labels: $raw.labels.map(|l| l.0).unwrap_or_default(),
+            icmp: $raw.icmp.map(Into::into).unwrap_or_default(),
+            ssh: $raw.ssh.map(Into::into).unwrap_or_default(),
+            telnet: $raw.telnet.map(Into::into).unwrap_or_default(),
+        }
+    };
+}
+pub(crate) use layer_of;
+
 /// One entry of `profiles:`.
 pub(crate) struct Profile(pub Layer);
 
 impl<'de> Deserialize<'de> for Profile {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawProfile::deserialize(d)?;
-        Ok(Profile(Layer {
-            username: raw.username.map(|u| u.0),
-            password: raw.password.map(|s| s.0),
-            secondary: raw.secondary.map(|s| s.0),
-            private_key: raw.private_key.map(|k| k.0),
-            private_key_passphrase: raw.private_key_passphrase.map(|s| s.0),
-            platform: raw.platform.map(|p| p.0),
-            checks: raw.checks.map(|c| c.0),
-            labels: raw.labels.map(|l| l.0).unwrap_or_default(),
-            icmp: raw.icmp.map(Into::into).unwrap_or_default(),
-            ssh: raw.ssh.map(Into::into).unwrap_or_default(),
-            telnet: raw.telnet.map(Into::into).unwrap_or_default(),
-        }))
+        Ok(Profile(layer_of!(raw)))
     }
 }
 
@@ -428,11 +430,12 @@ impl IcmpTiming {
     }
 }
 
-fn session_timing(s: &SessionLayer) -> (Duration, Duration) {
-    (
-        s.interval.unwrap_or(builtin::SESSION_INTERVAL),
-        s.timeout.unwrap_or(builtin::SESSION_TIMEOUT),
-    )
+/// A session check's interval and timeout, checked.
+fn session_timing(p: Protocol, s: &SessionLayer) -> Result<(Duration, Duration), String> {
+    let interval = s.interval.unwrap_or(builtin::SESSION_INTERVAL);
+    let timeout = s.timeout.unwrap_or(builtin::SESSION_TIMEOUT);
+    check_timing(p, interval, timeout)?;
+    Ok((interval, timeout))
 }
 
 /// A check's timeout may not exceed its interval: a target never overlaps
@@ -497,14 +500,12 @@ pub(crate) fn resolve_device(
                 (t.interval, t.timeout, CheckSpec::Icmp(spec))
             }
             Protocol::Ssh => {
-                let (interval, timeout) = session_timing(&merged.ssh);
-                check_timing(protocol, interval, timeout)?;
+                let (interval, timeout) = session_timing(protocol, &merged.ssh)?;
                 let spec = session_spec(protocol, &merged, &merged.ssh)?;
                 (interval, timeout, CheckSpec::Ssh(spec))
             }
             Protocol::Telnet => {
-                let (interval, timeout) = session_timing(&merged.telnet);
-                check_timing(protocol, interval, timeout)?;
+                let (interval, timeout) = session_timing(protocol, &merged.telnet)?;
                 let spec = session_spec(protocol, &merged, &merged.telnet)?;
                 (interval, timeout, CheckSpec::Telnet(spec))
             }

@@ -28,7 +28,7 @@ use super::error::{closest, custom};
 use super::fields::{
     Address, Checks, DeviceName, Labels, NonEmpty, Port, ProfileRef, RelPath, map_then,
 };
-use super::resolve::{Layer, Resolved, SessionLayer, resolve_device};
+use super::resolve::{Layer, Resolved, SessionLayer, port, resolve_device};
 use super::secret_source::{KeyPath, SecretValue};
 use crate::target::{HostKeyPolicy, Protocol};
 
@@ -71,6 +71,12 @@ pub(crate) const KEYS: [&str; 12] = [
     "timeout_transport",
     "transport",
 ];
+
+/// Whether `key` is a scrapli key, used or ignored: one that reachd's own
+/// format does not have.
+pub(crate) fn is_key(key: &str) -> bool {
+    KEYS.contains(&key) || IGNORED_KEYS.contains(&key)
+}
 
 const TRANSPORTS: [&str; 6] = [
     "asyncssh",
@@ -236,7 +242,7 @@ impl<'de> Deserialize<'de> for ScrapliEntry {
                 }
             };
             let session = SessionLayer {
-                port: raw.port.and_then(|p| u16::try_from(p.0).ok()),
+                port: port(raw.port),
                 connect_timeout: raw.timeout_socket.map(|d| d.0),
                 read_timeout: raw.timeout_transport.map(|d| d.0),
                 ..SessionLayer::default()

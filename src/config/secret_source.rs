@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::context::{self, Ctx};
 use super::error::{closest, custom};
+use super::fields::relative_path;
 use crate::secret::Secret;
 
 /// Secret files larger than this are a mistake (a key file named instead of
@@ -197,11 +198,7 @@ impl<'de> Deserialize<'de> for KeyPath {
                 f.write_str("a key file path or {credential: NAME}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<PathBuf, E> {
-                if v.trim().is_empty() {
-                    return Err(custom("must not be empty"));
-                }
-                let ctx = context::current().map_err(custom)?;
-                let path = ctx.relative(v);
+                let path = relative_path(v).map_err(custom)?;
                 check_key_file(&path, &format!("private key file `{}`", path.display()))
                     .map_err(custom)?;
                 Ok(path)

@@ -461,6 +461,20 @@ fn timing_that_cannot_work() {
         fx.error(r),
         "main.yaml:2:5: devices[0]: icmp timeout (1m) is longer than its interval (10s)"
     );
+    let r = fx.main("defaults:\n  telnet:\n    timeout: 2m\n");
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:3: defaults: telnet timeout (2m) is longer than its interval (1m)"
+    );
+    // A profile's timing is checked where a device uses it.
+    let r = fx.main(
+        "profiles:\n  p: {ssh: {interval: 5s}}\ndevices:\n  - name: r1\n    address: 192.0.2.1\n    \
+         profile: p\n    checks: [ssh]\n    username: u\n    password: pw\n",
+    );
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:4:5: devices[0]: ssh timeout (30s) is longer than its interval (5s)"
+    );
 }
 
 #[test]
@@ -584,6 +598,31 @@ fn empty_and_missing_inventories() {
 }
 
 #[test]
+fn unreadable_files() {
+    let fx = Fx::new();
+    std::fs::write(
+        fx.dir.join("latin1.yaml"),
+        b"- name: r\xe9\n  address: 192.0.2.1\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(fx.dir.join("dir.yaml")).unwrap();
+    assert_eq!(
+        fx.errors(fx.inventories(&["latin1.yaml", "dir.yaml"])),
+        [
+            "latin1.yaml: cannot read inventory file: stream did not contain valid UTF-8",
+            "dir.yaml: cannot read inventory file: Is a directory",
+        ]
+    );
+    assert_eq!(
+        fx.error(fx.load(&Sources {
+            config: Some(fx.dir.join("latin1.yaml")),
+            inventories: vec![]
+        })),
+        "latin1.yaml: cannot read config file: stream did not contain valid UTF-8"
+    );
+}
+
+#[test]
 fn errors_from_several_files_are_all_reported() {
     let fx = Fx::new();
     fx.write("a.yaml", "- host: 192.0.2.1\n  transport: asyncssh\n  auth_username: u\n  auth_password: p\n  timeout_socket: 5 sec\n");
@@ -600,6 +639,44 @@ fn errors_from_several_files_are_all_reported() {
             "b.yaml:3:12: [0].labels.Role-x: invalid label name `Role-x` (must match \
              [a-zA-Z_][a-zA-Z0-9_]*)",
         ]
+    );
+}
+
+#[test]
+fn main_file_inventory_and_devices_errors_are_both_reported() {
+    // `inventory:` and `devices:` are parsed in passes of their own, so an
+    // error in one does not hide an error in the other.
+    let fx = Fx::new();
+    let text = "profiles:\n  lab: {username: u}\ninventory:\n  - {path: a.yaml, profile: lba}\n\
+                devices:\n  - name: r1\n    adress: x\n";
+    assert_eq!(
+        fx.errors(fx.main(text)),
+        [
+            "main.yaml:4:29: inventory[0].profile: unknown profile `lba` (defined: lab)",
+            "main.yaml:7:5: devices[0].adress: unknown field `adress`, did you mean `address`?",
+        ]
+    );
+}
+
+#[test]
+fn blank_paths() {
+    let fx = Fx::new();
+    let dev = "devices:\n  - name: r1\n    address: 192.0.2.1\n";
+    assert_eq!(
+        fx.error(fx.main(&format!("inventory:\n  - \"\"\n{dev}"))),
+        "main.yaml:2:5: inventory[0]: must not be empty"
+    );
+    assert_eq!(
+        fx.error(fx.main(&format!("inventory:\n  - {{path: \" \"}}\n{dev}"))),
+        "main.yaml:2:12: inventory[0].path: must not be empty"
+    );
+    assert_eq!(
+        fx.error(fx.main(&format!("{dev}    private_key: \"\"\n"))),
+        "main.yaml:4:18: devices[0].private_key: must not be empty"
+    );
+    assert_eq!(
+        fx.error(fx.main(&format!("{dev}    ssh: {{known_hosts: \"\"}}\n"))),
+        "main.yaml:4:24: devices[0].ssh.known_hosts: must not be empty"
     );
 }
 
@@ -751,6 +828,52 @@ fn missing_secrets_are_errors_at_their_line() {
 }
 
 #[test]
+fn secrets_that_cannot_be_used() {
+    use std::os::unix::ffi::OsStringExt;
+    let fx = Fx::new()
+        .env("EMPTY", "")
+        .env("LATIN1", OsString::from_vec(vec![b'p', 0xe9]));
+    let dir = fx.dir.clone();
+    let fx = fx.env("CREDENTIALS_DIRECTORY", dir.join("creds"));
+    let dev =
+        |pw: &str| format!("devices:\n  - name: r1\n    address: 192.0.2.1\n    password: {pw}\n");
+    assert_eq!(
+        fx.error(fx.main(&dev("{env: EMPTY}"))),
+        "main.yaml:4:15: devices[0].password: environment variable `EMPTY` is empty"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("{env: LATIN1}"))),
+        "main.yaml:4:15: devices[0].password: environment variable `LATIN1` is not valid UTF-8"
+    );
+    std::fs::create_dir_all(dir.join("pw.d")).unwrap();
+    assert_eq!(
+        fx.error(fx.main(&dev("{file: pw.d}"))),
+        "main.yaml:4:15: devices[0].password: cannot read secret file `pw.d`: not a file"
+    );
+    fx.write("big.pw", &"x".repeat(64 * 1024 + 1));
+    assert_eq!(
+        fx.error(fx.main(&dev("{file: big.pw}"))),
+        "main.yaml:4:15: devices[0].password: secret file `big.pw` is too large for a secret \
+         (over 64 KiB)"
+    );
+    std::fs::write(dir.join("latin1.pw"), [b'p', 0xe9, b'\n']).unwrap();
+    assert_eq!(
+        fx.error(fx.main(&dev("{file: latin1.pw}"))),
+        "main.yaml:4:15: devices[0].password: secret file `latin1.pw` is not valid UTF-8"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("{credential: lab}"))),
+        "main.yaml:4:15: devices[0].password: cannot read credential `lab` (creds/lab): no such \
+         file"
+    );
+    let key = "devices:\n  - name: r1\n    address: 192.0.2.1\n    private_key: pw.d\n";
+    assert_eq!(
+        fx.error(fx.main(key)),
+        "main.yaml:4:18: devices[0].private_key: cannot use private key file `pw.d`: not a file"
+    );
+}
+
+#[test]
 fn secrets_never_appear_in_errors() {
     // A numeric password is refused without being quoted.
     let fx = Fx::new();
@@ -857,6 +980,17 @@ fn load_reads_the_real_environment() {
     })
     .unwrap();
     assert_eq!(plan.targets.len(), 8);
+}
+
+#[test]
+fn secret_files_lose_every_trailing_newline() {
+    let fx = Fx::new();
+    fx.write("pw", "s3cret\r\n\n");
+    let text = "devices:\n  - name: r1\n    address: 192.0.2.1\n    checks: [telnet]\n    \
+                password: {file: pw}\n";
+    let plan = ok(fx.main(text));
+    let t = target(&plan, "r1", Protocol::Telnet);
+    assert_eq!(session(&t).password.as_ref().unwrap().expose(), "s3cret");
 }
 
 #[test]
