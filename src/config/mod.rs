@@ -41,6 +41,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub(crate) use duration::parse as parse_duration;
 pub use error::{ConfigError, ConfigErrors};
 
 use crate::target::{Device, Protocol, Target};

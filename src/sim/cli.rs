@@ -61,7 +61,7 @@ pub struct SimArgs {
     #[arg(long = "fault", value_name = "NAME=FAULT", value_parser = parse_fault)]
     pub faults: Vec<(String, Vec<Fault>)>,
     /// Delay before each prompt of slow-prompt devices.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = crate::config::parse_duration)]
     pub slow_prompt: Duration,
     /// Write a reachd inventory of the devices to FILE (ssh and telnet
     /// checks, the credentials above, host_key: off), for
@@ -79,21 +79,6 @@ fn parse_fault(s: &str) -> Result<(String, Vec<Fault>), String> {
         .map(str::parse)
         .collect::<Result<Vec<Fault>, _>>()?;
     Ok((name.to_owned(), faults))
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let (num, unit) = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map(|i| s.split_at(i))
-        .unwrap_or((s, "s"));
-    let n: f64 = num.parse().map_err(|_| format!("invalid duration `{s}`"))?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" | "" => n,
-        "m" => n * 60.0,
-        _ => return Err(format!("invalid duration `{s}` (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| e.to_string())
 }
 
 /// The `i`-th (0-based) loopback address from `base`, skipping .0 and .255.
@@ -279,6 +264,9 @@ mod tests {
         );
         assert!(parse_fault("R3=bogus").is_err());
         assert!(parse_fault("R3").is_err());
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(
+            crate::config::parse_duration("250ms").unwrap(),
+            Duration::from_millis(250)
+        );
     }
 }
