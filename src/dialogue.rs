@@ -24,6 +24,10 @@ use tokio::time::Instant;
 pub const DEFAULT_CAP: usize = 16 * 1024;
 /// How much of the latest output errors carry (before cleaning to one line).
 const TAIL: usize = 512;
+/// How much text before a read's new bytes the patterns look at again: a
+/// match may start before the read that completes it. Prompts and failure
+/// messages are far shorter.
+const OVERLAP: usize = 1024;
 /// Longest escape sequence kept pending across reads before it is dropped.
 const MAX_ESCAPE: usize = 64;
 
@@ -176,11 +180,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         failures: &[&Pattern],
         deadline: Instant,
     ) -> Result<Found, DialogueError> {
+        // The whole buffer once (these patterns have not seen it), then
+        // only what each read adds, plus enough of what came before for a
+        // match that straddles two reads: a device streaming output costs
+        // the patterns a pass over each byte, not over the whole buffer
+        // at every read.
+        let mut from = 0;
         loop {
-            if let Some(r) = self.scan(wanted, failures) {
+            if let Some(r) = self.scan(wanted, failures, from) {
                 return r;
             }
-            self.read_more(deadline).await?;
+            let added = self.read_more(deadline).await?;
+            from = self.buf.len().saturating_sub(added + OVERLAP);
         }
     }
 
@@ -193,8 +204,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         Ok(())
     }
 
-    /// One read from the stream into the buffers.
-    async fn read_more(&mut self, deadline: Instant) -> Result<(), DialogueError> {
+    /// One read from the stream into the buffers; returns how many bytes
+    /// of cleaned text it added to the match buffer.
+    async fn read_more(&mut self, deadline: Instant) -> Result<usize, DialogueError> {
         let read = tokio::time::timeout_at(deadline, self.stream.read(&mut self.read_buf)).await;
         match read {
             Err(_) => Err(DialogueError::Timeout {
@@ -208,12 +220,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
                 let chunk = &self.read_buf[..n];
                 let start = self.buf.len();
                 self.cleaner.clean_into(chunk, &mut self.buf);
+                let added = self.buf.len() - start;
                 push_capped(&mut self.tail, &self.buf[start..], TAIL);
                 if self.buf.len() > self.cap {
                     let excess = self.buf.len() - self.cap;
                     self.buf.drain(..excess);
                 }
-                Ok(())
+                Ok(added.min(self.buf.len()))
             }
             Ok(Err(e)) => {
                 let closed = matches!(
@@ -236,13 +249,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         }
     }
 
+    /// Looks for the patterns in the buffer from `from` on (anchors and
+    /// `^` still see the text before it).
     fn scan(
         &mut self,
         wanted: &[&Pattern],
         failures: &[&Pattern],
+        from: usize,
     ) -> Option<Result<Found, DialogueError>> {
         for (index, p) in failures.iter().enumerate() {
-            if let Some(m) = p.re.find(&self.buf) {
+            if let Some(m) = p.re.find_at(&self.buf, from) {
                 let matched = one_line(&self.buf[m.start()..m.end()]);
                 let end = m.end();
                 self.buf.drain(..end);
@@ -254,7 +270,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
             }
         }
         for (index, p) in wanted.iter().enumerate() {
-            if let Some(m) = p.re.find(&self.buf) {
+            if let Some(m) = p.re.find_at(&self.buf, from) {
                 let matched = one_line(&self.buf[m.start()..m.end()]);
                 let before = String::from_utf8_lossy(&self.buf[..m.start()]).into_owned();
                 let end = m.end();
@@ -703,6 +719,39 @@ mod tests {
         assert!(e.last_output().len() < 600);
         assert!(e.last_output().ends_with("line protocol is up"));
         writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_match_straddling_reads_is_found_after_much_text() {
+        // More text than the cap first, then a failure message split over
+        // two writes: the scan of the second read must see the first half.
+        let (client, mut dev) = duplex(256);
+        let mut d = Dialogue::new(client);
+        let fails = auth_failures();
+        let task = tokio::spawn(async move {
+            for _ in 0..(DEFAULT_CAP / 64 + 8) {
+                dev.write_all(&[b'.'; 63]).await.unwrap();
+                dev.write_all(b"\n").await.unwrap();
+            }
+            dev.write_all(b"% Authenti").await.unwrap();
+            tokio::task::yield_now().await;
+            dev.write_all(b"cation failed\r\n").await.unwrap();
+            dev
+        });
+        let plat = Platform::get(Some("cisco_iosxe"));
+        let failures: Vec<&Pattern> = fails.iter().collect();
+        let soon = Instant::now() + Duration::from_secs(10);
+        let e = d
+            .read_until(&[&plat.user_prompt], &failures, soon)
+            .await
+            .unwrap_err();
+        match e {
+            DialogueError::Failure { matched, .. } => {
+                assert_eq!(matched, "% Authentication failed")
+            }
+            other => panic!("{other}"),
+        }
+        task.await.unwrap();
     }
 
     #[tokio::test]

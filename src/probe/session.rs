@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::tether::{Tether, Tethered};
 use crate::dialogue::{self, Dialogue, DialogueError, Found, Pattern, Platform};
 use crate::target::{SessionSpec, Target};
 use crate::verdict::{Outcome, Phase, Progress, Reason, fmt_duration};
@@ -52,6 +53,9 @@ pub(crate) struct Session<'a> {
     pub expects: &'a Expects,
     /// What ends a line sent to the device (`\r` over SSH, `\r\n` over Telnet).
     pub eol: &'static str,
+    /// The check's hold on its connection: cut when the session ends, and
+    /// the count of bytes the device sent against the budget.
+    pub tether: Tether,
 }
 
 impl Session<'_> {
@@ -111,14 +115,16 @@ impl Session<'_> {
         }
     }
 
-    pub async fn connect(&self, addr: SocketAddr) -> Step<TcpStream> {
+    /// Connects, tethered to this session: the stream stops working when
+    /// the session ends, and past the byte budget.
+    pub async fn connect(&self, addr: SocketAddr) -> Step<Tethered<TcpStream>> {
         self.progress.enter(Phase::Connect);
         let w = self.wait(self.spec.connect_timeout);
         match tokio::time::timeout_at(w.at, TcpStream::connect(addr)).await {
             Err(_) => Err(self.timeout(w, &format!("TCP connect to {addr}"))),
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);
-                Ok(s)
+                Ok(self.tether.attach(s))
             }
             Ok(Err(e)) => Err(connect_error(addr, &e)),
         }
@@ -138,6 +144,9 @@ impl Session<'_> {
         e: std::io::Error,
         d: &Dialogue<S>,
     ) -> Outcome {
+        if let Some(o) = self.over_budget(d.last_output(), "a prompt") {
+            return o;
+        }
         let last = redact(&d.last_output(), self.spec);
         let mut detail = format!(
             "the connection closed in phase {} ({e})",
@@ -167,7 +176,27 @@ impl Session<'_> {
         r.map_err(|e| self.read_error(e, w, what))
     }
 
+    /// The verdict of a device that sent more than the check's byte budget
+    /// (endless output), if it did.
+    fn over_budget(&self, last_output: String, what: &str) -> Option<Outcome> {
+        if !self.tether.over_budget() {
+            return None;
+        }
+        let mut detail = format!(
+            "the device sent more than {} KiB without {what} (endless output?)",
+            self.tether.budget() / 1024
+        );
+        if !last_output.is_empty() {
+            detail.push_str("; last output: ");
+            detail.push_str(&last_output);
+        }
+        Some(Outcome::fail(Reason::Prompt, detail))
+    }
+
     pub fn read_error(&self, e: DialogueError, w: Wait, what: &str) -> Outcome {
+        if let Some(o) = self.over_budget(e.last_output().to_owned(), what) {
+            return o;
+        }
         let phase = self.progress.phase();
         let with_last = |s: String, last: &str| {
             if last.is_empty() {

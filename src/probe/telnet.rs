@@ -17,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::session::{Expects, Session, Step, finish, redact};
+use super::tether::Tethered;
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, DialogueError, Pattern, Platform};
 use crate::target::{CheckSpec, Protocol, Target};
@@ -57,13 +58,14 @@ impl Probe for TelnetProbe {
                 progress,
                 expects: &self.expects,
                 eol: "\r\n",
+                tether: Default::default(),
             };
             finish(run(&s).await, spec)
         })
     }
 }
 
-type Telnet = Dialogue<TelnetStream<TcpStream>>;
+type Telnet = Dialogue<TelnetStream<Tethered<TcpStream>>>;
 
 /// Window size reported through NAWS: wide, and tall enough that nothing
 /// pages before `terminal length 0`.
