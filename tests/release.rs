@@ -6,6 +6,7 @@
 //! counts are the checks' alone. Loopback only (127.0.77.x and 127.0.78.x,
 //! one range per test: the tests run at once).
 
+#[allow(dead_code)] // the helpers other test files use too
 mod common;
 
 use std::io::{BufRead, BufReader};
