@@ -42,16 +42,18 @@ impl SimProcess {
                 cmd.arg("--fault").arg(format!("R{}={}", i + 1, f.as_str()));
             }
         }
-        let mut child = cmd
+        let child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("reachd sim starts");
-        let out = child.stdout.take().expect("stdout");
+        // Killed and waited for when dropped, on every path from here.
+        let mut sim = SimProcess(child, net);
+        let out = sim.0.stdout.take().expect("stdout");
         for line in BufReader::new(out).lines() {
             let line = line.expect("sim output");
             if line.contains("devices up") || line.contains("device up") {
-                return SimProcess(child, net);
+                return sim;
             }
         }
         panic!("reachd sim ended before its devices were up");
