@@ -216,6 +216,12 @@ pub fn main() -> ExitCode {
             };
             match config::load(&sources) {
                 Ok(plan) => {
+                    // What the service will get: ExecStartPre runs under the
+                    // unit's LimitNOFILE= too.
+                    if let Err(e) = crate::fdlimit::ensure(daemon::fd_need(&plan)) {
+                        eprintln!("reachd: {e}");
+                        return ExitCode::from(2);
+                    }
                     let mut counts = std::collections::BTreeMap::new();
                     for t in &plan.targets {
                         *counts.entry(t.protocol.as_str()).or_insert(0usize) += 1;

@@ -300,6 +300,11 @@ fn keyed(targets: &[Arc<Target>]) -> HashMap<TargetKey, Arc<Target>> {
     targets.iter().map(|t| (t.key(), t.clone())).collect()
 }
 
+/// What `plan` can hold open at once, HTTP connections included.
+pub fn fd_need(plan: &Plan) -> crate::fdlimit::Need {
+    crate::fdlimit::Need::of(&plan.concurrency, http::MAX_CONNECTIONS)
+}
+
 fn status_line(plan: &Plan, listen: SocketAddr) -> String {
     format!(
         "checking {} devices ({} checks), serving http://{listen}/",
@@ -326,6 +331,21 @@ pub async fn serve(
     plan: Plan,
     opened: Probes,
 ) -> ExitCode {
+    match crate::fdlimit::ensure(fd_need(&plan)) {
+        Ok(limit) => {
+            if let Some(from) = limit.raised_from {
+                info!(
+                    from,
+                    to = limit.soft,
+                    "raised the open-file limit (RLIMIT_NOFILE)"
+                );
+            }
+        }
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(1);
+        }
+    }
     let probes = match complete_probes(&plan, opened) {
         Ok(p) => p,
         Err(e) => {
@@ -436,6 +456,9 @@ async fn reload(
             overrides.apply(&mut plan);
             if plan.listen != serving {
                 warn!(configured = %plan.listen, serving = %serving, "a listen address change takes effect at the next restart");
+            }
+            if let Err(e) = crate::fdlimit::ensure(fd_need(&plan)) {
+                warn!("this configuration would not start at the next restart: {e}");
             }
             let c = engine.apply(&plan).await;
             metrics.reload(true, SystemTime::now());

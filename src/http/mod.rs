@@ -15,6 +15,9 @@ use crate::sink::Sinks;
 
 pub mod page;
 
+/// Concurrent HTTP connections at most (the HTTP share of the fd budget).
+pub const MAX_CONNECTIONS: usize = 128;
+
 /// A reload request from HTTP; answered with the outcome.
 pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
 

@@ -415,6 +415,14 @@ pub(crate) fn tail(s: &str, n: usize) -> String {
 
 pub(crate) fn connect_error(addr: SocketAddr, e: &std::io::Error) -> Outcome {
     use std::io::ErrorKind as K;
+    if crate::fdlimit::exhausted(e) {
+        return Outcome::fail(
+            Reason::Error,
+            format!(
+                "reachd is out of file descriptors, not connecting to {addr} ({e}); see the log"
+            ),
+        );
+    }
     let reason = match e.kind() {
         K::ConnectionRefused => Reason::Refused,
         K::HostUnreachable | K::NetworkUnreachable => Reason::Unreachable,
