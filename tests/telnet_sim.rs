@@ -193,6 +193,30 @@ async fn iac_storm_times_out_in_handshake() {
 }
 
 #[tokio::test]
+async fn iac_storm_ends_at_the_byte_budget_in_handshake() {
+    // A read timeout the storm outlasts: the check's byte budget ends it.
+    let sim = start(&[Fault::IacStorm]).await;
+    let s = SessionSpec {
+        read_timeout: Duration::from_secs(15),
+        ..spec()
+    };
+    let t = common::target(
+        Protocol::Telnet,
+        sim.devices[0].addr,
+        s,
+        Duration::from_secs(20),
+    );
+    let v = run_check(&TelnetProbe::new(), &t).await;
+    assert_verdict(&v, Reason::Handshake, Phase::Handshake);
+    assert!(
+        v.detail
+            .contains("negotiated Telnet options endlessly (more than 1024 KiB)"),
+        "{}",
+        v.detail
+    );
+}
+
+#[tokio::test]
 async fn garbage_then_silence_is_no_login_prompt() {
     let sim = start(&[Fault::Garbage]).await;
     let s = SessionSpec {

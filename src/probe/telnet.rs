@@ -108,6 +108,13 @@ async fn handshake(s: &Session<'_>, d: &mut Telnet) -> Step<()> {
     let w = s.wait(s.spec.read_timeout);
     match d.wait_for_output(w.at).await {
         Ok(()) => Ok(()),
+        Err(_) if s.tether.over_budget() && d.get_mut().peer_negotiated() => Err(Outcome::fail(
+            Reason::Handshake,
+            format!(
+                "the device negotiated Telnet options endlessly (more than {} KiB) and sent no text",
+                s.tether.budget() / 1024
+            ),
+        )),
         Err(DialogueError::Timeout { .. }) => {
             let what = if d.get_mut().peer_negotiated() {
                 "the device negotiated Telnet options but sent no text"
@@ -202,6 +209,11 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
         Ok(found) => Ok(found),
         Err(e @ DialogueError::Timeout { .. }) if !w.overall => {
             // Neither refused nor a prompt: we were waiting for the prompt.
+            s.progress.enter(Phase::Prompt);
+            Err(s.read_error(e, w, "CLI prompt after the password"))
+        }
+        Err(e) if s.tether.over_budget() => {
+            // Talking endlessly, neither refusing nor prompting: the same.
             s.progress.enter(Phase::Prompt);
             Err(s.read_error(e, w, "CLI prompt after the password"))
         }
