@@ -447,6 +447,21 @@ mod tests {
     use crate::target::{Algorithms, HostKeyPolicy};
 
     #[test]
+    fn running_out_of_descriptors_is_said_as_reachd_s_own_error() {
+        let addr: SocketAddr = "127.0.0.1:22".parse().expect("addr");
+        let o = connect_error(addr, &std::io::Error::from_raw_os_error(libc::EMFILE));
+        assert_eq!(o.reason, Reason::Error);
+        assert!(
+            o.detail
+                .starts_with("reachd is out of file descriptors, not connecting to 127.0.0.1:22"),
+            "{}",
+            o.detail
+        );
+        let o = connect_error(addr, &std::io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        assert_eq!(o.reason, Reason::Refused);
+    }
+
+    #[test]
     fn echoed_secrets_are_redacted() {
         let spec = SessionSpec {
             port: 22,
