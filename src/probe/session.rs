@@ -189,7 +189,11 @@ impl Session<'_> {
                 } else {
                     (
                         Reason::Prompt,
-                        format!("no {what} within {}", fmt_duration(w.limit)),
+                        format!(
+                            "no {} within {}",
+                            without_article(what),
+                            fmt_duration(w.limit)
+                        ),
                     )
                 };
                 Outcome::fail(reason, with_last(s, &last_output))
@@ -348,6 +352,15 @@ pub(crate) fn redact(text: &str, spec: &SessionSpec) -> String {
     out
 }
 
+/// `what` (a noun phrase such as "the CLI prompt") without its leading
+/// article, for "no CLI prompt within 3s".
+fn without_article(what: &str) -> &str {
+    ["the ", "a ", "an "]
+        .iter()
+        .find_map(|a| what.strip_prefix(a))
+        .unwrap_or(what)
+}
+
 /// A refusal during enable is `enable_failed`, not `auth_failed`.
 fn enable_refused(o: Outcome, what: &str) -> Outcome {
     if o.reason == Reason::AuthFailed && o.detail.starts_with("the device said `Password") {
@@ -432,5 +445,88 @@ mod tests {
             redact("R1>enable | Password: s3cr3t-enable | hunter2 abc", &spec),
             "R1>enable | Password: <redacted> | <redacted> abc"
         );
+    }
+}
+
+#[cfg(test)]
+mod wording_tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol};
+
+    fn spec() -> SessionSpec {
+        SessionSpec {
+            port: 22,
+            username: Some("admin".into()),
+            password: Some(Secret::new("hunter2")),
+            secondary: None,
+            private_key: None,
+            private_key_passphrase: None,
+            host_key: HostKeyPolicy::Off,
+            known_hosts: None,
+            platform: None,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(3),
+            enable: true,
+            command: None,
+            expect: None,
+            algorithms: Algorithms::default(),
+        }
+    }
+
+    /// Every `what` the SSH and Telnet checks pass to `read`/`read_error`
+    /// gives a detail that reads as English: "no CLI prompt within 3s",
+    /// never "no the CLI prompt within 3s".
+    #[test]
+    fn prompt_timeout_details_read_correctly() {
+        let spec = spec();
+        let target = Target {
+            device: "R1".into(),
+            protocol: Protocol::Ssh,
+            host: "127.0.0.1".into(),
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            spec: CheckSpec::Ssh(spec.clone()),
+        };
+        let progress = Progress::start(Phase::Prompt, Duration::from_secs(10));
+        let expects = Expects::default();
+        let s = Session {
+            target: &target,
+            spec: &spec,
+            progress: &progress,
+            expects: &expects,
+            eol: "\r",
+        };
+        let w = Wait {
+            at: Instant::now(),
+            overall: false,
+            limit: Duration::from_secs(3),
+        };
+        let cases = [
+            ("the CLI prompt", "no CLI prompt within 3s"),
+            ("the answer to enable", "no answer to enable within 3s"),
+            ("the privileged prompt", "no privileged prompt within 3s"),
+            (
+                "the prompt after `terminal length 0`",
+                "no prompt after `terminal length 0` within 3s",
+            ),
+            ("the login prompt", "no login prompt within 3s"),
+            ("the password prompt", "no password prompt within 3s"),
+            (
+                "the CLI prompt after the password",
+                "no CLI prompt after the password within 3s",
+            ),
+        ];
+        for (what, want) in cases {
+            let o = s.read_error(
+                DialogueError::Timeout {
+                    last_output: String::new(),
+                },
+                w,
+                what,
+            );
+            assert_eq!(o.reason, Reason::Prompt);
+            assert_eq!(o.detail, want, "for {what:?}");
+        }
     }
 }

@@ -140,7 +140,7 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
             d,
             &[login, password, prompts[0], prompts[1]],
             &failures,
-            "login prompt",
+            "the login prompt",
         )
         .await?;
     match found.index {
@@ -162,7 +162,7 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
                     d,
                     &[password, prompts[0], prompts[1]],
                     &failures,
-                    "password prompt",
+                    "the password prompt",
                 )
                 .await
                 .map_err(|o| login_refused(o, "the user name"))?;
@@ -201,10 +201,10 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
         Err(e @ DialogueError::Timeout { .. }) if !w.overall => {
             // Neither refused nor a prompt: we were waiting for the prompt.
             s.progress.enter(Phase::Prompt);
-            Err(s.read_error(e, w, "CLI prompt after the password"))
+            Err(s.read_error(e, w, "the CLI prompt after the password"))
         }
         Err(e) => Err(login_refused(
-            s.read_error(e, w, "CLI prompt after the password"),
+            s.read_error(e, w, "the CLI prompt after the password"),
             "the login",
         )),
     }
