@@ -138,7 +138,7 @@ impl Session<'_> {
         e: std::io::Error,
         d: &Dialogue<S>,
     ) -> Outcome {
-        let last = redact(&d.last_output(), self.spec);
+        let last = shown_output(&d.last_output(), self.spec);
         let mut detail = format!(
             "the connection closed in phase {} ({e})",
             self.progress.phase()
@@ -163,13 +163,14 @@ impl Session<'_> {
         let w = self.wait(self.spec.read_timeout);
         let r = d.read_until(wanted, failures, w.at).await;
         self.progress
-            .set_last_output(&redact(&d.last_output(), self.spec));
+            .set_last_output(&shown_output(&d.last_output(), self.spec));
         r.map_err(|e| self.read_error(e, w, what))
     }
 
     pub fn read_error(&self, e: DialogueError, w: Wait, what: &str) -> Outcome {
         let phase = self.progress.phase();
         let with_last = |s: String, last: &str| {
+            let last = shown_output(last, self.spec);
             if last.is_empty() {
                 s
             } else {
@@ -311,7 +312,7 @@ impl Session<'_> {
                         Reason::Error,
                         format!(
                             "the output of `{cmd}` does not match /{expect}/; it ends: {}",
-                            tail(&dialogue::clean(output.as_bytes()), 200)
+                            shown_output(&dialogue::clean(output.as_bytes()), self.spec)
                         ),
                     ));
                 }
@@ -332,9 +333,24 @@ pub(crate) fn finish(step: Step<Outcome>, spec: &SessionSpec) -> Outcome {
     outcome
 }
 
+/// How many characters of a device's output a verdict shows.
+pub(crate) const SHOWN_OUTPUT: usize = 200;
+
+/// Device output as a verdict shows it: the spec's secrets redacted from
+/// the whole text first, then its last [`SHOWN_OUTPUT`] characters, so a
+/// secret that straddles the cut never shows the part after the cut.
+pub(crate) fn shown_output(raw: &str, spec: &SessionSpec) -> String {
+    tail(&redact(raw, spec), SHOWN_OUTPUT)
+}
+
 /// `text` with the spec's secrets (of 4 characters or more: shorter ones
-/// would blank out ordinary words) replaced by `<redacted>`.
+/// would blank out ordinary words) replaced by `<redacted>`; so is a piece
+/// of one (3 characters or more) at a cut edge of the text: its end after a
+/// leading `…` (older output dropped), its beginning at the very end (the
+/// device was still sending it).
 pub(crate) fn redact(text: &str, spec: &SessionSpec) -> String {
+    const MARK: &str = "<redacted>";
+    const PIECE: usize = 3;
     let mut out = text.to_owned();
     for secret in [
         &spec.password,
@@ -345,8 +361,35 @@ pub(crate) fn redact(text: &str, spec: &SessionSpec) -> String {
     .flatten()
     {
         let s = secret.expose();
-        if s.chars().count() >= 4 && out.contains(s) {
-            out = out.replace(s, "<redacted>");
+        if s.chars().count() < 4 {
+            continue;
+        }
+        if out.contains(s) {
+            out = out.replace(s, MARK);
+        }
+        // A leading piece: the longest proper suffix of the secret that
+        // starts the text after its `…`.
+        if let Some(rest) = out.strip_prefix('…') {
+            let piece = s
+                .char_indices()
+                .skip(1)
+                .map(|(i, _)| &s[i..])
+                .find(|suffix| suffix.chars().count() >= PIECE && rest.starts_with(suffix));
+            if let Some(piece) = piece {
+                out = format!("…{MARK}{}", &rest[piece.len()..]);
+            }
+        }
+        // A trailing piece: the longest proper prefix of the secret that
+        // ends the text.
+        let piece = s
+            .char_indices()
+            .rev()
+            .filter(|&(i, _)| i > 0)
+            .map(|(i, _)| &s[..i])
+            .find(|prefix| prefix.chars().count() >= PIECE && out.ends_with(prefix));
+        if let Some(piece) = piece {
+            out.truncate(out.len() - piece.len());
+            out.push_str(MARK);
         }
     }
     out
@@ -472,6 +515,25 @@ mod wording_tests {
             expect: None,
             algorithms: Algorithms::default(),
         }
+    }
+
+    /// A secret that straddles the 200-character cut, or that the text
+    /// ends in the middle of, shows no piece of itself.
+    #[test]
+    fn shown_output_redacts_before_cutting() {
+        let mut spec = spec();
+        spec.password = Some(Secret::new("CNRY-ECHOTRUNC-cc22dd"));
+        let after = "x".repeat(190);
+        let raw = format!("Password: CNRY-ECHOTRUNC-cc22dd | {after}");
+        let shown = shown_output(&raw, &spec);
+        assert_eq!(shown, format!("…dacted> | {after}"));
+        // Older output dropped by the dialogue, mid-secret.
+        assert_eq!(redact("…TRUNC-cc22dd | R1>", &spec), "…<redacted> | R1>");
+        // The device still sending it.
+        assert_eq!(redact("Password: CNRY-ECHO", &spec), "Password: <redacted>");
+        // Short overlaps at an edge are left alone.
+        assert_eq!(redact("…dd R1>", &spec), "…dd R1>");
+        assert_eq!(redact("R1>CN", &spec), "R1>CN");
     }
 
     /// Every `what` the SSH and Telnet checks pass to `read`/`read_error`

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::session::{Expects, Session, Step, finish, redact};
+use super::session::{Expects, Session, Step, finish, shown_output};
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, DialogueError, Pattern, Platform};
 use crate::target::{CheckSpec, Protocol, Target};
@@ -195,7 +195,7 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
     let w = s.wait(s.spec.read_timeout);
     let r = d.read_until(&prompts, &failures, w.at).await;
     s.progress
-        .set_last_output(&redact(&d.last_output(), s.spec));
+        .set_last_output(&shown_output(&d.last_output(), s.spec));
     match r {
         Ok(found) => Ok(found),
         Err(e @ DialogueError::Timeout { .. }) if !w.overall => {
