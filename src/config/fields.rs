@@ -130,6 +130,14 @@ pub(crate) fn check_address(s: &str) -> Result<(), String> {
     if s.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
+    // A resolver would take these for a name (or, worse, for a number in
+    // inet_aton's shorthand): a mistyped address, refused.
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(format!(
+            "invalid address `{s}`: only digits and dots, but not an IPv4 address (four \
+             numbers from 0 to 255)"
+        ));
+    }
     if s.starts_with('[') && s.ends_with(']') {
         return Err(format!(
             "invalid address `{s}`: write IPv6 addresses without brackets"
@@ -281,7 +289,20 @@ pub(crate) fn check_label_name(s: &str) -> Result<(), String> {
             "label name `{s}` is reserved (reachd sets device, protocol, reason and phase itself)"
         ));
     }
-    Ok(())
+    // The other labels `reachd_device_info` sets itself (sink::metrics).
+    match s {
+        "address" => Err(
+            "label name `address` is reserved (reachd_device_info carries the device's address \
+             as `address`)"
+                .to_owned(),
+        ),
+        "platform" => Err(
+            "label name `platform` is reserved (set `platform:` on the device or its profile: \
+             reachd_device_info carries it as `platform`)"
+                .to_owned(),
+        ),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]

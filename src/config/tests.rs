@@ -1138,7 +1138,7 @@ fn scrapli_mapping_in_full() {
         "inv.yaml",
         "- host: r1.example.net\n  name: r1\n  port: 2222\n  auth_username: u\n  auth_password: p\n  \
          auth_strict_key: true\n  ssh_known_hosts_file: kh\n  timeout_socket: 0.5\n  \
-         timeout_transport: 2s\n  transport: ssh2\n  labels: {site: x, platform: custom}\n  \
+         timeout_transport: 2s\n  transport: ssh2\n  labels: {site: x}\n  \
          platform: arista_eos\n  timeout_ops: 30\n  transport_options: {asyncssh: {encryption_algs: [aes128-cbc]}}\n  \
          comms_prompt_pattern: '^\\S+#$'\n  on_open: null\n  privilege_levels: {}\n  variant: x\n\
          - host: 192.0.2.2\n  auth_password: p\n  transport: telnet\n\
@@ -1152,7 +1152,9 @@ fn scrapli_mapping_in_full() {
     assert_eq!(
         plan.devices[0].labels,
         BTreeMap::from([
-            ("platform".to_owned(), "custom".to_owned()),
+            // The platform is the `platform` label (a `platform` label of
+            // its own is refused: issue 9).
+            ("platform".to_owned(), "arista_eos".to_owned()),
             ("site".to_owned(), "x".to_owned())
         ])
     );
@@ -1540,4 +1542,92 @@ fn plan_and_errors_cross_threads() {
     fn send_sync<T: Send + Sync + 'static>() {}
     send_sync::<Plan>();
     send_sync::<ConfigErrors>();
+}
+
+/// Digits and dots that are no IPv4 address are refused, never sent to the
+/// resolver as a host name: in the main file's devices, native inventories
+/// and scrapli inventories.
+#[test]
+fn digits_and_dots_must_be_an_ipv4_address() {
+    let fx = Fx::new();
+    for bad in [
+        "999.1.1.1",
+        "127.0.1.300",
+        "10.0.0",
+        "1.2.3.4.5",
+        "12345",
+        "1.2.3.4.",
+    ] {
+        assert_eq!(
+            fx.error(fx.main(&format!("devices:\n  - name: r1\n    address: {bad}\n"))),
+            format!(
+                "main.yaml:3:14: devices[0].address: invalid address `{bad}`: only digits and \
+                 dots, but not an IPv4 address (four numbers from 0 to 255)"
+            ),
+            "{bad}"
+        );
+    }
+    fx.write("native.yaml", "- name: r1\n  address: 127.0.1.300\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["native.yaml"])),
+        "native.yaml:2:12: [0].address: invalid address `127.0.1.300`: only digits and dots, \
+         but not an IPv4 address (four numbers from 0 to 255)"
+    );
+    fx.write(
+        "scrapli.yaml",
+        "- host: 999.1.1.1\n  auth_username: u\n  auth_password: p\n",
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["scrapli.yaml"])),
+        "scrapli.yaml:1:9: [0].host: invalid address `999.1.1.1`: only digits and dots, \
+         but not an IPv4 address (four numbers from 0 to 255)"
+    );
+    // Real addresses and names with digits still pass.
+    for good in [
+        "127.0.1.254",
+        "0.0.0.0",
+        "10.1.2.3",
+        "r1.10",
+        "1.2.3.4a",
+        "2001:db8::1",
+    ] {
+        ok(fx.main(&format!("devices:\n  - name: r1\n    address: {good}\n")));
+    }
+}
+
+/// User labels that `reachd_device_info` sets itself are refused, wherever
+/// they are written: `address` (it vanished) and `platform` (it overrode the
+/// device's platform).
+#[test]
+fn labels_that_device_info_sets_itself_are_refused() {
+    let fx = Fx::new();
+    let dev = |extra: &str| format!("devices:\n  - name: r1\n    address: 192.0.2.1\n{extra}");
+    assert_eq!(
+        fx.error(fx.main(&dev("    labels: {site: a, address: x}\n"))),
+        "main.yaml:4:23: devices[0].labels.address: label name `address` is reserved \
+         (reachd_device_info carries the device's address as `address`)"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev(
+            "    platform: cisco_iosxe\n    labels: {platform: junos}\n"
+        ))),
+        "main.yaml:5:14: devices[0].labels.platform: label name `platform` is reserved \
+         (set `platform:` on the device or its profile: reachd_device_info carries it as \
+         `platform`)"
+    );
+    assert_eq!(
+        fx.error(fx.main("profiles:\n  p: {labels: {platform: x}}\n")),
+        "main.yaml:2:16: profiles.p.labels.platform: label name `platform` is reserved \
+         (set `platform:` on the device or its profile: reachd_device_info carries it as \
+         `platform`)"
+    );
+    fx.write(
+        "scrapli.yaml",
+        "- host: 192.0.2.1\n  auth_username: u\n  auth_password: p\n  labels: {address: x}\n",
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["scrapli.yaml"])),
+        "scrapli.yaml:4:12: [0].labels.address: label name `address` is reserved \
+         (reachd_device_info carries the device's address as `address`)"
+    );
 }
