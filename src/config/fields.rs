@@ -186,10 +186,26 @@ impl<'de> Deserialize<'de> for Address {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DeviceName(pub String);
 
+/// The longest device name, label name, label value or platform, in
+/// bytes: each ends up in metric labels, which every scrape repeats.
+pub(crate) const MAX_LABEL_BYTES: usize = 256;
+
+/// `Err` when `s` is longer than [`MAX_LABEL_BYTES`]; `what` names it.
+fn check_len(what: &str, s: &str, note: &str) -> Result<(), String> {
+    if s.len() > MAX_LABEL_BYTES {
+        return Err(format!(
+            "{what} is {} bytes long (at most {MAX_LABEL_BYTES}{note})",
+            s.len()
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_device_name(s: &str) -> Result<(), String> {
     if s.trim().is_empty() {
         return Err("device name must not be empty".to_owned());
     }
+    check_len("device name", s, "")?;
     if s.chars().any(char::is_control) {
         return Err("device name must not contain control characters".to_owned());
     }
@@ -270,6 +286,7 @@ impl<'de> Deserialize<'de> for Checks {
 pub(crate) const RESERVED_LABELS: [&str; 4] = ["device", "protocol", "reason", "phase"];
 
 pub(crate) fn check_label_name(s: &str) -> Result<(), String> {
+    check_len("label name", s, "")?;
     let mut chars = s.chars();
     let first_ok = chars
         .next()
@@ -317,6 +334,38 @@ impl<'de> Deserialize<'de> for LabelName {
     }
 }
 
+struct LabelValue(String);
+
+impl<'de> Deserialize<'de> for LabelValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        str_then(d, "a label value (a string)", |s| {
+            check_len("label value", s, "")?;
+            Ok(LabelValue(s.to_owned()))
+        })
+    }
+}
+
+/// A device's platform (`cisco_iosxe`): it picks the CLI prompt patterns
+/// and is the `platform` label of `reachd_device_info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PlatformName(pub String);
+
+impl<'de> Deserialize<'de> for PlatformName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        str_then(d, "a platform name", |s| {
+            if s.trim().is_empty() {
+                return Err("must not be empty".to_owned());
+            }
+            check_len(
+                "platform",
+                s,
+                "; it is the `platform` label of reachd_device_info",
+            )?;
+            Ok(PlatformName(s.to_owned()))
+        })
+    }
+}
+
 /// Inventory labels: `{site: fra1, role: core}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Labels(pub BTreeMap<String, String>);
@@ -332,7 +381,7 @@ impl<'de> Deserialize<'de> for Labels {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = BTreeMap::new();
                 while let Some(LabelName(k)) = map.next_key()? {
-                    let v: String = map.next_value()?;
+                    let LabelValue(v) = map.next_value()?;
                     out.insert(k, v);
                 }
                 Ok(out)

@@ -1631,3 +1631,118 @@ fn labels_that_device_info_sets_itself_are_refused() {
          (reachd_device_info carries the device's address as `address`)"
     );
 }
+
+/// Intervals: at least 100ms for icmp, 1s for ssh and telnet, wherever an
+/// interval is written; just at the limit passes, just under fails.
+#[test]
+fn intervals_have_a_floor() {
+    let fx = Fx::new();
+    let msg = "is shorter than the minimum (icmp: 100ms, ssh and telnet: 1s)";
+    assert_eq!(
+        fx.error(fx.main("defaults:\n  icmp:\n    interval: 0.000001\n")),
+        format!("main.yaml:3:15: defaults.icmp.interval: interval 1µs {msg}")
+    );
+    assert_eq!(
+        fx.error(fx.main("defaults:\n  icmp: {interval: 99ms, timeout: 99ms, count: 1}\n")),
+        format!("main.yaml:2:20: defaults.icmp.interval: interval 99ms {msg}")
+    );
+    let p = ok(fx.main(
+        "defaults:\n  icmp: {interval: 100ms, timeout: 100ms, count: 1}\n\
+         devices:\n  - {name: r1, address: 192.0.2.1}\n",
+    ));
+    assert_eq!(target(&p, "r1", Protocol::Icmp).interval, ms(100));
+
+    let dev = |proto: &str, interval: &str| {
+        format!(
+            "devices:\n  - name: r1\n    address: 192.0.2.1\n    checks: [{proto}]\n    \
+             username: u\n    password: pw\n    {proto}: {{interval: {interval}, timeout: 500ms}}\n"
+        )
+    };
+    for proto in ["ssh", "telnet"] {
+        assert_eq!(
+            fx.error(fx.main(&dev(proto, "999ms"))),
+            format!(
+                "main.yaml:7:{}: devices[0].{proto}.interval: interval 999ms {msg}",
+                18 + proto.len()
+            ),
+            "{proto}"
+        );
+        let p = ok(fx.main(&dev(proto, "1s")));
+        assert_eq!(target(&p, "r1", proto.parse().unwrap()).interval, secs(1));
+    }
+    assert_eq!(
+        fx.error(fx.main("profiles:\n  p: {ssh: {interval: 0.5}}\n")),
+        format!("main.yaml:2:23: profiles.p.ssh.interval: interval 500ms {msg}")
+    );
+}
+
+/// Device names, label names, label values and platforms (which all end up
+/// as metric label values): at most 256 bytes.
+#[test]
+fn names_and_labels_have_a_length_limit() {
+    let fx = Fx::new();
+    let at = "a".repeat(256);
+    let over = "a".repeat(257);
+    // Multi-byte characters count in bytes: 128 × 2 bytes is the limit.
+    let at_wide = "é".repeat(128);
+    let over_wide = format!("{at_wide}x");
+    let dev = |name: &str, extra: &str| {
+        format!("devices:\n  - name: \"{name}\"\n    address: 192.0.2.1\n{extra}")
+    };
+    for name in [&at, &at_wide] {
+        let p = ok(fx.main(&dev(name, "")));
+        assert_eq!(&*p.devices[0].name, name.as_str());
+    }
+    for name in [&over, &over_wide] {
+        assert_eq!(
+            fx.error(fx.main(&dev(name, ""))),
+            "main.yaml:2:11: devices[0].name: device name is 257 bytes long (at most 256)"
+        );
+    }
+    // scrapli's `name` too.
+    fx.write(
+        "s.yaml",
+        &format!("- host: 192.0.2.1\n  name: {over}\n  checks: [icmp]\n"),
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["s.yaml"])),
+        "s.yaml:2:9: [0].name: device name is 257 bytes long (at most 256)"
+    );
+
+    let p = ok(fx.main(&dev("r1", &format!("    labels: {{{at}: {at}}}\n"))));
+    assert_eq!(p.devices[0].labels.get(&at), Some(&at));
+    assert_eq!(
+        fx.error(fx.main(&dev("r1", &format!("    labels: {{{over}: x}}\n")))),
+        format!(
+            "main.yaml:4:14: devices[0].labels.{over}: label name is 257 bytes long (at most 256)"
+        )
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("r1", &format!("    labels: {{site: {over}}}\n")))),
+        "main.yaml:4:20: devices[0].labels.site: label value is 257 bytes long (at most 256)"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev(
+            "r1",
+            &format!("    labels: {{site: \"{over_wide}\"}}\n")
+        ))),
+        "main.yaml:4:20: devices[0].labels.site: label value is 257 bytes long (at most 256)"
+    );
+
+    let p = ok(fx.main(&dev("r1", &format!("    platform: {at}\n"))));
+    assert_eq!(p.devices[0].labels.get("platform"), Some(&at));
+    assert_eq!(
+        fx.error(fx.main(&dev("r1", &format!("    platform: {over}\n")))),
+        "main.yaml:4:15: devices[0].platform: platform is 257 bytes long (at most 256; it is \
+         the `platform` label of reachd_device_info)"
+    );
+    fx.write(
+        "p.yaml",
+        &format!("- host: 192.0.2.1\n  platform: {over}\n  checks: [icmp]\n"),
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["p.yaml"])),
+        "p.yaml:2:13: [0].platform: platform is 257 bytes long (at most 256; it is \
+         the `platform` label of reachd_device_info)"
+    );
+}
