@@ -1746,3 +1746,27 @@ fn names_and_labels_have_a_length_limit() {
          the `platform` label of reachd_device_info)"
     );
 }
+
+/// 100,000 levels of flow nesting (200 KB; quadratic in the YAML parser:
+/// 23.6 s) are refused at once, at the bracket that goes too deep, in the
+/// main file and in an inventory.
+#[test]
+fn deep_nesting_is_refused_before_parsing() {
+    let fx = Fx::new();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_eq!(
+        fx.error(fx.main(&format!("devices: {deep}\n"))),
+        "main.yaml:1:74: nesting deeper than 64 levels (reachd's files need a handful)"
+    );
+    fx.write(
+        "inv.yaml",
+        &format!("- {{name: r1, address: 192.0.2.1, labels: {deep}}}\n"),
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["inv.yaml"])),
+        "inv.yaml:1:105: nesting deeper than 64 levels (reachd's files need a handful)"
+    );
+    // 64 levels are still parsed (and refused for what they are).
+    let r = fx.main(&format!("devices: {}{}\n", "[".repeat(64), "]".repeat(64)));
+    assert!(!fx.error(r).contains("nesting"));
+}
