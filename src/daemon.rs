@@ -22,8 +22,9 @@ use crate::scheduler::{self, Handle};
 use crate::sink::Sinks;
 use crate::target::{Protocol, Target, TargetKey};
 
-/// How the plan is obtained, again on every reload.
-pub trait PlanSource: Send + 'static {
+/// How the plan is obtained, again on every reload (on a thread of its
+/// own: loading reads files and parses, blocking work).
+pub trait PlanSource: Send + Sync + 'static {
     fn load(&self) -> Result<Plan, config::ConfigErrors>;
 }
 
@@ -407,14 +408,24 @@ pub async fn serve(
         env!("CARGO_PKG_VERSION")
     );
 
+    let source: Arc<dyn PlanSource> = Arc::from(source);
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                let _ = reload(&*source, &overrides, &mut engine, plan.listen).await;
+                let stop = stop_signal(&mut term, &mut int);
+                if reload(&source, &overrides, &mut engine, plan.listen, stop).await.is_none() {
+                    break;
+                }
             }
             Some(reply) = reload_rx.recv() => {
-                let outcome = reload(&*source, &overrides, &mut engine, plan.listen).await;
-                let _ = reply.send(outcome);
+                let stop = stop_signal(&mut term, &mut int);
+                match reload(&source, &overrides, &mut engine, plan.listen, stop).await {
+                    Some(outcome) => { let _ = reply.send(outcome); }
+                    None => {
+                        let _ = reply.send(Err("reachd is stopping: reload abandoned".to_owned()));
+                        break;
+                    }
+                }
             }
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
@@ -442,15 +453,66 @@ pub async fn serve(
     ExitCode::SUCCESS
 }
 
+/// SIGTERM or SIGINT, said; what ends a reload that is still loading.
+async fn stop_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) {
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM during a reload: stopping"),
+        _ = int.recv() => info!("SIGINT during a reload: stopping"),
+    }
+}
+
+/// Loads the plan on a thread of its own: reading and parsing the files is
+/// blocking work that must hold neither a runtime worker nor the main loop
+/// (a file on a hung mount, a huge inventory). `None` when `stop` comes
+/// first: the thread is left to finish on its own and its plan is dropped
+/// (exiting the process ends it).
+async fn load_unless_stopped(
+    source: &Arc<dyn PlanSource>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Option<Result<Plan, config::ConfigErrors>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let src = source.clone();
+    let spawned = std::thread::Builder::new()
+        .name("reachd-reload".to_owned())
+        .spawn(move || {
+            let _ = tx.send(src.load());
+        });
+    if let Err(e) = spawned {
+        warn!("cannot start a thread to load the configuration ({e}): loading in place");
+        return Some(source.load());
+    }
+    tokio::select! {
+        loaded = rx => match loaded {
+            Ok(loaded) => Some(loaded),
+            // The thread panicked: say so as a failed reload.
+            Err(_) => Some(Err(config::ConfigErrors(vec![config::ConfigError {
+                file: Default::default(),
+                line: None,
+                column: None,
+                field: None,
+                message: "loading the configuration failed unexpectedly (a bug: please report)"
+                    .to_owned(),
+            }]))),
+        },
+        () = stop => None,
+    }
+}
+
+/// A reload; `None` when `stop` came while the configuration was loading
+/// (the running configuration is left as it is).
 async fn reload(
-    source: &dyn PlanSource,
+    source: &Arc<dyn PlanSource>,
     overrides: &Overrides,
     engine: &mut Engine,
     serving: SocketAddr,
-) -> Result<String, String> {
+    stop: impl std::future::Future<Output = ()>,
+) -> Option<Result<String, String>> {
     let metrics = engine.sinks.metrics.clone();
     crate::notify::reloading();
-    let loaded = source.load();
+    let loaded = load_unless_stopped(source, stop).await?;
     let outcome = match loaded {
         Ok(mut plan) => {
             overrides.apply(&mut plan);
@@ -495,7 +557,7 @@ async fn reload(
         Ok(msg) => crate::notify::ready(msg),
         Err(_) => crate::notify::ready("reload failed: running the previous configuration"),
     }
-    outcome
+    Some(outcome)
 }
 
 #[cfg(test)]
@@ -556,5 +618,35 @@ mod tests {
         assert_eq!(row.reason, Reason::Refused);
         engine.shutdown();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A source whose load blocks until released.
+    struct Stuck(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+
+    impl PlanSource for Stuck {
+        fn load(&self) -> Result<Plan, config::ConfigErrors> {
+            let _ = self.0.lock().unwrap().recv();
+            Err(config::ConfigErrors(vec![]))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_signal_ends_a_reload_that_is_still_loading() {
+        let (release, rx) = std::sync::mpsc::channel();
+        let source: Arc<dyn PlanSource> = Arc::new(Stuck(std::sync::Mutex::new(rx)));
+        let stopped = tokio::time::timeout(
+            Duration::from_secs(30),
+            load_unless_stopped(&source, async {}),
+        )
+        .await
+        .expect("the stop ends the wait, not the load");
+        assert!(stopped.is_none());
+        let _ = release.send(());
+        // Without a stop, the load's result comes back.
+        let (release, rx) = std::sync::mpsc::channel();
+        let source: Arc<dyn PlanSource> = Arc::new(Stuck(std::sync::Mutex::new(rx)));
+        release.send(()).unwrap();
+        let loaded = load_unless_stopped(&source, std::future::pending()).await;
+        assert!(matches!(loaded, Some(Err(_))));
     }
 }

@@ -285,13 +285,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         None
     }
 
-    /// The latest output, cleaned, on one line, at most ~200 characters.
+    /// The latest output, cleaned, on one line: the whole kept tail (at
+    /// most `TAIL` bytes, starting with `…` when older output was dropped).
+    /// Not shortened for display here: a caller redacts secrets first and
+    /// shortens after, so a secret cut in two never shows half of itself.
     pub fn last_output(&self) -> String {
         let s = one_line(&self.tail);
-        let n = s.chars().count();
-        if n > 200 {
-            let skip = n - 200;
-            format!("…{}", s.chars().skip(skip).collect::<String>())
+        if self.tail.len() >= TAIL {
+            format!("…{s}")
         } else {
             s
         }

@@ -323,3 +323,29 @@ async fn many_devices_at_once() {
         assert_eq!(v.prompt, Some(format!("{name}#")));
     }
 }
+
+/// A device that echoes the login password, then prints a long notice:
+/// the 200 characters the detail shows start inside the echoed password.
+/// No piece of it (6 characters or more) may appear in the verdict.
+#[tokio::test]
+async fn echoed_password_cut_by_the_detail_leaks_no_piece_of_it() {
+    let password = "CNRY-ECHOTRUNC-cc22dd";
+    let notice = sim::ECHO_NOTICE.trim().chars().count();
+    // The premise: the last 200 characters (the notice, " | ", and the
+    // rest) start inside the password.
+    assert!(notice + 3 < 200 && notice + 3 + password.len() > 206);
+    let mut d = DeviceSpec::healthy("R1", local()).over_telnet();
+    d.faults = vec![Fault::EchoPassword];
+    d.password = password.into();
+    let sim = sim::start(vec![d]).await.unwrap();
+    let s = SessionSpec {
+        password: Some(Secret::new(password)),
+        read_timeout: Duration::from_millis(800),
+        ..spec()
+    };
+    let v = check(sim.devices[0].addr, s).await;
+    assert_verdict(&v, Reason::Prompt, Phase::Prompt);
+    assert!(v.detail.contains("no prompt will follow"), "{}", v.detail);
+    common::assert_no_piece_of(&v, password, 6);
+    assert!(v.detail.contains("<redacted>"), "{}", v.detail);
+}

@@ -100,6 +100,7 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         ConfigError::whole_file(file, format!("cannot read config file: {}", io_reason(&e)))
     })?;
+    ConfigError::check_depth(file, &text)?;
     let value: Value =
         serde_yaml::from_str(&text).map_err(|e| ConfigError::from_plain_yaml(file, &e))?;
     let text = match value {

@@ -19,9 +19,11 @@
 //! - `resolve`: per-protocol blocks, profiles, defaults and the cascade;
 //! - `fields`, `duration`, `secret_source`: validated values;
 //! - `context`: what a node needs to know while it is parsed;
+//! - `depth`: a linear look at a file's nesting before it is parsed;
 //! - `error`: errors with their location.
 
 mod context;
+mod depth;
 mod duration;
 mod error;
 mod fields;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::session::{Expects, Session, Step, finish, redact};
+use super::session::{Expects, Session, Step, finish, shown_output};
 use super::tether::Tethered;
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, DialogueError, Pattern, Platform};
@@ -149,7 +149,7 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
             d,
             &[login, password, prompts[0], prompts[1]],
             &failures,
-            "login prompt",
+            "the login prompt",
         )
         .await?;
     match found.index {
@@ -171,7 +171,7 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
                     d,
                     &[password, prompts[0], prompts[1]],
                     &failures,
-                    "password prompt",
+                    "the password prompt",
                 )
                 .await
                 .map_err(|o| login_refused(o, "the user name"))?;
@@ -204,21 +204,21 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
     let w = s.wait(s.spec.read_timeout);
     let r = d.read_until(&prompts, &failures, w.at).await;
     s.progress
-        .set_last_output(&redact(&d.last_output(), s.spec));
+        .set_last_output(&shown_output(&d.last_output(), s.spec));
     match r {
         Ok(found) => Ok(found),
         Err(e @ DialogueError::Timeout { .. }) if !w.overall => {
             // Neither refused nor a prompt: we were waiting for the prompt.
             s.progress.enter(Phase::Prompt);
-            Err(s.read_error(e, w, "CLI prompt after the password"))
+            Err(s.read_error(e, w, "the CLI prompt after the password"))
         }
         Err(e) if s.tether.over_budget() => {
             // Talking endlessly, neither refusing nor prompting: the same.
             s.progress.enter(Phase::Prompt);
-            Err(s.read_error(e, w, "CLI prompt after the password"))
+            Err(s.read_error(e, w, "the CLI prompt after the password"))
         }
         Err(e) => Err(login_refused(
-            s.read_error(e, w, "CLI prompt after the password"),
+            s.read_error(e, w, "the CLI prompt after the password"),
             "the login",
         )),
     }

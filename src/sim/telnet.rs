@@ -221,8 +221,15 @@ async fn login(dev: &Device, input: &mut Input, wr: &mut OwnedWriteHalf) -> Opti
             wr.write_all(b"\r\nPassword: ").await.ok()?;
             user.trim() == dev.spec.username
         };
-        let password = input.line(wr, false).await?;
+        let echo = dev.spec.has(Fault::EchoPassword);
+        let password = input.line(wr, echo).await?;
         if user_ok && password == dev.password {
+            if echo {
+                // Held: the notice, then no prompt ever.
+                wr.write_all(super::ECHO_NOTICE.as_bytes()).await.ok()?;
+                while input.line(wr, true).await.is_some() {}
+                return None;
+            }
             return Some(());
         }
         let again = match (password_only, attempt) {
@@ -267,7 +274,8 @@ async fn cli(dev: &Device, input: &mut Input, wr: &mut OwnedWriteHalf) {
         .await;
         return;
     }
-    let mut ios = Ios::new(&spec.name, &dev.enable);
+    let mut ios =
+        Ios::new(&spec.name, &dev.enable).echoing_passwords(spec.has(Fault::EchoPassword));
     if prompted(dev, wr, &ios, &format!("{MOTD}\r\n"))
         .await
         .is_none()
