@@ -734,7 +734,7 @@ def report(a, counts, stages, samples, log, intervals, skipped_warm, skipped_end
             c = abuse.get(kind)
             if c:
                 print(f"  {kind}: target {c['target']}, opened {c['opened']}, at most {c['open_max']} open at once, "
-                      f"closed by reachd {c['closed_by_server']} (after {fmt(c['closed_after_s_p50'], '.1f')} s "
+                      f"ended from reachd's side {c['closed_by_server']} (after {fmt(c['closed_after_s_p50'], '.1f')} s "
                       f"median, {fmt(c['closed_after_s_max'], '.1f')} s max), connect errors "
                       f"{c['connect_errors'] or 0}")
         if abuse.get("bursts"):
