@@ -66,7 +66,8 @@ The report, column by column:
    burst in flight at one sample does not count as a leak), `drift` their
    difference in %, `max` the highest sample, `limit` reachd's
    RLIMIT_NOFILE. CPU is reachd's CPU time over the measured window, in %
-   of one core.
+   of one core. Below it: how long reachd took to exit after SIGTERM (killed
+   after 15 s), or when it died.
  Checks table, per protocol: `checks` done during the whole run and after
    the warm-up; `lag p50/p99/max`: the check events' lag_ms (how late the
    check started against its schedule) after the warm-up; `overruns`:
@@ -397,15 +398,20 @@ class CheckLog:
 
 
 def terminate(proc, timeout, sig=signal.SIGTERM):
-    """Signals proc (if it runs), waits up to timeout, then kills it."""
+    """Signals proc (if it runs), waits up to timeout, then kills it.
+    Returns (seconds it took, whether it had to be killed), or None if it
+    was not running."""
     if proc is None or proc.poll() is not None:
-        return
+        return None
+    t0 = time.monotonic()
     try:
         proc.send_signal(sig)
         proc.wait(timeout=timeout)
+        return time.monotonic() - t0, False
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+        return time.monotonic() - t0, True
 
 
 class SkippedScrape(threading.Thread):
@@ -535,6 +541,7 @@ def main():
             cpu_warm = cpu_end = None
             died = None
             warm_done = False
+            finished = False
             try:
                 while True:
                     t = time.monotonic() - t0
@@ -575,14 +582,17 @@ def main():
                     t_end_mono = time.monotonic()
                 stage(f"measured ({a.duration - a.warmup:g} s)" if died is None
                       else f"measured until reachd died at {died[0]:.0f} s")
+                finished = True
             finally:
-                # Stop the client first (it writes its report on SIGTERM), then reachd.
+                # Stop the client first (it writes its report on SIGTERM), then
+                # reachd. After a full run the client ends by itself (a burst may
+                # still be finishing); interrupted, it is stopped at once.
                 if abuse is not None and abuse.poll() is None:
                     try:
-                        abuse.wait(timeout=a.http_timeout + 20)
+                        abuse.wait(timeout=a.http_timeout + 20 if finished else 0.1)
                     except subprocess.TimeoutExpired:
                         terminate(abuse, 15)
-                terminate(reachd, 15)
+                reachd_stop = terminate(reachd, 15)
                 log_f.close()
                 log_f = None
             stage("stop (client, reachd)")
@@ -601,7 +611,7 @@ def main():
             scrape_s = [x.seconds if x else None for x in scrapes]
             ok = report(a, counts, stages, samples, log, intervals, skipped_warm, skipped_end, scrape_s,
                         cpu_warm, cpu_end, (t_warm_mono if warm_done else None), t_end_mono, t0,
-                        died, reachd.returncode, abuse_report)
+                        died, (reachd_stop, reachd.returncode), abuse_report)
     except (KeyboardInterrupt, Stop) as e:
         interrupted = e
     finally:
@@ -616,7 +626,7 @@ def main():
 
 
 def report(a, counts, stages, samples, log, intervals, skipped_warm, skipped_end, scrape_s, cpu_warm,
-           cpu_end, t_warm_mono, t_end_mono, t0, died, exit_code, abuse):
+           cpu_end, t_warm_mono, t_end_mono, t0, died, stopped, abuse):
     load = open("/proc/loadavg").read().split()[:3]
     faulty = sum(n for f, n in counts.items() if f != "healthy")
     print(f"\nreachd soak: {a.devices} devices ({counts['healthy']} healthy, {faulty} faulty: "
@@ -663,6 +673,10 @@ def report(a, counts, stages, samples, log, intervals, skipped_warm, skipped_end
     table(rows, ["", "warm-up", "end", "drift", "max", "limit"])
     if died is not None:
         print(f"\nreachd DIED at {died[0]:.0f} s with exit status {died[1]}")
+    elif stopped[0] is not None:
+        took, killed = stopped[0]
+        print(f"\nreachd after SIGTERM: " + (f"still running after {took:.1f} s, killed" if killed else
+                                             f"exited in {took:.1f} s with status {stopped[1]}"))
 
     # --- checks -------------------------------------------------------------
     window = None
