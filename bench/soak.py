@@ -15,7 +15,7 @@ What it does, in stages (each stage's duration is printed):
 
  1. `reachd sim` serves N devices (R1…RN) on 127.0.1.1… (--base; SSH on
     --port, Telnet on --telnet-port). Every simulator fault is mixed in:
-    each fault gets --fault-share of the devices (default 1/16 = 6.25 %),
+    each fault gets --fault-share of the devices (default 1/18 = 5.6 %),
     the rest are healthy; which device gets which is a fixed shuffle
     (--seed). slow-prompt devices wait --slow-prompt (500 ms) before each
     prompt. Blackhole devices hold a full listen queue: loopback only.
@@ -119,7 +119,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 
 FAULTS = ["wrong-password", "wrong-enable", "tarpit", "blackhole", "banner-silence", "garbage",
           "disconnect", "no-prompt", "slow-prompt", "endless-output", "legacy-only",
-          "changed-host-key", "kbd-interactive", "iac-storm", "password-only"]
+          "changed-host-key", "kbd-interactive", "iac-storm", "password-only", "echo-password"]
 
 # What each device is expected to show over (ssh, telnet): "up", "down", or
 # "down-after-first" (changed-host-key under accept-new: the first check
@@ -141,6 +141,7 @@ EXPECT = {
     "kbd-interactive": ("up", "up"),
     "iac-storm": ("up", "down"),
     "password-only": ("up", "up"),
+    "echo-password": ("down", "down"),
 }
 
 LEGACY_SSH = ('kex: "+diffie-hellman-group14-sha1,diffie-hellman-group1-sha1", '
@@ -176,7 +177,7 @@ def parse_args():
     g.add_argument("--base", default="127.0.1.1", help="first device address, 127.0.0.0/8 (%(default)s)")
     g.add_argument("--port", type=int, default=2222, help="SSH port of the devices (%(default)s)")
     g.add_argument("--telnet-port", type=int, default=2323, help="Telnet port of the devices (%(default)s)")
-    g.add_argument("--fault-share", type=float, default=1 / 16,
+    g.add_argument("--fault-share", type=float, default=1 / 18,
                    help="share of the devices given each fault (%(default)s); the rest are healthy")
     g.add_argument("--faults", default=",".join(FAULTS), help="the faults mixed in (default: all)")
     g.add_argument("--seed", type=int, default=1, help="which device gets which fault (%(default)s)")
