@@ -611,6 +611,7 @@ mod wording_tests {
             progress: &progress,
             expects: &expects,
             eol: "\r",
+            tether: Tether::default(),
         };
         let w = Wait {
             at: Instant::now(),
