@@ -207,12 +207,16 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice], icmp: &IcmpLab) -> Plan {
         },
         concurrency: Protocol::ALL.iter().map(|p| (*p, 100)).collect(),
         shutdown_grace: Duration::from_secs(2),
+        http: config::HttpSettings::default(),
         state_dir: None,
         devices,
         targets,
         icmp_broadcast: *icmp == IcmpLab::All,
     };
     overrides.apply(&mut plan);
+    // The demo's reload endpoint is on, as long as only this machine can
+    // reach it.
+    plan.http.enable_lifecycle = plan.listen.ip().is_loopback();
     plan
 }
 
