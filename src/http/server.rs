@@ -255,11 +255,7 @@ async fn watch_web_config(
             _ = stop.changed() => return,
         }
         let f = file.clone();
-        let Ok((print, loaded)) = tokio::task::spawn_blocking(move || {
-            let print = web_config::fingerprint(&f);
-            (print, web_config::load(&f))
-        })
-        .await
+        let Ok(print) = tokio::task::spawn_blocking(move || web_config::fingerprint(&f)).await
         else {
             continue;
         };
@@ -267,6 +263,10 @@ async fn watch_web_config(
             continue;
         }
         seen = print;
+        let f = file.clone();
+        let Ok(loaded) = tokio::task::spawn_blocking(move || web_config::load(&f)).await else {
+            continue;
+        };
         match loaded {
             Ok(config) => {
                 live.set(config);
@@ -923,6 +923,112 @@ mod tests {
         )
         .await;
         assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        let _ = srv.stop.send(true);
+    }
+
+    fn web(text: &str) -> WebConfig {
+        web_config::parse(std::path::Path::new("/tmp/web.yml"), text).unwrap()
+    }
+
+    fn auth_header(user: &str, password: &str) -> String {
+        let b64 = data_encoding::BASE64.encode(format!("{user}:{password}").as_bytes());
+        format!("Authorization: Basic {b64}\r\n")
+    }
+
+    fn get_as(path: &str, auth: &str) -> String {
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn auth_guards_all_but_healthy_and_ready_and_headers_are_sent() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let w = web(&format!(
+            "basic_auth_users: {{alice: \"{hash}\"}}\n\
+             http_server_config: {{headers: {{X-Frame-Options: deny}}}}\n"
+        ));
+        let srv = start(state(w, true), Limits::default()).await;
+        for path in ["/-/healthy", "/-/ready"] {
+            let out = exchange(srv.addr, &get(path)).await;
+            assert!(out.starts_with("HTTP/1.1 200"), "{path}: {out}");
+        }
+        for path in ["/metrics", "/", "/api/v1/status", "/nonexistent"] {
+            let out = exchange(srv.addr, &get(path)).await;
+            assert!(out.starts_with("HTTP/1.1 401"), "{path}: {out}");
+            assert!(
+                out.contains("www-authenticate: Basic realm=\"reachd\""),
+                "{out}"
+            );
+            assert!(out.contains("x-frame-options: deny"), "{out}");
+            let out = exchange(srv.addr, &get_as(path, &auth_header("alice", "nope"))).await;
+            assert!(out.starts_with("HTTP/1.1 401"), "{path}: {out}");
+            let out = exchange(srv.addr, &get_as(path, &auth_header("alice", "pw"))).await;
+            assert!(!out.starts_with("HTTP/1.1 401"), "{path}: {out}");
+            assert!(out.contains("x-frame-options: deny"), "{out}");
+        }
+        let out = exchange(
+            srv.addr,
+            "POST /-/reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        assert!(
+            out.starts_with("HTTP/1.1 401"),
+            "reload needs the password too: {out}"
+        );
+        let _ = srv.stop.send(true);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reload_needs_the_lifecycle_flag_and_is_refused_cross_site() {
+        let post = |extra: &str| {
+            format!(
+                "POST /-/reload HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}Content-Length: 0\r\n\r\n"
+            )
+        };
+        let off = start(state(WebConfig::plain(), false), Limits::default()).await;
+        let out = exchange(off.addr, &post("")).await;
+        assert!(out.starts_with("HTTP/1.1 403"), "{out}");
+        assert!(out.contains("--web.enable-lifecycle"), "{out}");
+        let on = start(state(WebConfig::plain(), true), Limits::default()).await;
+        let out = exchange(on.addr, &post("")).await;
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        assert!(out.contains("configuration reloaded"), "{out}");
+        for extra in [
+            "Origin: https://evil.example\r\n",
+            "Origin: null\r\n",
+            "Sec-Fetch-Site: cross-site\r\n",
+            "Content-Type: application/x-www-form-urlencoded\r\n",
+            "Content-Type: multipart/form-data; boundary=x\r\n",
+            "Content-Type: Text/Plain;charset=UTF-8\r\n",
+        ] {
+            let out = exchange(on.addr, &post(extra)).await;
+            assert!(out.starts_with("HTTP/1.1 403"), "{extra}: {out}");
+        }
+        // A tool's own content type, or Sec-Fetch-Site: none (typed by the
+        // user), is fine.
+        for extra in [
+            "Content-Type: application/json\r\n",
+            "Sec-Fetch-Site: none\r\n",
+        ] {
+            let out = exchange(on.addr, &post(extra)).await;
+            assert!(out.starts_with("HTTP/1.1 200"), "{extra}: {out}");
+        }
+        let _ = off.stop.send(true);
+        let _ = on.stop.send(true);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rate_limit_answers_429_beyond_the_burst() {
+        let srv = start(
+            state(web("rate_limit: {interval: 1h, burst: 2}\n"), false),
+            Limits::default(),
+        )
+        .await;
+        for _ in 0..2 {
+            let out = exchange(srv.addr, &get("/-/healthy")).await;
+            assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        }
+        let out = exchange(srv.addr, &get("/-/healthy")).await;
+        assert!(out.starts_with("HTTP/1.1 429"), "{out}");
         let _ = srv.stop.send(true);
     }
 

@@ -913,3 +913,428 @@ pub fn fingerprint(file: &Path) -> Vec<u8> {
     }
     h.finalize().to_vec()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(name: &str) -> String {
+        format!("{}/tests/data/web/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn hash(password: &str) -> String {
+        bcrypt::hash(password, 4).unwrap()
+    }
+
+    fn parse_str(text: &str) -> Result<WebConfig, ConfigError> {
+        parse(Path::new("/etc/reachd/web.yml"), text)
+    }
+
+    fn err(text: &str) -> String {
+        match parse_str(text) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn basic(user: &str, password: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            data_encoding::BASE64.encode(format!("{user}:{password}").as_bytes())
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let h = hash("pw");
+        let text = format!(
+            "tls_server_config:
+  cert_file: {cert}
+  key_file: {key}
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: {ca}
+  client_allowed_sans: [scraper.example]
+  min_version: TLS12
+  max_version: TLS13
+  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305]
+  prefer_server_cipher_suites: false
+  curve_preferences: [X25519, CurveP256]
+http_server_config:
+  http2: false
+  headers:
+    Content-Security-Policy: \"default-src 'self'\"
+    X-Frame-Options: deny
+    X-Content-Type-Options: nosniff
+    X-XSS-Protection: \"1; mode=block\"
+    Strict-Transport-Security: max-age=31536000
+basic_auth_users:
+  alice: {h}
+  bob: {h}
+rate_limit:
+  interval: 100ms
+  burst: 5
+",
+            cert = data("server.pem"),
+            key = data("server.key"),
+            ca = data("ca.pem"),
+        );
+        let c = parse_str(&text).unwrap();
+        let tls = c.tls.as_ref().unwrap();
+        assert_eq!(tls.allowed_sans, ["scraper.example"]);
+        assert!(!tls.config.ignore_client_order);
+        assert_eq!(tls.config.alpn_protocols, [b"http/1.1".to_vec()]);
+        let suites: Vec<_> = tls
+            .config
+            .crypto_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
+        assert!(suites.contains(&"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".to_owned()));
+        assert!(suites.contains(&"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256".to_owned()));
+        assert!(!suites.contains(&"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384".to_owned()));
+        assert!(suites.iter().any(|s| s.starts_with("TLS13_")));
+        assert_eq!(tls.config.crypto_provider().kx_groups.len(), 2);
+        assert!(!c.http2);
+        assert_eq!(c.headers.len(), 5);
+        assert!(
+            c.headers
+                .iter()
+                .any(|(n, v)| n == "x-frame-options" && v == "deny")
+        );
+        assert_eq!(c.users.len(), 2);
+        assert_eq!(c.rate_limit, Some((Duration::from_millis(100), 5)));
+    }
+
+    #[test]
+    fn inline_pem_and_defaults() {
+        let text = format!(
+            "tls_server_config:\n  cert: |\n{}  key: |\n{}  client_auth_type: VerifyClientCertIfGiven\n  client_ca: |\n{}",
+            indent(&data("server.pem")),
+            indent(&data("server.key")),
+            indent(&data("ca.pem")),
+        );
+        let c = parse_str(&text).unwrap();
+        let tls = c.tls.unwrap();
+        assert!(
+            tls.config.ignore_client_order,
+            "prefer_server_cipher_suites defaults to true"
+        );
+        assert_eq!(
+            tls.config.alpn_protocols[0],
+            b"h2".to_vec(),
+            "http2 defaults to true"
+        );
+        assert!(c.http2);
+        assert!(c.users.is_empty());
+    }
+
+    fn indent(file: &str) -> String {
+        std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect()
+    }
+
+    #[test]
+    fn empty_file_or_no_certificate_is_plain_http() {
+        assert!(parse_str("").unwrap().tls.is_none());
+        assert!(parse_str("# nothing\n").unwrap().tls.is_none());
+        let c = parse_str("tls_server_config: {min_version: TLS13}\n").unwrap();
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn relative_paths_are_relative_to_the_web_config_file() {
+        let dir = std::env::temp_dir().join(format!("reachd-webcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in ["server.pem", "server.key"] {
+            std::fs::copy(data(f), dir.join(f)).unwrap();
+        }
+        let file = dir.join("web.yml");
+        std::fs::write(
+            &file,
+            "tls_server_config: {cert_file: server.pem, key_file: server.key}\n",
+        )
+        .unwrap();
+        assert!(load(&file).unwrap().tls.is_some());
+        let before = fingerprint(&file);
+        std::fs::copy(data("client.pem"), dir.join("server.pem")).unwrap();
+        assert_ne!(
+            fingerprint(&file),
+            before,
+            "a rewritten certificate is noticed"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_line_and_column() {
+        assert_eq!(
+            err("tls_server_config:\n  min_version: TLS12\n  clent_auth_type: NoClientCert\n"),
+            "/etc/reachd/web.yml:3:3: tls_server_config.clent_auth_type: unknown field \
+             `clent_auth_type`, did you mean `client_auth_type`?"
+        );
+        let e = err("basic_auth_users: {}\nhttp_server_config:\n  http3: true\n");
+        assert!(
+            e.starts_with("/etc/reachd/web.yml:3:3: http_server_config.http3: unknown field"),
+            "{e}"
+        );
+        let e = err("basic_auth_user: {}\n");
+        assert!(e.contains("did you mean `basic_auth_users`?"), "{e}");
+        let e = err("http_server_config:\n  headers:\n    X-Powered-By: me\n");
+        assert!(e.starts_with("/etc/reachd/web.yml:3:"), "{e}");
+        assert!(e.contains("unknown header `X-Powered-By`"), "{e}");
+        let e = err("a: 1\na: 2\n");
+        assert!(e.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn bad_bcrypt_is_an_error_without_the_value() {
+        let e = err("basic_auth_users:\n  alice: plaintext-password\n");
+        assert!(
+            e.starts_with("/etc/reachd/web.yml:2:10: basic_auth_users.alice: not a bcrypt hash"),
+            "{e}"
+        );
+        assert!(!e.contains("plaintext-password"), "{e}");
+        let truncated = &hash("pw")[..40];
+        let e = err(&format!("basic_auth_users:\n  alice: \"{truncated}\"\n"));
+        assert!(e.contains("not a bcrypt hash"), "{e}");
+        assert!(!e.contains(truncated), "{e}");
+        let e = err(&format!(
+            "basic_auth_users:\n  \"a:b\": \"{}\"\n",
+            hash("x")
+        ));
+        assert!(e.contains("invalid user name"), "{e}");
+    }
+
+    #[test]
+    fn missing_and_unusable_files_are_errors() {
+        let e = err("tls_server_config:\n  cert_file: /nonexistent/cert.pem\n  key_file: x\n");
+        assert!(e.starts_with("/etc/reachd/web.yml:2:14: tls_server_config.cert_file: cannot read certificate file /nonexistent/cert.pem"), "{e}");
+        let e = err(&format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            data("server.pem"),
+            data("server.pem")
+        ));
+        assert!(
+            e.contains("tls_server_config.key_file") && e.contains("no PEM private key"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            data("server.key"),
+            data("server.key")
+        ));
+        assert!(e.contains("no PEM certificate"), "{e}");
+        assert!(!e.contains("PRIVATE KEY"), "{e}");
+        // A key that is not the certificate's.
+        let e = err(&format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            data("server.pem"),
+            data("client.key")
+        ));
+        assert!(e.contains("do not make a usable pair"), "{e}");
+        let e = err("missing: [\n");
+        assert!(e.starts_with("/etc/reachd/web.yml:"), "{e}");
+        let e = load(Path::new("/nonexistent/web.yml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("/nonexistent/web.yml: cannot read web config file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn what_rustls_cannot_honour_is_an_error_that_says_so() {
+        let base = format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            data("server.pem"),
+            data("server.key")
+        );
+        let e = err(&format!(
+            "{base}  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n"
+        ));
+        assert!(
+            e.contains("cannot be honoured: rustls implements only the ECDHE AEAD"),
+            "{e}"
+        );
+        let e = err(&format!(
+            "{base}  cipher_suites: [TLS_AES_128_GCM_SHA256]\n"
+        ));
+        assert!(e.contains("TLS 1.3 suite"), "{e}");
+        let e = err(&format!("{base}  curve_preferences: [CurveP521]\n"));
+        assert!(e.contains("CurveP521` cannot be honoured"), "{e}");
+        let e = err(&format!(
+            "{base}  min_version: TLS10\n  max_version: TLS11\n"
+        ));
+        assert!(e.contains("max_version below TLS12"), "{e}");
+        let e = err(&format!(
+            "{base}  min_version: TLS13\n  max_version: TLS12\n"
+        ));
+        assert!(e.contains("min_version is above max_version"), "{e}");
+        let e = err(&format!("{base}  min_version: SSL3\n"));
+        assert!(e.contains("invalid value `SSL3`"), "{e}");
+        // TLS10 as a minimum is taken (as TLS12).
+        assert!(parse_str(&format!("{base}  min_version: TLS10\n")).is_ok());
+    }
+
+    #[test]
+    fn inconsistent_client_auth_is_an_error() {
+        let base = format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            data("server.pem"),
+            data("server.key")
+        );
+        let e = err(&format!(
+            "{base}  client_auth_type: RequireAndVerifyClientCert\n"
+        ));
+        assert!(e.contains("needs client_ca_file"), "{e}");
+        let e = err(&format!("{base}  client_ca_file: {}\n", data("ca.pem")));
+        assert!(e.contains("client_auth_type does not verify"), "{e}");
+        let e = err(&format!(
+            "{base}  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: {}\n  client_allowed_sans: [x]\n",
+            data("ca.pem")
+        ));
+        assert!(e.contains("client_allowed_sans needs"), "{e}");
+        let e = err(&format!("{base}  client_auth_type: Sometimes\n"));
+        assert!(e.contains("invalid value `Sometimes`"), "{e}");
+        let e = err(&format!(
+            "tls_server_config:\n  key_file: {}\n",
+            data("server.key")
+        ));
+        assert!(e.contains("cert_file is missing"), "{e}");
+        let e = err(&format!(
+            "tls_server_config:\n  cert_file: {}\n",
+            data("server.pem")
+        ));
+        assert!(e.contains("key_file is missing"), "{e}");
+        // RequireAnyClientCert with SANs, no CA: allowed.
+        assert!(
+            parse_str(&format!(
+                "{base}  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [x]\n"
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn headers_are_checked() {
+        let e = err("http_server_config: {headers: {X-Frame-Options: allow}}\n");
+        assert!(e.contains("expected deny or sameorigin"), "{e}");
+        let e = err("http_server_config: {headers: {X-Content-Type-Options: sniff}}\n");
+        assert!(e.contains("expected nosniff"), "{e}");
+        let c = parse_str("http_server_config: {headers: {X-Frame-Options: \"\"}}\n").unwrap();
+        assert!(c.headers.is_empty(), "blank means unset");
+    }
+
+    #[test]
+    fn the_auth_decision() {
+        let c = parse_str(&format!(
+            "basic_auth_users:\n  alice: \"{}\"\n  bob: \"{}\"\n",
+            hash("right:pass"),
+            hash("bobs")
+        ))
+        .unwrap();
+        let u = &c.users;
+        assert_eq!(u.check(Some(&basic("alice", "right:pass"))), Auth::Allowed);
+        // Again, from the cache.
+        assert_eq!(u.check(Some(&basic("alice", "right:pass"))), Auth::Allowed);
+        assert_eq!(u.check(Some(&basic("bob", "bobs"))), Auth::Allowed);
+        assert_eq!(u.check(Some(&basic("alice", "wrong"))), Auth::Denied);
+        assert_eq!(u.check(Some(&basic("alice", "bobs"))), Auth::Denied);
+        assert_eq!(u.check(Some(&basic("alice", ""))), Auth::Denied);
+        assert_eq!(u.check(Some(&basic("carol", "right:pass"))), Auth::Denied);
+        assert_eq!(u.check(None), Auth::Missing);
+        assert_eq!(u.check(Some(b"Bearer abc")), Auth::Malformed);
+        assert_eq!(u.check(Some(b"Basic !!!")), Auth::Malformed);
+        assert_eq!(u.check(Some(b"Basic")), Auth::Malformed);
+        let no_colon = format!("Basic {}", data_encoding::BASE64.encode(b"alice"));
+        assert_eq!(u.check(Some(no_colon.as_bytes())), Auth::Malformed);
+        assert_eq!(u.check(Some(&[0xff, 0xfe])), Auth::Malformed);
+        // The scheme is case-insensitive.
+        let lower = String::from_utf8(basic("alice", "right:pass"))
+            .unwrap()
+            .replacen("Basic", "basic", 1);
+        assert_eq!(u.check(Some(lower.as_bytes())), Auth::Allowed);
+        // No users: everyone.
+        assert_eq!(WebConfig::plain().users.check(None), Auth::Allowed);
+    }
+
+    #[test]
+    fn the_stored_hash_is_not_a_password() {
+        // CVE-2022-46146: a cache keyed on the hash let the hash in.
+        let h = hash("secret");
+        let c = parse_str(&format!("basic_auth_users:\n  alice: \"{h}\"\n")).unwrap();
+        assert_eq!(
+            c.users.check(Some(&basic("alice", "secret"))),
+            Auth::Allowed
+        );
+        assert_eq!(c.users.check(Some(&basic("alice", &h))), Auth::Denied);
+        assert_eq!(
+            c.users.check(Some(&basic("alice", "secret"))),
+            Auth::Allowed
+        );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let h = hash("secret");
+        let c = parse_str(&format!(
+            "tls_server_config: {{cert_file: {}, key_file: {}}}\nbasic_auth_users:\n  alice: \"{h}\"\n",
+            data("server.pem"),
+            data("server.key")
+        ))
+        .unwrap();
+        let d = format!("{c:?}");
+        assert!(d.contains("alice"), "{d}");
+        assert!(!d.contains(&h[7..]), "{d}");
+        assert!(!d.contains("PRIVATE"), "{d}");
+    }
+
+    #[test]
+    fn client_sans_are_read_like_go() {
+        let pem = std::fs::read(data("client.pem")).unwrap();
+        let der = CertificateDer::pem_slice_iter(&pem)
+            .next()
+            .unwrap()
+            .unwrap();
+        let sans = cert_sans(&der);
+        assert_eq!(
+            sans,
+            [
+                "scraper.example",
+                "ops@example.net",
+                "spiffe://example/prometheus"
+            ]
+        );
+        let pem = std::fs::read(data("server.pem")).unwrap();
+        let der = CertificateDer::pem_slice_iter(&pem)
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(cert_sans(&der), ["localhost", "127.0.0.1"]);
+        let tls = Tls {
+            config: parse_str(&format!(
+                "tls_server_config: {{cert_file: {}, key_file: {}}}\n",
+                data("server.pem"),
+                data("server.key")
+            ))
+            .unwrap()
+            .tls
+            .unwrap()
+            .config,
+            allowed_sans: vec!["ops@example.net".into()],
+        };
+        assert!(!tls.client_allowed(Some(&[der.clone().into_owned()])));
+        let client = CertificateDer::pem_slice_iter(&std::fs::read(data("client.pem")).unwrap())
+            .next()
+            .unwrap()
+            .unwrap();
+        assert!(tls.client_allowed(Some(&[client])));
+        assert!(!tls.client_allowed(None));
+    }
+}
