@@ -1337,4 +1337,43 @@ rate_limit:
         assert!(tls.client_allowed(Some(&[client])));
         assert!(!tls.client_allowed(None));
     }
+
+    #[test]
+    fn the_shipped_example_is_inert_and_every_commented_key_parses() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/web-config.example.yml");
+        let c = load(&example).unwrap();
+        assert!(c.tls.is_none() && c.users.is_empty() && c.headers.is_empty());
+        // Uncommented, with real files and a real hash, it is a valid config.
+        let key_line = regex::Regex::new(r"^# ( *)([A-Za-z_-]+:.*)$").unwrap();
+        let text = std::fs::read_to_string(&example).unwrap();
+        let on: String = text
+            .lines()
+            .map(|l| match key_line.captures(l) {
+                Some(c) => format!("{}{}\n", &c[1], &c[2]),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        let on = on.replace(
+            "$2y$10$replace.this.with.the.hash.htpasswd.prints.for.you...",
+            &hash("pw"),
+        );
+        let dir = std::env::temp_dir().join(format!("reachd-webex-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (from, to) in [
+            ("server.pem", "reachd.crt"),
+            ("server.key", "reachd.key"),
+            ("ca.pem", "clients-ca.crt"),
+        ] {
+            std::fs::copy(data(from), dir.join(to)).unwrap();
+        }
+        let file = dir.join("web-config.yml");
+        std::fs::write(&file, &on).unwrap();
+        let c = load(&file).unwrap_or_else(|e| panic!("{e}\n{on}"));
+        let tls = c.tls.as_ref().unwrap();
+        assert_eq!(tls.allowed_sans, ["prometheus.example.net"]);
+        assert_eq!(c.headers.len(), 3);
+        assert_eq!(c.users.len(), 1);
+        assert_eq!(c.rate_limit, Some((Duration::from_millis(100), 20)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
