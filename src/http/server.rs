@@ -7,8 +7,9 @@
 //! - **A connection cap** ([`Limits::max_connections`], default
 //!   [`DEFAULT_MAX_CONNECTIONS`]): a connection is accepted only when a slot
 //!   is free; beyond the cap clients wait in the kernel's listen backlog,
-//!   holding no fd of reachd's. [`Limits::fd_budget`] is the most fds the
-//!   server holds open.
+//!   holding no fd of reachd's; while they wait, connections idle for
+//!   [`PRESSURE_GRACE`] with no request running make way.
+//!   [`Limits::fd_budget`] is the most fds the server holds open.
 //! - **Timeouts.** A request head (and a TLS handshake) must arrive
 //!   complete within `header_timeout` (default 5 s) of the server starting
 //!   to wait for it, so slowloris clients and idle HTTP/1 keep-alive
@@ -51,6 +52,31 @@ pub const WEB_CONFIG_POLL: Duration = Duration::from_secs(3);
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// HTTP/2 streams per connection.
 const MAX_STREAMS: u32 = 16;
+/// While the connection cap is reached and clients wait, a connection on
+/// which nothing moved for this long with no request running is closed
+/// (instead of after `header_timeout` or `idle_timeout`), so that idle
+/// connections cannot keep the clients behind them out for long.
+pub const PRESSURE_GRACE: Duration = Duration::from_millis(500);
+
+/// Whether clients are waiting for a free slot; connections look again at
+/// their deadlines when this changes.
+#[derive(Default)]
+struct Pressure {
+    full: std::sync::atomic::AtomicBool,
+    changed: tokio::sync::Notify,
+}
+
+impl Pressure {
+    fn set(&self, full: bool) {
+        if self.full.swap(full, Ordering::Relaxed) != full {
+            self.changed.notify_waiters();
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
+    }
+}
 
 /// The HTTP server's limits (`http:` in the main configuration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,6 +364,7 @@ pub async fn serve(
 ) {
     let max = limits.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));
+    let pressure = Arc::new(Pressure::default());
     let mut throttle = Throttled::new(Duration::from_secs(60));
     let mut full = Throttled::new(Duration::from_secs(60));
     loop {
@@ -346,8 +373,12 @@ pub async fn serve(
         }
         // A slot first: beyond the cap, clients wait in the backlog.
         let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => p,
+            Ok(p) => {
+                pressure.set(false);
+                p
+            }
             Err(_) => {
+                pressure.set(true);
                 if let Some(n) = full.tick() {
                     warn!(
                         max_connections = max,
@@ -392,9 +423,10 @@ pub async fn serve(
         let config = web.get();
         let stop = stop.clone();
         let open = metrics.open.clone();
+        let pressure = pressure.clone();
         tokio::spawn(async move {
             open.inc();
-            connection(stream, peer, app, limits, config, stop).await;
+            connection(stream, peer, app, limits, config, pressure, stop).await;
             open.dec();
             drop(permit);
         });
@@ -429,15 +461,37 @@ impl Activity {
     }
 
     /// When the connection is to be closed if nothing happens before.
-    fn deadline(&self, limits: &Limits) -> Instant {
+    fn deadline(&self, limits: &Limits, pressure: &Pressure) -> Instant {
         let last = self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        let grace = if self.requests.load(Ordering::Relaxed) == 0 {
+            limits.header_timeout
+        } else {
+            limits.idle_timeout
+        };
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             // A handler is running: look again later.
-            Instant::now() + limits.idle_timeout
-        } else if self.requests.load(Ordering::Relaxed) == 0 {
-            last + limits.header_timeout
+            Instant::now() + grace
+        } else if pressure.is_full() {
+            last + grace.min(PRESSURE_GRACE)
         } else {
-            last + limits.idle_timeout
+            last + grace
+        }
+    }
+
+    /// Returns when the connection has been idle past its deadline.
+    async fn expired(&self, limits: &Limits, pressure: &Pressure) {
+        loop {
+            let deadline = self.deadline(limits, pressure);
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {
+                    if self.in_flight.load(Ordering::Relaxed) == 0
+                        && Instant::now() >= self.deadline(limits, pressure)
+                    {
+                        return;
+                    }
+                }
+                () = pressure.changed.notified() => {}
+            }
         }
     }
 
@@ -531,6 +585,7 @@ async fn connection(
     app: Router,
     limits: Limits,
     config: Arc<WebConfig>,
+    pressure: Arc<Pressure>,
     stop: watch::Receiver<bool>,
 ) {
     let activity = Arc::new(Activity::new());
@@ -539,18 +594,25 @@ async fn connection(
         activity: activity.clone(),
     };
     let Some(tls) = &config.tls else {
-        drive(io, false, app, limits, activity, stop).await;
+        drive(io, false, app, limits, activity, pressure, stop).await;
         return;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
-    let stream = match tokio::time::timeout(limits.header_timeout, acceptor.accept(io)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            debug!(%peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            debug!(%peer, "TLS handshake timed out");
+    let handshake = tokio::time::timeout(limits.header_timeout, acceptor.accept(io));
+    let stream = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        () = activity.expired(&limits, &pressure) => {
+            debug!(%peer, "TLS handshake idle while clients wait: closed");
             return;
         }
     };
@@ -560,7 +622,7 @@ async fn connection(
         return;
     }
     let h2 = config.http2 && session.alpn_protocol() == Some(b"h2".as_slice());
-    drive(stream, h2, app, limits, activity, stop).await;
+    drive(stream, h2, app, limits, activity, pressure, stop).await;
 }
 
 /// The body of a refused request.
@@ -578,6 +640,7 @@ async fn drive<I>(
     app: Router,
     limits: Limits,
     activity: Arc<Activity>,
+    pressure: Arc<Pressure>,
     mut stop: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -612,7 +675,6 @@ async fn drive<I>(
             tokio::pin!(conn);
             let mut closing = false;
             loop {
-                let deadline = activity.deadline(&limits);
                 tokio::select! {
                     r = conn.as_mut() => {
                         if let Err(e) = r {
@@ -620,13 +682,9 @@ async fn drive<I>(
                         }
                         break;
                     }
-                    () = tokio::time::sleep_until(deadline), if !closing => {
-                        if activity.in_flight.load(Ordering::Relaxed) == 0
-                            && Instant::now() >= activity.deadline(&limits)
-                        {
-                            debug!("closing an idle HTTP connection");
-                            break;
-                        }
+                    () = activity.expired(&limits, &pressure), if !closing => {
+                        debug!("closing an idle HTTP connection");
+                        break;
                     }
                     _ = stop.changed(), if !closing => {
                         conn.as_mut().graceful_shutdown();
@@ -737,16 +795,32 @@ mod tests {
             idle_timeout: Duration::from_secs(600),
             ..Limits::default()
         };
-        let srv = start(state(WebConfig::plain(), false), limits).await;
-        let mut idle = Vec::new();
+        // Three busy connections: scrapes waiting on a render held back.
+        let mut st = state(WebConfig::plain(), false);
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = std::sync::Mutex::new(release_rx);
+        st.renderer = Arc::new(Renderer::new(move || {
+            let _ = release_rx.lock().unwrap().recv();
+            "reachd_test 1\n".to_owned()
+        }));
+        let renderer = st.renderer.clone();
+        let srv = start(st, limits).await;
+        let mut busy = Vec::new();
         for _ in 0..3 {
-            idle.push(TcpStream::connect(srv.addr).await.unwrap());
+            let addr = srv.addr;
+            busy.push(tokio::spawn(async move {
+                exchange(addr, &get("/metrics")).await
+            }));
         }
-        while srv.metrics.open.get() < 3 {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(GUARD, async {
+            while renderer.callers() < 3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("three scrapes arrive");
         // The fourth client connects (the kernel's backlog) but is not
-        // served while the cap is full...
+        // served while the cap is full of busy connections...
         let mut fourth = TcpStream::connect(srv.addr).await.unwrap();
         fourth
             .write_all(get("/-/healthy").as_bytes())
@@ -754,14 +828,17 @@ mod tests {
             .unwrap();
         let mut buf = [0u8; 256];
         assert!(
-            tokio::time::timeout(Duration::from_millis(500), fourth.read(&mut buf))
+            tokio::time::timeout(Duration::from_millis(1500), fourth.read(&mut buf))
                 .await
                 .is_err(),
             "a client beyond the cap was served"
         );
         assert_eq!(srv.metrics.open.get(), 3);
-        // ...and is once one closes.
-        drop(idle.pop());
+        // ...and is once they are done.
+        release_tx.send(()).unwrap();
+        for b in busy {
+            assert!(b.await.unwrap().starts_with("HTTP/1.1 200"));
+        }
         let mut out = Vec::new();
         tokio::time::timeout(GUARD, fourth.read_to_end(&mut out))
             .await
@@ -770,6 +847,33 @@ mod tests {
         let out = String::from_utf8_lossy(&out);
         assert!(out.starts_with("HTTP/1.1 200"), "{out}");
         assert!(out.ends_with("OK\n"), "{out}");
+        let _ = srv.stop.send(true);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_the_cap_idle_connections_make_way_for_waiting_clients() {
+        // Long timeouts: only the pressure rule can free the slots.
+        let limits = Limits {
+            max_connections: 3,
+            header_timeout: Duration::from_secs(600),
+            idle_timeout: Duration::from_secs(600),
+            ..Limits::default()
+        };
+        let srv = start(state(WebConfig::plain(), false), limits).await;
+        let mut idle = Vec::new();
+        for _ in 0..3 {
+            idle.push(TcpStream::connect(srv.addr).await.unwrap());
+        }
+        while srv.metrics.open.get() < 3 {
+            tokio::task::yield_now().await;
+        }
+        let out = tokio::time::timeout(GUARD, exchange(srv.addr, &get("/-/healthy")))
+            .await
+            .expect("served once idle connections make way");
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        for s in &mut idle {
+            assert!(closed_by_server(s).await);
+        }
         let _ = srv.stop.send(true);
     }
 
