@@ -441,7 +441,10 @@ pub async fn serve(
 struct Activity {
     base: Instant,
     last_ms: AtomicU64,
+    /// Handlers running.
     in_flight: AtomicUsize,
+    /// Response bodies not yet written out.
+    writing: AtomicUsize,
     requests: AtomicU64,
 }
 
@@ -451,6 +454,7 @@ impl Activity {
             base: Instant::now(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            writing: AtomicUsize::new(0),
             requests: AtomicU64::new(0),
         }
     }
@@ -471,6 +475,10 @@ impl Activity {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             // A handler is running: look again later.
             Instant::now() + grace
+        } else if self.writing.load(Ordering::Relaxed) > 0 {
+            // A response is being written: only a client that stopped
+            // reading for `idle_timeout` is cut off, pressure or not.
+            last + limits.idle_timeout
         } else if pressure.is_full() {
             last + grace.min(PRESSURE_GRACE)
         } else {
@@ -509,6 +517,46 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.touch();
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body, counted as being written until it ends or is dropped.
+struct Writing {
+    inner: axum::body::Body,
+    activity: Arc<Activity>,
+}
+
+impl Writing {
+    fn new(inner: axum::body::Body, activity: Arc<Activity>) -> Self {
+        activity.writing.fetch_add(1, Ordering::Relaxed);
+        Writing { inner, activity }
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        self.activity.touch();
+        self.activity.writing.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl hyper::body::Body for Writing {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -648,6 +696,7 @@ async fn drive<I>(
     let act = activity.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let guard = act.begin();
+        let act = act.clone();
         let mut app = app.clone();
         let max = limits.max_body_bytes;
         async move {
@@ -657,15 +706,14 @@ async fn drive<I>(
                 .get(axum::http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            if declared.is_some_and(|n| n > max as u64) {
-                return Ok::<_, Infallible>(plain(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "request body too large\n",
-                ));
-            }
-            let req = req.map(|b| http_body_util::Limited::new(b, max));
-            let resp = tower_service::Service::call(&mut app, req).await;
-            Ok(resp.unwrap_or_else(|e: Infallible| match e {}))
+            let resp = if declared.is_some_and(|n| n > max as u64) {
+                plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+            } else {
+                let req = req.map(|b| http_body_util::Limited::new(b, max));
+                let resp = tower_service::Service::call(&mut app, req).await;
+                resp.unwrap_or_else(|e: Infallible| match e {})
+            };
+            Ok::<_, Infallible>(resp.map(|b| Writing::new(b, act)))
         }
     });
     let io = TokioIo::new(io);
