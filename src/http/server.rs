@@ -134,6 +134,8 @@ impl Live {
 #[derive(Clone)]
 pub struct ServerMetrics {
     pub open: prometheus::IntGauge,
+    /// Accepts that failed for want of a resource (EMFILE, ENFILE, …).
+    pub accept_errors: prometheus::IntCounter,
     pub web_config_ok: prometheus::IntGauge,
     pub web_config_time: prometheus::Gauge,
 }
@@ -155,8 +157,12 @@ impl ServerMetrics {
             "reachd_web_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful load of the web config file.",
         );
-        let (open, max, ok, time) = match (open, max, ok, time) {
-            (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
+        let errors = prometheus::IntCounter::new(
+            "reachd_http_accept_errors_total",
+            "HTTP connections that could not be accepted for want of file descriptors or memory.",
+        );
+        let (open, max, ok, time, errors) = match (open, max, ok, time, errors) {
+            (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
             _ => unreachable!("static metric definitions"),
         };
         max.set(i64::try_from(limits.max_connections).unwrap_or(i64::MAX));
@@ -166,6 +172,7 @@ impl ServerMetrics {
             Box::new(max),
             Box::new(ok.clone()),
             Box::new(time.clone()),
+            Box::new(errors.clone()),
         ] {
             // Registered once per registry; a second server on the same
             // registry (tests) keeps the first's series.
@@ -173,6 +180,7 @@ impl ServerMetrics {
         }
         ServerMetrics {
             open,
+            accept_errors: errors,
             web_config_ok: ok,
             web_config_time: time,
         }
@@ -402,6 +410,7 @@ pub async fn serve(
         let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) if is_resource_error(&e) => {
+                metrics.accept_errors.inc();
                 if let Some(n) = throttle.tick() {
                     error!(
                         error = %e,
