@@ -78,9 +78,11 @@ fn out_of_fds_the_accept_loop_backs_off_and_recovers() {
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
 
         to_clients.write_all(b"go\n").unwrap();
-        let mut buf = [0u8; 10];
-        tokio::task::spawn_blocking(move || {
-            let _ = from_clients.read(&mut buf);
+        // Kept open until the end: the clients' last print must not fail.
+        let _from_clients = tokio::task::spawn_blocking(move || {
+            let mut line = [0u8; 10];
+            let _ = from_clients.read_exact(&mut line);
+            from_clients
         })
         .await
         .unwrap();
@@ -98,7 +100,8 @@ fn out_of_fds_the_accept_loop_backs_off_and_recovers() {
         // The clients go; the server serves again, under the same limit.
         to_clients.write_all(b"bye\n").unwrap();
         drop(to_clients);
-        let _ = clients.wait();
+        let status = clients.wait().unwrap();
+        assert!(status.success(), "the clients failed: {status}");
         let body = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
                 if let Ok(b) = healthy(addr).await {
