@@ -33,7 +33,7 @@ cert server1 "reachd first" "IP:127.0.0.1,DNS:localhost" serverAuth
 cert server2 "reachd rotated" "IP:127.0.0.1,DNS:localhost" serverAuth
 cert client "prometheus" "DNS:prometheus.test" clientAuth
 cert stranger "stranger" "DNS:stranger.test" clientAuth
-check "openssl made a CA, two server and two client certificates" \
+check_out "openssl made a CA, two server and two client certificates" \
   openssl verify -CAfile "$PKI/ca.pem" "$PKI/server1.pem" "$PKI/server2.pem" "$PKI/client.pem" "$PKI/stranger.pem"
 
 PASSWORD="s3cret-$RANDOM-pass"
