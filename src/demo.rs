@@ -275,6 +275,17 @@ mod tests {
     use super::*;
     use crate::verdict::Reason;
 
+    #[test]
+    fn the_demo_allows_reload_on_loopback_only() {
+        let on = plan(&Overrides::default(), &[], &IcmpLab::All);
+        assert!(on.http.enable_lifecycle);
+        let exposed = Overrides {
+            listen: Some("0.0.0.0:9806".parse().unwrap()),
+            ..Overrides::default()
+        };
+        assert!(!plan(&exposed, &[], &IcmpLab::All).http.enable_lifecycle);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_lab_shows_the_seeds_four_cases_over_ssh_and_telnet() {
         let lab = start_lab().await.unwrap();
