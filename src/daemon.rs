@@ -42,6 +42,10 @@ pub struct Overrides {
     pub shard: Option<crate::target::Shard>,
     pub log_format: Option<config::LogFormat>,
     pub log_level: Option<String>,
+    /// `--web.config.file`.
+    pub web_config: Option<std::path::PathBuf>,
+    /// `--web.enable-lifecycle`.
+    pub enable_lifecycle: bool,
 }
 
 impl Overrides {
@@ -54,6 +58,12 @@ impl Overrides {
         }
         if let Some(l) = &self.log_level {
             plan.log.level = l.clone();
+        }
+        if let Some(w) = &self.web_config {
+            plan.http.web_config = Some(w.clone());
+        }
+        if self.enable_lifecycle {
+            plan.http.enable_lifecycle = true;
         }
         if let Some(shard) = self.shard {
             plan.devices.retain(|d| shard.owns(&d.name));
@@ -303,12 +313,12 @@ fn keyed(targets: &[Arc<Target>]) -> HashMap<TargetKey, Arc<Target>> {
 
 /// What `plan` can hold open at once, HTTP connections included.
 pub fn fd_need(plan: &Plan) -> crate::fdlimit::Need {
-    crate::fdlimit::Need::of(&plan.concurrency, http::MAX_CONNECTIONS)
+    crate::fdlimit::Need::of(&plan.concurrency, plan.http.limits.fd_budget())
 }
 
-fn status_line(plan: &Plan, listen: SocketAddr) -> String {
+fn status_line(plan: &Plan, scheme: &str, listen: SocketAddr) -> String {
     format!(
-        "checking {} devices ({} checks), serving http://{listen}/",
+        "checking {} devices ({} checks), serving {scheme}://{listen}/",
         plan.devices.len(),
         plan.targets.len(),
     )
@@ -355,7 +365,21 @@ pub async fn serve(
             return ExitCode::from(1);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(plan.listen).await {
+    let web = match &plan.http.web_config {
+        Some(file) => match http::web_config::load(file) {
+            Ok(w) => w,
+            Err(e) => {
+                error!("the web config file has errors: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => http::web_config::WebConfig::plain(),
+    };
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
+    let listener = match tokio::net::TcpListener::bind(plan.listen)
+        .await
+        .and_then(|l| l.into_std())
+    {
         Ok(l) => l,
         Err(e) => {
             error!("cannot listen on {}: {e}", plan.listen);
@@ -368,23 +392,34 @@ pub async fn serve(
     let (mut engine, consumer) = Engine::start(&plan, probes, sinks.clone());
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
-    let app = http::router(AppState {
+    // HTTP runs on its own thread and runtime: nothing a client does can
+    // take the checks' workers.
+    let live = http::server::Live::new(web);
+    let server_metrics =
+        http::server::ServerMetrics::register(sinks.metrics.registry(), &plan.http.limits);
+    let app = http::router(AppState::new(
         sinks,
-        ready: ready.clone(),
-        reload: reload_tx,
-    });
-    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let stop = async {
-            let _ = http_stop_rx.await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            error!(error = %e, "HTTP server failed");
+        ready.clone(),
+        reload_tx,
+        live.clone(),
+        plan.http.enable_lifecycle,
+    ));
+    let server = match http::server::HttpServer::start(
+        listener,
+        app,
+        plan.http.limits,
+        http::server::WebSource {
+            live,
+            file: plan.http.web_config.clone(),
+        },
+        server_metrics,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot start the HTTP server: {e}");
+            return ExitCode::from(1);
         }
-    });
+    };
 
     let (mut hup, mut term, mut int) = match (
         signal(SignalKind::hangup()),
@@ -399,12 +434,13 @@ pub async fn serve(
     };
     ready.store(true, Ordering::Relaxed);
     let watchdog = crate::notify::spawn_watchdog(engine.heartbeats());
-    crate::notify::ready(&status_line(&plan, listen));
+    crate::notify::ready(&status_line(&plan, scheme, listen));
     info!(
         listen = %listen,
         devices = plan.devices.len(),
         targets = plan.targets.len(),
-        "reachd {} running: metrics at http://{listen}/metrics, status at http://{listen}/",
+        max_connections = plan.http.limits.max_connections,
+        "reachd {} running: metrics at {scheme}://{listen}/metrics, status at {scheme}://{listen}/",
         env!("CARGO_PKG_VERSION")
     );
 
@@ -413,13 +449,13 @@ pub async fn serve(
         tokio::select! {
             _ = hup.recv() => {
                 let stop = stop_signal(&mut term, &mut int);
-                if reload(&source, &overrides, &mut engine, plan.listen, stop).await.is_none() {
+                if reload(&source, &overrides, &mut engine, &plan, stop).await.is_none() {
                     break;
                 }
             }
             Some(reply) = reload_rx.recv() => {
                 let stop = stop_signal(&mut term, &mut int);
-                match reload(&source, &overrides, &mut engine, plan.listen, stop).await {
+                match reload(&source, &overrides, &mut engine, &plan, stop).await {
                     Some(outcome) => { let _ = reply.send(outcome); }
                     None => {
                         let _ = reply.send(Err("reachd is stopping: reload abandoned".to_owned()));
@@ -448,8 +484,7 @@ pub async fn serve(
             warn!("checks did not end within the grace period");
         }
     }
-    let _ = http_stop_tx.send(());
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
+    server.stop(std::time::Duration::from_secs(2)).await;
     ExitCode::SUCCESS
 }
 
@@ -507,7 +542,7 @@ async fn reload(
     source: &Arc<dyn PlanSource>,
     overrides: &Overrides,
     engine: &mut Engine,
-    serving: SocketAddr,
+    serving: &Plan,
     stop: impl std::future::Future<Output = ()>,
 ) -> Option<Result<String, String>> {
     let metrics = engine.sinks.metrics.clone();
@@ -516,8 +551,13 @@ async fn reload(
     let outcome = match loaded {
         Ok(mut plan) => {
             overrides.apply(&mut plan);
-            if plan.listen != serving {
-                warn!(configured = %plan.listen, serving = %serving, "a listen address change takes effect at the next restart");
+            if plan.listen != serving.listen {
+                warn!(configured = %plan.listen, serving = %serving.listen, "a listen address change takes effect at the next restart");
+            }
+            if plan.http != serving.http {
+                warn!(
+                    "a change of `http:` or `web_config:` takes effect at the next restart (the web config file's contents are re-read when it changes)"
+                );
             }
             if let Err(e) = crate::fdlimit::ensure(fd_need(&plan)) {
                 warn!("this configuration would not start at the next restart: {e}");

@@ -281,3 +281,46 @@ devices:
         text(&c.stderr)
     );
 }
+
+#[test]
+fn a_broken_web_config_is_refused_by_validate_and_run() {
+    let d = Dir::new("webcfg");
+    let web = d.file("web.yml", "basic_auth_users:\n  ops: not-a-hash\n");
+    let cfg = d.file(
+        "reachd.yaml",
+        &format!("listen: 127.0.0.1:0\nweb_config: web.yml\n{LOOPBACK}"),
+    );
+    let o = reachd(&["validate", "--config", &cfg]);
+    assert_eq!(code(&o), 2);
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "{web}:2:8: basic_auth_users.ops: not a bcrypt hash"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("not-a-hash"), "the value is a secret: {err}");
+    // The flag, over a config without `web_config:`.
+    let plain = d.file("plain.yaml", &format!("listen: 127.0.0.1:0\n{LOOPBACK}"));
+    let o = reachd(&["run", "--config", &plain, "--web.config.file", &web]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not a bcrypt hash"),
+        "{}",
+        text(&o.stderr)
+    );
+    let missing = d.0.join("missing.yml");
+    let o = reachd(&[
+        "run",
+        "--config",
+        &plain,
+        "--web.config.file",
+        &missing.to_string_lossy(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("cannot read web config file"),
+        "{}",
+        text(&o.stderr)
+    );
+}

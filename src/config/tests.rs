@@ -1770,3 +1770,57 @@ fn deep_nesting_is_refused_before_parsing() {
     let r = fx.main(&format!("devices: {}{}\n", "[".repeat(64), "]".repeat(64)));
     assert!(!fx.error(r).contains("nesting"));
 }
+
+#[test]
+fn http_settings_and_web_config() {
+    let fx = Fx::new();
+    let dev = "devices:\n  - name: r1\n    address: 192.0.2.1\n";
+    let plan = ok(fx.main(dev));
+    assert_eq!(plan.http, HttpSettings::default());
+    assert_eq!(plan.http.limits.max_connections, 128);
+    assert_eq!(plan.http.limits.header_timeout, secs(5));
+    assert_eq!(plan.http.limits.idle_timeout, secs(30));
+    assert_eq!(plan.http.limits.max_body_bytes, 65536);
+    assert!(!plan.http.enable_lifecycle);
+    assert_eq!(plan.http.web_config, None);
+
+    let plan = ok(fx.main(&format!(
+        "http:\n  max_connections: 16\n  header_timeout: 2s\n  idle_timeout: 1m\n  \
+         max_body_bytes: 1024\n  enable_lifecycle: true\nweb_config: web.yml\n{dev}"
+    )));
+    let l = plan.http.limits;
+    assert_eq!(l.max_connections, 16);
+    assert_eq!(l.header_timeout, secs(2));
+    assert_eq!(l.idle_timeout, secs(60));
+    assert_eq!(l.max_body_bytes, 1024);
+    assert!(plan.http.enable_lifecycle);
+    // Relative to the main file, like every path in it.
+    let web = plan.http.web_config.unwrap();
+    assert!(
+        web.is_absolute() && web.ends_with("web.yml"),
+        "{}",
+        web.display()
+    );
+
+    let r = fx.main(&format!("http:\n  max_conections: 5\n{dev}"));
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:3: http.max_conections: unknown field `max_conections`, did you mean \
+         `max_connections`?"
+    );
+    let r = fx.main(&format!("http:\n  max_connections: 0\n{dev}"));
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:20: http.max_connections: 0 is out of range (expected 1 to 65536)"
+    );
+    let r = fx.main(&format!("http:\n  header_timeout: 0s\n{dev}"));
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:19: http.header_timeout: must be greater than 0"
+    );
+    let r = fx.main(&format!("web_config: \"\"\n{dev}"));
+    assert!(
+        fx.error(r)
+            .starts_with("main.yaml:1:13: web_config: must not be empty")
+    );
+}
