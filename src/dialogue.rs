@@ -218,10 +218,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
             Ok(Ok(n)) => {
                 self.received += n as u64;
                 let chunk = &self.read_buf[..n];
-                let start = self.buf.len();
-                self.cleaner.clean_into(chunk, &mut self.buf);
-                let added = self.buf.len() - start;
-                push_capped(&mut self.tail, &self.buf[start..], TAIL);
+                let before = self.buf.len();
+                let low = self.cleaner.clean_into(chunk, &mut self.buf);
+                // Backspaces may have erased text of earlier reads: from the
+                // tail too.
+                let erased = before - low;
+                self.tail.truncate(self.tail.len().saturating_sub(erased));
+                push_capped(&mut self.tail, &self.buf[low..], TAIL);
+                let added = self.buf.len() - low;
                 if self.buf.len() > self.cap {
                     let excess = self.buf.len() - self.cap;
                     self.buf.drain(..excess);
@@ -290,11 +294,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
     /// Not shortened for display here: a caller redacts secrets first and
     /// shortens after, so a secret cut in two never shows half of itself.
     pub fn last_output(&self) -> String {
-        let s = one_line(&self.tail);
         if self.tail.len() >= TAIL {
-            format!("…{s}")
+            // Cut at a byte: not in the middle of a character (a secret
+            // with non-ASCII letters must still be recognised to redact).
+            let start = self
+                .tail
+                .iter()
+                .position(|b| b & 0xC0 != 0x80)
+                .unwrap_or(self.tail.len());
+            format!("…{}", one_line(&self.tail[start..]))
         } else {
-            s
+            one_line(&self.tail)
         }
     }
 
@@ -356,7 +366,10 @@ struct Cleaner {
 }
 
 impl Cleaner {
-    fn clean_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+    /// Cleans `chunk` onto `out`; returns the shortest `out` was on the
+    /// way (backspaces erase what was there before).
+    fn clean_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> usize {
+        let mut low = out.len();
         let owned;
         let input: &[u8] = if self.pending.is_empty() {
             chunk
@@ -377,7 +390,7 @@ impl Cleaner {
                         if rest.len() <= MAX_ESCAPE {
                             self.pending.extend_from_slice(rest);
                         }
-                        return;
+                        return low;
                     }
                 },
                 b'\n' | b'\t' => {
@@ -388,6 +401,7 @@ impl Cleaner {
                     // Backspace erases the previous character (not a newline).
                     if out.last().is_some_and(|c| *c != b'\n') {
                         out.pop();
+                        low = low.min(out.len());
                     }
                     i += 1;
                 }
@@ -398,6 +412,7 @@ impl Cleaner {
                 }
             }
         }
+        low
     }
 }
 
@@ -753,6 +768,49 @@ mod tests {
             other => panic!("{other}"),
         }
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn backspaces_alone_in_a_read_erase_earlier_text() {
+        // A device erasing what it said in an earlier write (a spinner,
+        // line editing): no panic, the erased text is gone from the match
+        // buffer and from the tail.
+        let (client, mut dev) = duplex(256);
+        let mut d = Dialogue::new(client);
+        let task = tokio::spawn(async move {
+            dev.write_all(b"R1>abc").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            dev.write_all(b"\x08\x08").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            dev.write_all(b"\nR1#").await.unwrap();
+            dev
+        });
+        let plat = Platform::get(Some("cisco_iosxe"));
+        let soon = Instant::now() + Duration::from_secs(10);
+        let f = d
+            .read_until(&[&plat.privileged_prompt], &[], soon)
+            .await
+            .unwrap();
+        assert_eq!(f.matched, "R1#");
+        assert_eq!(f.before, "R1>a\n");
+        assert_eq!(d.last_output(), "R1>a | R1#");
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_cut_tail_starts_at_a_whole_character() {
+        let (client, mut dev) = duplex(4096);
+        let mut d = Dialogue::new(client);
+        // "Zürich" is 7 bytes; 514 in all: the tail (the last 512) starts
+        // at the second byte of 'ü'.
+        let mut text = "Zürich".as_bytes().to_vec();
+        text.extend(std::iter::repeat_n(b'x', TAIL - 5));
+        dev.write_all(&text).await.unwrap();
+        let soon = Instant::now() + Duration::from_millis(100);
+        let e = d.read_until(&[&p("never")], &[], soon).await.unwrap_err();
+        let last = e.last_output();
+        assert!(last.starts_with("…rich"), "{last}");
+        assert!(!last.contains('\u{FFFD}'), "{last}");
     }
 
     #[tokio::test]
