@@ -206,8 +206,10 @@ pub async fn check(plan: Plan, filter: Filter, format: Format) -> ExitCode {
         })
         .collect();
     if let Err(e) = crate::fdlimit::ensure(crate::fdlimit::Need::of(&in_flight, 0)) {
+        // A setting that cannot work here, like a config error; 1 means
+        // "something is down".
         eprintln!("reachd: {e}");
-        return ExitCode::from(1);
+        return ExitCode::from(2);
     }
     let probes = match crate::daemon::build_probes(&plan) {
         Ok(p) => p,

@@ -4,9 +4,10 @@
 //! Each SSH or Telnet check in flight holds one socket; ICMP checks share a
 //! few sockets; the HTTP server holds at most its connection cap; the rest
 //! (listeners, ICMP sockets, the runtime's epoll and event fds, logs,
-//! known_hosts, stdio) fits in a fixed margin. At start reachd raises its
-//! soft limit to the hard limit (as Go programs do), and refuses to start if
-//! the budget still does not fit, naming the numbers and the fixes. Running
+//! known_hosts, stdio) fits in a fixed margin. When the budget does not fit
+//! under the soft limit, reachd raises it toward the hard limit (up to 2^20),
+//! and refuses to start if it still does not fit, naming the numbers and the
+//! fixes. Running
 //! out of descriptors anyway (another program's sockets in the same
 //! namespace, a lowered limit) is said in one log line a minute, not a
 //! stream, and checks recover by themselves when descriptors free up.

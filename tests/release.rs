@@ -3,8 +3,9 @@
 //! process's open file descriptors and the runtime's tasks where they were.
 //!
 //! The simulated devices run in a child process (`reachd sim`), so the
-//! counts are the checks' alone. Loopback only (127.0.77.x and 127.0.78.x,
-//! one range per test: the tests run at once).
+//! counts are the checks' alone. Loopback only (127.0.77.x, 127.0.78.x,
+//! 127.0.79.x: one range per test). The tests count the whole process's
+//! fds, so they run one at a time.
 
 #[allow(dead_code)] // the helpers other test files use too
 mod common;
@@ -24,6 +25,9 @@ use reachd::target::{Protocol, SessionSpec};
 const SSH_PORT: u16 = 2222;
 const TELNET_PORT: u16 = 2323;
 const ROUNDS: usize = 5;
+
+/// One test at a time: each counts the whole process's descriptors.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `reachd sim` with device i+1 (R1, R2…) at 127.0.`net`.(i+1) having
 /// `faults[i]` (none for `None`), stopped when dropped.
@@ -118,6 +122,23 @@ async fn round(sim: &SimProcess, ssh: &SshProbe, telnet: &TelnetProbe, n: usize)
     futures::future::join_all(checks).await
 }
 
+/// The value of `f()` once it has stopped changing for half a second
+/// (connections of a check that just ended are still closing).
+async fn steady(f: impl Fn() -> usize) -> usize {
+    let mut last = f();
+    let mut same = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = f();
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+        if same >= 10 {
+            break;
+        }
+    }
+    last
+}
+
 /// Waits (bounded) until `f()` is at most `limit`; returns the last value.
 async fn settles(limit: usize, f: impl Fn() -> usize) -> usize {
     let mut now = f();
@@ -133,6 +154,7 @@ async fn settles(limit: usize, f: impl Fn() -> usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_releases_its_sockets_and_tasks() {
+    let _one_at_a_time = SERIAL.lock().await;
     let mut faults: Vec<Option<Fault>> = vec![None];
     faults.extend(Fault::ALL.iter().copied().map(Some));
     let sim = SimProcess::start(77, &faults);
@@ -144,7 +166,7 @@ async fn every_fault_releases_its_sockets_and_tasks() {
         first.iter().all(|r| r.ends_with(" ok enable")),
         "healthy device: {first:?}"
     );
-    let (fds0, tasks0) = (open_fds(), tasks());
+    let (fds0, tasks0) = (steady(open_fds).await, steady(tasks).await);
 
     let mut seen = Vec::new();
     for _ in 0..ROUNDS {
@@ -168,6 +190,7 @@ async fn every_fault_releases_its_sockets_and_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_output_ends_at_the_byte_budget_not_the_timeout() {
+    let _one_at_a_time = SERIAL.lock().await;
     let sim = SimProcess::start(78, &[Some(Fault::EndlessOutput)]);
     let ssh = SshProbe::new(None);
     let telnet = TelnetProbe::new();
@@ -197,4 +220,46 @@ async fn endless_output_ends_at_the_byte_budget_not_the_timeout() {
             v.detail
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_cancelled_mid_phase_release_their_sockets_and_tasks() {
+    // What a reload or shutdown does to a running check: drop it, in
+    // whatever phase it is (connect, handshake, auth, prompt, enable).
+    let _one_at_a_time = SERIAL.lock().await;
+    let mut faults: Vec<Option<Fault>> = vec![None];
+    faults.extend(Fault::ALL.iter().copied().map(Some));
+    let sim = SimProcess::start(79, &faults);
+    let (ssh, telnet) = (SshProbe::new(None), TelnetProbe::new());
+    let first = round(&sim, &ssh, &telnet, 1).await;
+    assert!(
+        first.iter().all(|r| r.ends_with(" ok enable")),
+        "healthy device: {first:?}"
+    );
+    let (fds0, tasks0) = (steady(open_fds).await, steady(tasks).await);
+    for cut in [20u64, 50, 120, 250, 400, 600, 900] {
+        let mut checks = Vec::new();
+        for i in 0..faults.len() {
+            for (probe, port) in [
+                (&ssh as &dyn Probe, SSH_PORT),
+                (&telnet as &dyn Probe, TELNET_PORT),
+            ] {
+                let t = common::target(
+                    probe.protocol(),
+                    sim.addr(i, port),
+                    spec(),
+                    Duration::from_millis(1500),
+                );
+                checks.push(async move {
+                    let _ = tokio::time::timeout(Duration::from_millis(cut), run_check(probe, &t))
+                        .await;
+                });
+            }
+        }
+        futures::future::join_all(checks).await;
+    }
+    let fds = settles(fds0, open_fds).await;
+    let tasks = settles(tasks0, tasks).await;
+    assert!(fds <= fds0, "open fds {fds0} before, {fds} after");
+    assert!(tasks <= tasks0, "tasks {tasks0} before, {tasks} after");
 }

@@ -133,9 +133,17 @@ pub(crate) fn check_address(s: &str) -> Result<(), String> {
     // A resolver would take these for a name (or, worse, for a number in
     // inet_aton's shorthand): a mistyped address, refused.
     if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let zero_padded = s
+            .split('.')
+            .any(|part| part.len() > 1 && part.starts_with('0'));
         return Err(format!(
             "invalid address `{s}`: only digits and dots, but not an IPv4 address (four \
-             numbers from 0 to 255)"
+             numbers from 0 to 255{})",
+            if zero_padded {
+                ", without leading zeros"
+            } else {
+                ""
+            }
         ));
     }
     if s.starts_with('[') && s.ends_with(']') {

@@ -1567,6 +1567,12 @@ fn digits_and_dots_must_be_an_ipv4_address() {
             "{bad}"
         );
     }
+    // Zero-padded octets (octal to inet_aton) get a hint.
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - name: r1\n    address: 010.020.030.040\n")),
+        "main.yaml:3:14: devices[0].address: invalid address `010.020.030.040`: only digits \
+         and dots, but not an IPv4 address (four numbers from 0 to 255, without leading zeros)"
+    );
     fx.write("native.yaml", "- name: r1\n  address: 127.0.1.300\n");
     assert_eq!(
         fx.error(fx.inventories(&["native.yaml"])),

@@ -105,6 +105,12 @@ impl Session<'_> {
         let w = self.wait(self.spec.connect_timeout);
         match tokio::time::timeout_at(w.at, tokio::net::lookup_host((host, port))).await {
             Err(_) => Err(self.timeout(w, "resolving the host name")),
+            Ok(Err(e)) if crate::fdlimit::exhausted(&e) => Err(Outcome::fail(
+                Reason::Error,
+                format!(
+                    "reachd is out of file descriptors, not resolving {host} ({e}); see the log"
+                ),
+            )),
             Ok(Err(e)) => Err(Outcome::fail(
                 Reason::Dns,
                 format!("cannot resolve {host}: {e}"),
@@ -195,7 +201,10 @@ impl Session<'_> {
     }
 
     pub fn read_error(&self, e: DialogueError, w: Wait, what: &str) -> Outcome {
-        if let Some(o) = self.over_budget(e.last_output(), what) {
+        // A failure message is what it says, whatever came before it.
+        if !matches!(e, DialogueError::Failure { .. })
+            && let Some(o) = self.over_budget(e.last_output(), what)
+        {
             return o;
         }
         let phase = self.progress.phase();

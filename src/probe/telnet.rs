@@ -17,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::session::{Expects, Session, Step, finish, shown_output};
-use super::tether::Tethered;
+use super::tether::{Tether, Tethered};
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, DialogueError, Pattern, Platform};
 use crate::target::{CheckSpec, Protocol, Target};
@@ -58,7 +58,7 @@ impl Probe for TelnetProbe {
                 progress,
                 expects: &self.expects,
                 eol: "\r\n",
-                tether: Default::default(),
+                tether: Tether::for_session(spec),
             };
             finish(run(&s).await, spec)
         })

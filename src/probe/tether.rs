@@ -26,9 +26,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Bytes a device may send during one check (raw, as they come off the
 /// socket: SSH's encryption and Telnet's option negotiation included). A
-/// login dialogue takes a few kilobytes; a check's command output rarely
-/// more than a few hundred.
+/// login dialogue takes a few kilobytes.
 pub const MAX_READ: u64 = 1024 * 1024;
+/// The budget of a check that runs a command: `show running-config` of a
+/// big chassis can take a few MiB.
+pub const MAX_READ_WITH_COMMAND: u64 = 16 * 1024 * 1024;
 
 #[derive(Default)]
 struct Shared {
@@ -51,6 +53,16 @@ impl Default for Tether {
 }
 
 impl Tether {
+    /// The tether of a check with these settings: [`MAX_READ`], or
+    /// [`MAX_READ_WITH_COMMAND`] when it runs a command.
+    pub fn for_session(spec: &crate::target::SessionSpec) -> Self {
+        Self::new(if spec.command.is_some() {
+            MAX_READ_WITH_COMMAND
+        } else {
+            MAX_READ
+        })
+    }
+
     /// A tether allowing `budget` bytes from the device.
     pub fn new(budget: u64) -> Self {
         Tether {
@@ -201,6 +213,30 @@ mod tests {
         s.write_all(b"hello").await.expect("before the cut");
         drop(tether);
         assert!(s.write_all(b"again").await.is_err());
+    }
+
+    #[test]
+    fn a_check_with_a_command_has_a_larger_budget() {
+        let mut spec = crate::target::SessionSpec {
+            port: 22,
+            username: None,
+            password: None,
+            secondary: None,
+            private_key: None,
+            private_key_passphrase: None,
+            host_key: crate::target::HostKeyPolicy::Off,
+            known_hosts: None,
+            platform: None,
+            connect_timeout: std::time::Duration::from_secs(1),
+            read_timeout: std::time::Duration::from_secs(1),
+            enable: true,
+            command: None,
+            expect: None,
+            algorithms: crate::target::Algorithms::default(),
+        };
+        assert_eq!(Tether::for_session(&spec).budget(), MAX_READ);
+        spec.command = Some("show running-config".into());
+        assert_eq!(Tether::for_session(&spec).budget(), MAX_READ_WITH_COMMAND);
     }
 
     #[tokio::test]

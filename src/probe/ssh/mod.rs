@@ -22,7 +22,7 @@ use russh::{ChannelStream, MethodKind};
 use tokio::net::TcpStream;
 
 use super::session::{Expects, Session, Step, finish};
-use super::tether::Tethered;
+use super::tether::{Tether, Tethered};
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, Pattern, Platform};
 use crate::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol, Target};
@@ -142,7 +142,7 @@ impl Probe for SshProbe {
                     progress,
                     expects: &self.inner.expects,
                     eol: "\r",
-                    tether: Default::default(),
+                    tether: Tether::for_session(spec),
                 },
             };
             finish(check.run().await, spec)
