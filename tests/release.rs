@@ -214,7 +214,7 @@ async fn endless_output_ends_at_the_byte_budget_not_the_timeout() {
         assert!(!v.up);
         assert_eq!(v.reason, reachd::verdict::Reason::Prompt, "{v:#?}");
         assert!(
-            v.detail.contains("sent more than 1024 KiB"),
+            v.detail.contains("sent more than 256 KiB"),
             "{}: {}",
             probe.protocol(),
             v.detail

@@ -210,7 +210,7 @@ async fn iac_storm_ends_at_the_byte_budget_in_handshake() {
     assert_verdict(&v, Reason::Handshake, Phase::Handshake);
     assert!(
         v.detail
-            .contains("negotiated Telnet options endlessly (more than 1024 KiB)"),
+            .contains("negotiated Telnet options endlessly (more than 256 KiB)"),
         "{}",
         v.detail
     );

@@ -159,8 +159,9 @@ pub(super) async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
     let (rd, mut wr) = sock.into_split();
     if spec.has(Fault::IacStorm) {
         // Negotiation forever, never a word; read (and drop) the answers.
-        // 3.5 KiB every 10 ms at most (≤ 350 KiB/s, a chatty terminal
-        // server, not a flood): a check's byte budget takes seconds to fill.
+        // 3.5 KiB every 20 ms at most (≤ 175 KiB/s, a chatty terminal
+        // server, not a flood): a check's byte budget (256 KiB) takes well
+        // over a second to fill.
         let reader = tokio::spawn(drain(rd));
         let mut storm = Vec::with_capacity(4096);
         let mut opt: u8 = 0;
@@ -175,7 +176,7 @@ pub(super) async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
                 if wr.write_all(&storm).await.is_err() {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await;
