@@ -1,11 +1,16 @@
-"""Shared by bench/ssh.py and bench/telnet.py: the command line, the throwaway
-venv, `reachd sim` start and stop, the measured child processes and the table."""
+"""Shared by the benchmarks (bench/ssh.py, bench/telnet.py, bench/soak.py): the
+command line, the throwaway venv, `reachd sim` start and stop, the measured
+child processes, /proc sampling, small HTTP and Prometheus-text helpers and
+the table."""
 import argparse
 import contextlib
+import ipaddress
 import json
+import math
 import os
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -102,8 +107,134 @@ def parse_args(doc, port):
 
 
 def raise_nofile():
+    """Raises this process's RLIMIT_NOFILE soft limit to its hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def require_loopback(addr, what):
+    """Exits unless addr is an IPv4 address in 127.0.0.0/8: the benchmarks
+    never talk to anything else."""
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        sys.exit(f"{what} {addr!r} is not an IP address (loopback 127.0.0.0/8 only)")
+    if ip.version != 4 or not ip.is_loopback:
+        sys.exit(f"{what} {addr} is not in 127.0.0.0/8: the benchmarks use loopback only")
+    return str(ip)
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port nothing listens on at host right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid):
+    """VmRSS (MiB) and Threads of a process from /proc/PID/status, or None
+    if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            text = f.read()
+    except OSError:
+        return None
+    out = {}
+    for line in text.splitlines():
+        key, _, val = line.partition(":")
+        if key == "VmRSS":
+            out["rss_mib"] = int(val.split()[0]) / 1024
+        elif key == "Threads":
+            out["threads"] = int(val)
+    return out
+
+
+def open_fds(pid):
+    """How many file descriptors a process has open (/proc/PID/fd), or None."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def nofile_limit(pid):
+    """A process's RLIMIT_NOFILE soft limit (/proc/PID/limits), or None."""
+    try:
+        with open(f"/proc/{pid}/limits") as f:
+            for line in f:
+                if line.startswith("Max open files"):
+                    return int(line.split()[3])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def http_get(host, port, path, timeout):
+    """GET http://host:port/path with one socket timeout; returns (status,
+    body bytes). Raises OSError (including socket.timeout) on failure."""
+    require_loopback(host, "HTTP host")
+    deadline = time.monotonic() + timeout
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        chunks = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout(f"GET {path}: no full answer within {timeout}s")
+            s.settimeout(left)
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+    data = b"".join(chunks)
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        raise ConnectionError(f"GET {path}: incomplete answer ({len(data)} bytes)")
+    try:
+        status = int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        raise ConnectionError(f"GET {path}: bad status line {head[:40]!r}")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunk(body)
+    return status, body
+
+
+def dechunk(body):
+    """The payload of an HTTP/1.1 chunked body."""
+    out, pos = [], 0
+    while True:
+        end = body.find(b"\r\n", pos)
+        if end < 0:
+            break
+        size = int(body[pos:end].split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out.append(body[end + 2:end + 2 + size])
+        pos = end + 2 + size + 2
+    return b"".join(out)
+
+
+def prom_sum(text, name, **labels):
+    """Sum of the samples of metric `name` in Prometheus text whose labels
+    include `labels`; None if there is no such sample."""
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        if not line.startswith(name) or line[len(name):len(name) + 1] not in ("{", " "):
+            continue
+        series, _, value = line.rpartition(" ")
+        if any(f'{k}="{v}"' not in series for k, v in labels.items()):
+            continue
+        total += float(value)
+        seen = True
+    return total if seen else None
+
+
+def percentile(values, p):
+    """The p-th percentile (0..100, nearest rank) of values; None if empty."""
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v), max(1, math.ceil(p / 100 * len(v)))) - 1]
 
 
 def measured(cmd, env=None):
@@ -166,23 +297,30 @@ def ensure_venv(path, probe, what, packages):
 
 
 @contextlib.contextmanager
-def simulator(prefix, sim_args):
-    """Starts `reachd sim <sim_args> --inventory-out DIR/sim.yaml` in a fresh
-    temporary directory; yields (dir, sim process, inventory path), then stops
-    the simulator and removes the directory."""
+def simulator(prefix, sim_args, reachd=REACHD, start_timeout=10):
+    """Starts `reachd sim <sim_args> --inventory-out DIR/sim.yaml` (reachd:
+    the binary) in a fresh temporary directory; yields (dir, sim process,
+    inventory path), then stops the simulator and removes the directory."""
     d = tempfile.mkdtemp(prefix=prefix)
     sim = None
     try:
         inv = os.path.join(d, "sim.yaml")
-        sim = subprocess.Popen(
-            [REACHD, "sim", *sim_args, "--inventory-out", inv],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=raise_nofile)
-        for _ in range(200):
+        # stderr to a file, not a pipe nobody reads while the sim runs.
+        err_path = os.path.join(d, "sim.stderr")
+        with open(err_path, "wb") as err:
+            sim = subprocess.Popen(
+                [reachd, "sim", *sim_args, "--inventory-out", inv],
+                stdout=subprocess.DEVNULL, stderr=err, preexec_fn=raise_nofile)
+        deadline = time.monotonic() + start_timeout
+        while time.monotonic() < deadline:
             if os.path.exists(inv) or sim.poll() is not None:
                 break
             time.sleep(0.05)
         if not os.path.exists(inv):
-            sys.exit(f"reachd sim did not start: {sim.stderr.read().decode()}")
+            if sim.poll() is None:
+                sim.kill()
+            sim.wait()
+            sys.exit(f"reachd sim did not start: {open(err_path, errors='replace').read()}")
         time.sleep(0.2)
         yield d, sim, inv
     finally:

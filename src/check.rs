@@ -193,6 +193,24 @@ pub async fn check(plan: Plan, filter: Filter, format: Format) -> ExitCode {
         eprintln!("reachd: nothing to check (no targets match)");
         return ExitCode::from(2);
     }
+    // Sockets for as many checks as run at once: the concurrency, or fewer
+    // targets.
+    let in_flight = plan
+        .concurrency
+        .iter()
+        .map(|(p, n)| {
+            (
+                *p,
+                (*n).min(targets.iter().filter(|t| t.protocol == *p).count()),
+            )
+        })
+        .collect();
+    if let Err(e) = crate::fdlimit::ensure(crate::fdlimit::Need::of(&in_flight, 0)) {
+        // A setting that cannot work here, like a config error; 1 means
+        // "something is down".
+        eprintln!("reachd: {e}");
+        return ExitCode::from(2);
+    }
     let probes = match crate::daemon::build_probes(&plan) {
         Ok(p) => p,
         Err(e) => {

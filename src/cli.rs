@@ -33,6 +33,8 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
         #[command(flatten)]
+        web: WebArgs,
+        #[command(flatten)]
         log: LogArgs,
     },
     /// Check every device once, print a table (or JSON lines), exit 1 if
@@ -99,6 +101,19 @@ pub struct ShardArg {
 }
 
 #[derive(Args, Debug, Clone, Default)]
+pub struct WebArgs {
+    /// A web config file in the Prometheus exporters' format (TLS, client
+    /// certificates, basic_auth_users with bcrypt hashes, headers); re-read
+    /// when it or a certificate changes. Config equivalent: `web_config:`.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+    /// Allow `POST /-/reload` (off by default, as in Prometheus). Config
+    /// equivalent: `http: {enable_lifecycle: true}`.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
 pub struct LogArgs {
     /// Log format: text on a terminal and JSON otherwise (auto), or forced.
     #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
@@ -158,6 +173,8 @@ impl LogArgs {
             shard: None,
             log_format: self.log_format,
             log_level: self.log_level.clone(),
+            web_config: None,
+            enable_lifecycle: false,
         }
     }
 }
@@ -180,12 +197,15 @@ pub fn main() -> ExitCode {
             sources,
             shard,
             listen,
+            web,
             log,
         } => {
-            let (sources, overrides) = match sources.resolve(&shard, &log, listen) {
+            let (sources, mut overrides) = match sources.resolve(&shard, &log, listen) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
+            overrides.web_config = web.web_config;
+            overrides.enable_lifecycle = web.enable_lifecycle;
             runtime().block_on(daemon::run(Box::new(sources), overrides))
         }
         Command::Check {
@@ -216,6 +236,18 @@ pub fn main() -> ExitCode {
             };
             match config::load(&sources) {
                 Ok(plan) => {
+                    // What the service will get: ExecStartPre runs under the
+                    // unit's LimitNOFILE= too.
+                    if let Err(e) = crate::fdlimit::ensure(daemon::fd_need(&plan)) {
+                        eprintln!("reachd: {e}");
+                        return ExitCode::from(2);
+                    }
+                    if let Some(file) = &plan.http.web_config {
+                        if let Err(e) = crate::http::web_config::load(file) {
+                            eprintln!("{e}");
+                            return ExitCode::from(2);
+                        }
+                    }
                     let mut counts = std::collections::BTreeMap::new();
                     for t in &plan.targets {
                         *counts.entry(t.protocol.as_str()).or_insert(0usize) += 1;

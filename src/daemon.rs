@@ -22,8 +22,9 @@ use crate::scheduler::{self, Handle};
 use crate::sink::Sinks;
 use crate::target::{Protocol, Target, TargetKey};
 
-/// How the plan is obtained, again on every reload.
-pub trait PlanSource: Send + 'static {
+/// How the plan is obtained, again on every reload (on a thread of its
+/// own: loading reads files and parses, blocking work).
+pub trait PlanSource: Send + Sync + 'static {
     fn load(&self) -> Result<Plan, config::ConfigErrors>;
 }
 
@@ -41,6 +42,10 @@ pub struct Overrides {
     pub shard: Option<crate::target::Shard>,
     pub log_format: Option<config::LogFormat>,
     pub log_level: Option<String>,
+    /// `--web.config.file`.
+    pub web_config: Option<std::path::PathBuf>,
+    /// `--web.enable-lifecycle`.
+    pub enable_lifecycle: bool,
 }
 
 impl Overrides {
@@ -53,6 +58,12 @@ impl Overrides {
         }
         if let Some(l) = &self.log_level {
             plan.log.level = l.clone();
+        }
+        if let Some(w) = &self.web_config {
+            plan.http.web_config = Some(w.clone());
+        }
+        if self.enable_lifecycle {
+            plan.http.enable_lifecycle = true;
         }
         if let Some(shard) = self.shard {
             plan.devices.retain(|d| shard.owns(&d.name));
@@ -300,9 +311,14 @@ fn keyed(targets: &[Arc<Target>]) -> HashMap<TargetKey, Arc<Target>> {
     targets.iter().map(|t| (t.key(), t.clone())).collect()
 }
 
-fn status_line(plan: &Plan, listen: SocketAddr) -> String {
+/// What `plan` can hold open at once, HTTP connections included.
+pub fn fd_need(plan: &Plan) -> crate::fdlimit::Need {
+    crate::fdlimit::Need::of(&plan.concurrency, plan.http.limits.fd_budget())
+}
+
+fn status_line(plan: &Plan, scheme: &str, listen: SocketAddr) -> String {
     format!(
-        "checking {} devices ({} checks), serving http://{listen}/",
+        "checking {} devices ({} checks), serving {scheme}://{listen}/",
         plan.devices.len(),
         plan.targets.len(),
     )
@@ -326,6 +342,21 @@ pub async fn serve(
     plan: Plan,
     opened: Probes,
 ) -> ExitCode {
+    match crate::fdlimit::ensure(fd_need(&plan)) {
+        Ok(limit) => {
+            if let Some(from) = limit.raised_from {
+                info!(
+                    from,
+                    to = limit.soft,
+                    "raised the open-file limit (RLIMIT_NOFILE)"
+                );
+            }
+        }
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(1);
+        }
+    }
     let probes = match complete_probes(&plan, opened) {
         Ok(p) => p,
         Err(e) => {
@@ -334,7 +365,21 @@ pub async fn serve(
             return ExitCode::from(1);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(plan.listen).await {
+    let web = match &plan.http.web_config {
+        Some(file) => match http::web_config::load(file) {
+            Ok(w) => w,
+            Err(e) => {
+                error!("the web config file has errors: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => http::web_config::WebConfig::plain(),
+    };
+    let scheme = if web.tls.is_some() { "https" } else { "http" };
+    let listener = match tokio::net::TcpListener::bind(plan.listen)
+        .await
+        .and_then(|l| l.into_std())
+    {
         Ok(l) => l,
         Err(e) => {
             error!("cannot listen on {}: {e}", plan.listen);
@@ -347,23 +392,34 @@ pub async fn serve(
     let (mut engine, consumer) = Engine::start(&plan, probes, sinks.clone());
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
-    let app = http::router(AppState {
+    // HTTP runs on its own thread and runtime: nothing a client does can
+    // take the checks' workers.
+    let live = http::server::Live::new(web);
+    let server_metrics =
+        http::server::ServerMetrics::register(sinks.metrics.registry(), &plan.http.limits);
+    let app = http::router(AppState::new(
         sinks,
-        ready: ready.clone(),
-        reload: reload_tx,
-    });
-    let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let stop = async {
-            let _ = http_stop_rx.await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-        {
-            error!(error = %e, "HTTP server failed");
+        ready.clone(),
+        reload_tx,
+        live.clone(),
+        plan.http.enable_lifecycle,
+    ));
+    let server = match http::server::HttpServer::start(
+        listener,
+        app,
+        plan.http.limits,
+        http::server::WebSource {
+            live,
+            file: plan.http.web_config.clone(),
+        },
+        server_metrics,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot start the HTTP server: {e}");
+            return ExitCode::from(1);
         }
-    });
+    };
 
     let (mut hup, mut term, mut int) = match (
         signal(SignalKind::hangup()),
@@ -378,23 +434,34 @@ pub async fn serve(
     };
     ready.store(true, Ordering::Relaxed);
     let watchdog = crate::notify::spawn_watchdog(engine.heartbeats());
-    crate::notify::ready(&status_line(&plan, listen));
+    crate::notify::ready(&status_line(&plan, scheme, listen));
     info!(
         listen = %listen,
         devices = plan.devices.len(),
         targets = plan.targets.len(),
-        "reachd {} running: metrics at http://{listen}/metrics, status at http://{listen}/",
+        max_connections = plan.http.limits.max_connections,
+        "reachd {} running: metrics at {scheme}://{listen}/metrics, status at {scheme}://{listen}/",
         env!("CARGO_PKG_VERSION")
     );
 
+    let source: Arc<dyn PlanSource> = Arc::from(source);
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                let _ = reload(&*source, &overrides, &mut engine, plan.listen).await;
+                let stop = stop_signal(&mut term, &mut int);
+                if reload(&source, &overrides, &mut engine, &plan, stop).await.is_none() {
+                    break;
+                }
             }
             Some(reply) = reload_rx.recv() => {
-                let outcome = reload(&*source, &overrides, &mut engine, plan.listen).await;
-                let _ = reply.send(outcome);
+                let stop = stop_signal(&mut term, &mut int);
+                match reload(&source, &overrides, &mut engine, &plan, stop).await {
+                    Some(outcome) => { let _ = reply.send(outcome); }
+                    None => {
+                        let _ = reply.send(Err("reachd is stopping: reload abandoned".to_owned()));
+                        break;
+                    }
+                }
             }
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
@@ -417,25 +484,83 @@ pub async fn serve(
             warn!("checks did not end within the grace period");
         }
     }
-    let _ = http_stop_tx.send(());
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), server).await;
+    server.stop(std::time::Duration::from_secs(2)).await;
     ExitCode::SUCCESS
 }
 
+/// SIGTERM or SIGINT, said; what ends a reload that is still loading.
+async fn stop_signal(
+    term: &mut tokio::signal::unix::Signal,
+    int: &mut tokio::signal::unix::Signal,
+) {
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM during a reload: stopping"),
+        _ = int.recv() => info!("SIGINT during a reload: stopping"),
+    }
+}
+
+/// Loads the plan on a thread of its own: reading and parsing the files is
+/// blocking work that must hold neither a runtime worker nor the main loop
+/// (a file on a hung mount, a huge inventory). `None` when `stop` comes
+/// first: the thread is left to finish on its own and its plan is dropped
+/// (exiting the process ends it).
+async fn load_unless_stopped(
+    source: &Arc<dyn PlanSource>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Option<Result<Plan, config::ConfigErrors>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let src = source.clone();
+    let spawned = std::thread::Builder::new()
+        .name("reachd-reload".to_owned())
+        .spawn(move || {
+            let _ = tx.send(src.load());
+        });
+    if let Err(e) = spawned {
+        warn!("cannot start a thread to load the configuration ({e}): loading in place");
+        return Some(source.load());
+    }
+    tokio::select! {
+        loaded = rx => match loaded {
+            Ok(loaded) => Some(loaded),
+            // The thread panicked: say so as a failed reload.
+            Err(_) => Some(Err(config::ConfigErrors(vec![config::ConfigError {
+                file: Default::default(),
+                line: None,
+                column: None,
+                field: None,
+                message: "loading the configuration failed unexpectedly (a bug: please report)"
+                    .to_owned(),
+            }]))),
+        },
+        () = stop => None,
+    }
+}
+
+/// A reload; `None` when `stop` came while the configuration was loading
+/// (the running configuration is left as it is).
 async fn reload(
-    source: &dyn PlanSource,
+    source: &Arc<dyn PlanSource>,
     overrides: &Overrides,
     engine: &mut Engine,
-    serving: SocketAddr,
-) -> Result<String, String> {
+    serving: &Plan,
+    stop: impl std::future::Future<Output = ()>,
+) -> Option<Result<String, String>> {
     let metrics = engine.sinks.metrics.clone();
     crate::notify::reloading();
-    let loaded = source.load();
+    let loaded = load_unless_stopped(source, stop).await?;
     let outcome = match loaded {
         Ok(mut plan) => {
             overrides.apply(&mut plan);
-            if plan.listen != serving {
-                warn!(configured = %plan.listen, serving = %serving, "a listen address change takes effect at the next restart");
+            if plan.listen != serving.listen {
+                warn!(configured = %plan.listen, serving = %serving.listen, "a listen address change takes effect at the next restart");
+            }
+            if plan.http != serving.http {
+                warn!(
+                    "a change of `http:` or `web_config:` takes effect at the next restart (the web config file's contents are re-read when it changes)"
+                );
+            }
+            if let Err(e) = crate::fdlimit::ensure(fd_need(&plan)) {
+                warn!("this configuration would not start at the next restart: {e}");
             }
             let c = engine.apply(&plan).await;
             metrics.reload(true, SystemTime::now());
@@ -472,7 +597,7 @@ async fn reload(
         Ok(msg) => crate::notify::ready(msg),
         Err(_) => crate::notify::ready("reload failed: running the previous configuration"),
     }
-    outcome
+    Some(outcome)
 }
 
 #[cfg(test)]
@@ -533,5 +658,35 @@ mod tests {
         assert_eq!(row.reason, Reason::Refused);
         engine.shutdown();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A source whose load blocks until released.
+    struct Stuck(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+
+    impl PlanSource for Stuck {
+        fn load(&self) -> Result<Plan, config::ConfigErrors> {
+            let _ = self.0.lock().unwrap().recv();
+            Err(config::ConfigErrors(vec![]))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_signal_ends_a_reload_that_is_still_loading() {
+        let (release, rx) = std::sync::mpsc::channel();
+        let source: Arc<dyn PlanSource> = Arc::new(Stuck(std::sync::Mutex::new(rx)));
+        let stopped = tokio::time::timeout(
+            Duration::from_secs(30),
+            load_unless_stopped(&source, async {}),
+        )
+        .await
+        .expect("the stop ends the wait, not the load");
+        assert!(stopped.is_none());
+        let _ = release.send(());
+        // Without a stop, the load's result comes back.
+        let (release, rx) = std::sync::mpsc::channel();
+        let source: Arc<dyn PlanSource> = Arc::new(Stuck(std::sync::Mutex::new(rx)));
+        release.send(()).unwrap();
+        let loaded = load_unless_stopped(&source, std::future::pending()).await;
+        assert!(matches!(loaded, Some(Err(_))));
     }
 }

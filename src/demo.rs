@@ -207,12 +207,16 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice], icmp: &IcmpLab) -> Plan {
         },
         concurrency: Protocol::ALL.iter().map(|p| (*p, 100)).collect(),
         shutdown_grace: Duration::from_secs(2),
+        http: config::HttpSettings::default(),
         state_dir: None,
         devices,
         targets,
         icmp_broadcast: *icmp == IcmpLab::All,
     };
     overrides.apply(&mut plan);
+    // The demo's reload endpoint is on, as long as only this machine can
+    // reach it.
+    plan.http.enable_lifecycle = plan.listen.ip().is_loopback();
     plan
 }
 
@@ -270,6 +274,17 @@ pub async fn run(overrides: Overrides) -> ExitCode {
 mod tests {
     use super::*;
     use crate::verdict::Reason;
+
+    #[test]
+    fn the_demo_allows_reload_on_loopback_only() {
+        let on = plan(&Overrides::default(), &[], &IcmpLab::All);
+        assert!(on.http.enable_lifecycle);
+        let exposed = Overrides {
+            listen: Some("0.0.0.0:9806".parse().unwrap()),
+            ..Overrides::default()
+        };
+        assert!(!plan(&exposed, &[], &IcmpLab::All).http.enable_lifecycle);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_lab_shows_the_seeds_four_cases_over_ssh_and_telnet() {

@@ -24,6 +24,10 @@ use tokio::time::Instant;
 pub const DEFAULT_CAP: usize = 16 * 1024;
 /// How much of the latest output errors carry (before cleaning to one line).
 const TAIL: usize = 512;
+/// How much text before a read's new bytes the patterns look at again: a
+/// match may start before the read that completes it. Prompts and failure
+/// messages are far shorter.
+const OVERLAP: usize = 1024;
 /// Longest escape sequence kept pending across reads before it is dropped.
 const MAX_ESCAPE: usize = 64;
 
@@ -176,11 +180,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         failures: &[&Pattern],
         deadline: Instant,
     ) -> Result<Found, DialogueError> {
+        // The whole buffer once (these patterns have not seen it), then
+        // only what each read adds, plus enough of what came before for a
+        // match that straddles two reads: a device streaming output costs
+        // the patterns a pass over each byte, not over the whole buffer
+        // at every read.
+        let mut from = 0;
         loop {
-            if let Some(r) = self.scan(wanted, failures) {
+            if let Some(r) = self.scan(wanted, failures, from) {
                 return r;
             }
-            self.read_more(deadline).await?;
+            let added = self.read_more(deadline).await?;
+            from = self.buf.len().saturating_sub(added + OVERLAP);
         }
     }
 
@@ -193,8 +204,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         Ok(())
     }
 
-    /// One read from the stream into the buffers.
-    async fn read_more(&mut self, deadline: Instant) -> Result<(), DialogueError> {
+    /// One read from the stream into the buffers; returns how many bytes
+    /// of cleaned text it added to the match buffer.
+    async fn read_more(&mut self, deadline: Instant) -> Result<usize, DialogueError> {
         let read = tokio::time::timeout_at(deadline, self.stream.read(&mut self.read_buf)).await;
         match read {
             Err(_) => Err(DialogueError::Timeout {
@@ -206,14 +218,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
             Ok(Ok(n)) => {
                 self.received += n as u64;
                 let chunk = &self.read_buf[..n];
-                let start = self.buf.len();
-                self.cleaner.clean_into(chunk, &mut self.buf);
-                push_capped(&mut self.tail, &self.buf[start..], TAIL);
+                let before = self.buf.len();
+                let low = self.cleaner.clean_into(chunk, &mut self.buf);
+                // Backspaces may have erased text of earlier reads: from the
+                // tail too.
+                let erased = before - low;
+                self.tail.truncate(self.tail.len().saturating_sub(erased));
+                push_capped(&mut self.tail, &self.buf[low..], TAIL);
+                let added = self.buf.len() - low;
                 if self.buf.len() > self.cap {
                     let excess = self.buf.len() - self.cap;
                     self.buf.drain(..excess);
                 }
-                Ok(())
+                Ok(added.min(self.buf.len()))
             }
             Ok(Err(e)) => {
                 let closed = matches!(
@@ -236,13 +253,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         }
     }
 
+    /// Looks for the patterns in the buffer from `from` on (anchors and
+    /// `^` still see the text before it).
     fn scan(
         &mut self,
         wanted: &[&Pattern],
         failures: &[&Pattern],
+        from: usize,
     ) -> Option<Result<Found, DialogueError>> {
         for (index, p) in failures.iter().enumerate() {
-            if let Some(m) = p.re.find(&self.buf) {
+            if let Some(m) = p.re.find_at(&self.buf, from) {
                 let matched = one_line(&self.buf[m.start()..m.end()]);
                 let end = m.end();
                 self.buf.drain(..end);
@@ -254,7 +274,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
             }
         }
         for (index, p) in wanted.iter().enumerate() {
-            if let Some(m) = p.re.find(&self.buf) {
+            if let Some(m) = p.re.find_at(&self.buf, from) {
                 let matched = one_line(&self.buf[m.start()..m.end()]);
                 let before = String::from_utf8_lossy(&self.buf[..m.start()]).into_owned();
                 let end = m.end();
@@ -269,15 +289,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Dialogue<S> {
         None
     }
 
-    /// The latest output, cleaned, on one line, at most ~200 characters.
+    /// The latest output, cleaned, on one line: the whole kept tail (at
+    /// most `TAIL` bytes, starting with `…` when older output was dropped).
+    /// Not shortened for display here: a caller redacts secrets first and
+    /// shortens after, so a secret cut in two never shows half of itself.
     pub fn last_output(&self) -> String {
-        let s = one_line(&self.tail);
-        let n = s.chars().count();
-        if n > 200 {
-            let skip = n - 200;
-            format!("…{}", s.chars().skip(skip).collect::<String>())
+        if self.tail.len() >= TAIL {
+            // Cut at a byte: not in the middle of a character (a secret
+            // with non-ASCII letters must still be recognised to redact).
+            let start = self
+                .tail
+                .iter()
+                .position(|b| b & 0xC0 != 0x80)
+                .unwrap_or(self.tail.len());
+            format!("…{}", one_line(&self.tail[start..]))
         } else {
-            s
+            one_line(&self.tail)
         }
     }
 
@@ -339,7 +366,10 @@ struct Cleaner {
 }
 
 impl Cleaner {
-    fn clean_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+    /// Cleans `chunk` onto `out`; returns the shortest `out` was on the
+    /// way (backspaces erase what was there before).
+    fn clean_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> usize {
+        let mut low = out.len();
         let owned;
         let input: &[u8] = if self.pending.is_empty() {
             chunk
@@ -360,7 +390,7 @@ impl Cleaner {
                         if rest.len() <= MAX_ESCAPE {
                             self.pending.extend_from_slice(rest);
                         }
-                        return;
+                        return low;
                     }
                 },
                 b'\n' | b'\t' => {
@@ -371,6 +401,7 @@ impl Cleaner {
                     // Backspace erases the previous character (not a newline).
                     if out.last().is_some_and(|c| *c != b'\n') {
                         out.pop();
+                        low = low.min(out.len());
                     }
                     i += 1;
                 }
@@ -381,6 +412,7 @@ impl Cleaner {
                 }
             }
         }
+        low
     }
 }
 
@@ -703,6 +735,82 @@ mod tests {
         assert!(e.last_output().len() < 600);
         assert!(e.last_output().ends_with("line protocol is up"));
         writer.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_match_straddling_reads_is_found_after_much_text() {
+        // More text than the cap first, then a failure message split over
+        // two writes: the scan of the second read must see the first half.
+        let (client, mut dev) = duplex(256);
+        let mut d = Dialogue::new(client);
+        let fails = auth_failures();
+        let task = tokio::spawn(async move {
+            for _ in 0..(DEFAULT_CAP / 64 + 8) {
+                dev.write_all(&[b'.'; 63]).await.unwrap();
+                dev.write_all(b"\n").await.unwrap();
+            }
+            dev.write_all(b"% Authenti").await.unwrap();
+            tokio::task::yield_now().await;
+            dev.write_all(b"cation failed\r\n").await.unwrap();
+            dev
+        });
+        let plat = Platform::get(Some("cisco_iosxe"));
+        let failures: Vec<&Pattern> = fails.iter().collect();
+        let soon = Instant::now() + Duration::from_secs(10);
+        let e = d
+            .read_until(&[&plat.user_prompt], &failures, soon)
+            .await
+            .unwrap_err();
+        match e {
+            DialogueError::Failure { matched, .. } => {
+                assert_eq!(matched, "% Authentication failed")
+            }
+            other => panic!("{other}"),
+        }
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn backspaces_alone_in_a_read_erase_earlier_text() {
+        // A device erasing what it said in an earlier write (a spinner,
+        // line editing): no panic, the erased text is gone from the match
+        // buffer and from the tail.
+        let (client, mut dev) = duplex(256);
+        let mut d = Dialogue::new(client);
+        let task = tokio::spawn(async move {
+            dev.write_all(b"R1>abc").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            dev.write_all(b"\x08\x08").await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            dev.write_all(b"\nR1#").await.unwrap();
+            dev
+        });
+        let plat = Platform::get(Some("cisco_iosxe"));
+        let soon = Instant::now() + Duration::from_secs(10);
+        let f = d
+            .read_until(&[&plat.privileged_prompt], &[], soon)
+            .await
+            .unwrap();
+        assert_eq!(f.matched, "R1#");
+        assert_eq!(f.before, "R1>a\n");
+        assert_eq!(d.last_output(), "R1>a | R1#");
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_cut_tail_starts_at_a_whole_character() {
+        let (client, mut dev) = duplex(4096);
+        let mut d = Dialogue::new(client);
+        // "Zürich" is 7 bytes; 514 in all: the tail (the last 512) starts
+        // at the second byte of 'ü'.
+        let mut text = "Zürich".as_bytes().to_vec();
+        text.extend(std::iter::repeat_n(b'x', TAIL - 5));
+        dev.write_all(&text).await.unwrap();
+        let soon = Instant::now() + Duration::from_millis(100);
+        let e = d.read_until(&[&p("never")], &[], soon).await.unwrap_err();
+        let last = e.last_output();
+        assert!(last.starts_with("…rich"), "{last}");
+        assert!(!last.contains('\u{FFFD}'), "{last}");
     }
 
     #[tokio::test]

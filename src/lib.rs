@@ -11,6 +11,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod dialogue;
+pub mod fdlimit;
 pub mod http;
 pub mod logging;
 pub mod notify;

@@ -22,6 +22,15 @@ pub enum Protocol {
 impl Protocol {
     pub const ALL: [Protocol; 3] = [Protocol::Icmp, Protocol::Ssh, Protocol::Telnet];
 
+    /// Sockets one check in flight holds open (ICMP checks share a few
+    /// sockets between them all).
+    pub fn sockets_per_check(self) -> u64 {
+        match self {
+            Protocol::Icmp => 0,
+            Protocol::Ssh | Protocol::Telnet => 1,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Icmp => "icmp",

@@ -223,3 +223,114 @@ fn shards_split_the_devices_between_instances() {
     assert!(text(&o.stderr).contains("--shard"), "{}", text(&o.stderr));
     assert!(!text(&reachd(&["validate", "--help"]).stdout).contains("--shard"));
 }
+
+/// reachd run under `ulimit -n LIMIT` (soft and hard).
+fn reachd_limited(limit: u64, args: &[&str]) -> Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_reachd"));
+    cmd.args(args).env_remove("RUST_LOG");
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &r) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("run reachd")
+}
+
+#[test]
+fn concurrency_beyond_the_open_file_limit_is_refused_by_validate_run_and_check() {
+    let d = Dir::new("fdlimit");
+    let cfg = d.file(
+        "c.yaml",
+        "listen: 127.0.0.1:0
+defaults:
+  ssh: {concurrency: 700}
+  telnet: {concurrency: 700}
+devices:
+  - {name: r1, address: 127.0.0.1, checks: [ssh, telnet], username: u, password: p,
+     ssh: {port: 1}, telnet: {port: 1}}
+",
+    );
+    let v = reachd_limited(1024, &["validate", "--config", &cfg]);
+    assert_eq!(code(&v), 2, "{}", text(&v.stderr));
+    let err = text(&v.stderr);
+    assert!(err.contains("needs up to"), "{err}");
+    assert!(err.contains("RLIMIT_NOFILE) is 1024"), "{err}");
+    assert!(err.contains("LimitNOFILE="), "{err}");
+
+    let r = reachd_limited(1024, &["run", "--config", &cfg, "--log-format", "text"]);
+    assert_eq!(code(&r), 1, "{}", text(&r.stderr));
+    assert!(text(&r.stderr).contains("RLIMIT_NOFILE) is 1024"));
+
+    // The same file fits a limit that holds it, and a one-shot check of one
+    // device needs two sockets, not 1,400.
+    // (Never above the hard limit this test runs under.)
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) },
+        0
+    );
+    let ok = reachd_limited(4096.min(hard.rlim_max), &["validate", "--config", &cfg]);
+    assert_eq!(code(&ok), 0, "{}", text(&ok.stderr));
+    let c = reachd_limited(256, &["check", "--config", &cfg, "--protocol", "ssh"]);
+    assert!(
+        !text(&c.stderr).contains("RLIMIT_NOFILE"),
+        "{}",
+        text(&c.stderr)
+    );
+}
+
+#[test]
+fn a_broken_web_config_is_refused_by_validate_and_run() {
+    let d = Dir::new("webcfg");
+    let web = d.file("web.yml", "basic_auth_users:\n  ops: not-a-hash\n");
+    let cfg = d.file(
+        "reachd.yaml",
+        &format!("listen: 127.0.0.1:0\nweb_config: web.yml\n{LOOPBACK}"),
+    );
+    let o = reachd(&["validate", "--config", &cfg]);
+    assert_eq!(code(&o), 2);
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "{web}:2:8: basic_auth_users.ops: not a bcrypt hash"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("not-a-hash"), "the value is a secret: {err}");
+    // The flag, over a config without `web_config:`.
+    let plain = d.file("plain.yaml", &format!("listen: 127.0.0.1:0\n{LOOPBACK}"));
+    let o = reachd(&["run", "--config", &plain, "--web.config.file", &web]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not a bcrypt hash"),
+        "{}",
+        text(&o.stderr)
+    );
+    let missing = d.0.join("missing.yml");
+    let o = reachd(&[
+        "run",
+        "--config",
+        &plain,
+        "--web.config.file",
+        &missing.to_string_lossy(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("cannot read web config file"),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -441,3 +441,26 @@ async fn the_simulator_refuses_non_loopback_addresses() {
     let e = sim::start(vec![d]).await.err().expect("refused");
     assert!(e.to_string().contains("loopback"), "{e}");
 }
+
+/// A device that echoes the enable password, then prints a long notice:
+/// the 200 characters the detail shows start inside the echoed password.
+/// No piece of it (6 characters or more) may appear in the verdict.
+#[tokio::test]
+async fn echoed_enable_password_cut_by_the_detail_leaks_no_piece_of_it() {
+    let secret = "CNRY-ECHOTRUNC-cc22dd";
+    let notice = sim::ECHO_NOTICE.trim().chars().count();
+    assert!(notice + 3 < 200 && notice + 3 + secret.len() > 206);
+    let mut d = sim_spec(&[Fault::EchoPassword]);
+    d.enable_password = secret.into();
+    let sim = start(d).await;
+    let s = SessionSpec {
+        secondary: Some(reachd::secret::Secret::new(secret)),
+        read_timeout: Duration::from_millis(800),
+        ..spec(0)
+    };
+    let v = check(sim.devices[0].addr, s).await;
+    assert_verdict(&v, Reason::Prompt, Phase::Enable);
+    assert!(v.detail.contains("no prompt will follow"), "{}", v.detail);
+    common::assert_no_piece_of(&v, secret, 6);
+    assert!(v.detail.contains("<redacted>"), "{}", v.detail);
+}

@@ -193,6 +193,30 @@ async fn iac_storm_times_out_in_handshake() {
 }
 
 #[tokio::test]
+async fn iac_storm_ends_at_the_byte_budget_in_handshake() {
+    // A read timeout the storm outlasts: the check's byte budget ends it.
+    let sim = start(&[Fault::IacStorm]).await;
+    let s = SessionSpec {
+        read_timeout: Duration::from_secs(15),
+        ..spec()
+    };
+    let t = common::target(
+        Protocol::Telnet,
+        sim.devices[0].addr,
+        s,
+        Duration::from_secs(20),
+    );
+    let v = run_check(&TelnetProbe::new(), &t).await;
+    assert_verdict(&v, Reason::Handshake, Phase::Handshake);
+    assert!(
+        v.detail
+            .contains("negotiated Telnet options endlessly (more than 256 KiB)"),
+        "{}",
+        v.detail
+    );
+}
+
+#[tokio::test]
 async fn garbage_then_silence_is_no_login_prompt() {
     let sim = start(&[Fault::Garbage]).await;
     let s = SessionSpec {
@@ -298,4 +322,30 @@ async fn many_devices_at_once() {
         assert_verdict(&v, Reason::Ok, Phase::Enable);
         assert_eq!(v.prompt, Some(format!("{name}#")));
     }
+}
+
+/// A device that echoes the login password, then prints a long notice:
+/// the 200 characters the detail shows start inside the echoed password.
+/// No piece of it (6 characters or more) may appear in the verdict.
+#[tokio::test]
+async fn echoed_password_cut_by_the_detail_leaks_no_piece_of_it() {
+    let password = "CNRY-ECHOTRUNC-cc22dd";
+    let notice = sim::ECHO_NOTICE.trim().chars().count();
+    // The premise: the last 200 characters (the notice, " | ", and the
+    // rest) start inside the password.
+    assert!(notice + 3 < 200 && notice + 3 + password.len() > 206);
+    let mut d = DeviceSpec::healthy("R1", local()).over_telnet();
+    d.faults = vec![Fault::EchoPassword];
+    d.password = password.into();
+    let sim = sim::start(vec![d]).await.unwrap();
+    let s = SessionSpec {
+        password: Some(Secret::new(password)),
+        read_timeout: Duration::from_millis(800),
+        ..spec()
+    };
+    let v = check(sim.devices[0].addr, s).await;
+    assert_verdict(&v, Reason::Prompt, Phase::Prompt);
+    assert!(v.detail.contains("no prompt will follow"), "{}", v.detail);
+    common::assert_no_piece_of(&v, password, 6);
+    assert!(v.detail.contains("<redacted>"), "{}", v.detail);
 }

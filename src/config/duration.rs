@@ -149,6 +149,53 @@ impl<'de> Deserialize<'de> for PositiveDur {
     }
 }
 
+/// A check interval: at least `MIN_MS` milliseconds (a floor a network
+/// engineer accepts: checking faster only loads the devices and reachd).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Interval<const MIN_MS: u64>(pub Duration);
+
+/// The shortest icmp interval.
+pub(crate) type IcmpInterval = Interval<100>;
+/// The shortest ssh and telnet interval.
+pub(crate) type SessionInterval = Interval<1000>;
+
+impl<'de, const MIN_MS: u64> Deserialize<'de> for Interval<MIN_MS> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const MIN_MS: u64>;
+        impl<const MIN_MS: u64> Visitor<'_> for V<MIN_MS> {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                DurVisitor.expecting(f)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
+                at_least::<MIN_MS, E>(DurVisitor.visit_u64(v)?)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
+                at_least::<MIN_MS, E>(DurVisitor.visit_i64(v)?)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
+                at_least::<MIN_MS, E>(DurVisitor.visit_f64(v)?)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+                at_least::<MIN_MS, E>(DurVisitor.visit_str(v)?)
+            }
+        }
+        fn at_least<const MIN_MS: u64, E: de::Error>(d: Duration) -> Result<Duration, E> {
+            if d.is_zero() {
+                Err(custom("must be greater than 0"))
+            } else if d < Duration::from_millis(MIN_MS) {
+                Err(custom(format!(
+                    "interval {} is shorter than the minimum (icmp: 100ms, ssh and telnet: 1s)",
+                    crate::verdict::fmt_duration(d)
+                )))
+            } else {
+                Ok(d)
+            }
+        }
+        d.deserialize_any(V::<MIN_MS>).map(Interval)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,20 @@ impl ConfigError {
         }
     }
 
+    /// `text` (the file's) nests too deep to hand to the YAML parser.
+    pub(crate) fn check_depth(file: &Path, text: &str) -> Result<(), Self> {
+        super::depth::check(text).map_err(|(line, column)| ConfigError {
+            file: file.to_path_buf(),
+            line: Some(line),
+            column: Some(column),
+            field: None,
+            message: format!(
+                "nesting deeper than {} levels (reachd's files need a handful)",
+                super::depth::MAX_DEPTH
+            ),
+        })
+    }
+
     /// A deserialization error, with its location and field path.
     pub(crate) fn from_yaml(
         file: &Path,

@@ -130,6 +130,22 @@ pub(crate) fn check_address(s: &str) -> Result<(), String> {
     if s.parse::<IpAddr>().is_ok() {
         return Ok(());
     }
+    // A resolver would take these for a name (or, worse, for a number in
+    // inet_aton's shorthand): a mistyped address, refused.
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let zero_padded = s
+            .split('.')
+            .any(|part| part.len() > 1 && part.starts_with('0'));
+        return Err(format!(
+            "invalid address `{s}`: only digits and dots, but not an IPv4 address (four \
+             numbers from 0 to 255{})",
+            if zero_padded {
+                ", without leading zeros"
+            } else {
+                ""
+            }
+        ));
+    }
     if s.starts_with('[') && s.ends_with(']') {
         return Err(format!(
             "invalid address `{s}`: write IPv6 addresses without brackets"
@@ -178,10 +194,26 @@ impl<'de> Deserialize<'de> for Address {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DeviceName(pub String);
 
+/// The longest device name, label name, label value or platform, in
+/// bytes: each ends up in metric labels, which every scrape repeats.
+pub(crate) const MAX_LABEL_BYTES: usize = 256;
+
+/// `Err` when `s` is longer than [`MAX_LABEL_BYTES`]; `what` names it.
+fn check_len(what: &str, s: &str, note: &str) -> Result<(), String> {
+    if s.len() > MAX_LABEL_BYTES {
+        return Err(format!(
+            "{what} is {} bytes long (at most {MAX_LABEL_BYTES}{note})",
+            s.len()
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_device_name(s: &str) -> Result<(), String> {
     if s.trim().is_empty() {
         return Err("device name must not be empty".to_owned());
     }
+    check_len("device name", s, "")?;
     if s.chars().any(char::is_control) {
         return Err("device name must not contain control characters".to_owned());
     }
@@ -262,6 +294,7 @@ impl<'de> Deserialize<'de> for Checks {
 pub(crate) const RESERVED_LABELS: [&str; 4] = ["device", "protocol", "reason", "phase"];
 
 pub(crate) fn check_label_name(s: &str) -> Result<(), String> {
+    check_len("label name", s, "")?;
     let mut chars = s.chars();
     let first_ok = chars
         .next()
@@ -281,7 +314,20 @@ pub(crate) fn check_label_name(s: &str) -> Result<(), String> {
             "label name `{s}` is reserved (reachd sets device, protocol, reason and phase itself)"
         ));
     }
-    Ok(())
+    // The other labels `reachd_device_info` sets itself (sink::metrics).
+    match s {
+        "address" => Err(
+            "label name `address` is reserved (reachd_device_info carries the device's address \
+             as `address`)"
+                .to_owned(),
+        ),
+        "platform" => Err(
+            "label name `platform` is reserved (set `platform:` on the device or its profile: \
+             reachd_device_info carries it as `platform`)"
+                .to_owned(),
+        ),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -292,6 +338,38 @@ impl<'de> Deserialize<'de> for LabelName {
         str_then(d, "a label name", |s| {
             check_label_name(s)?;
             Ok(LabelName(s.to_owned()))
+        })
+    }
+}
+
+struct LabelValue(String);
+
+impl<'de> Deserialize<'de> for LabelValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        str_then(d, "a label value (a string)", |s| {
+            check_len("label value", s, "")?;
+            Ok(LabelValue(s.to_owned()))
+        })
+    }
+}
+
+/// A device's platform (`cisco_iosxe`): it picks the CLI prompt patterns
+/// and is the `platform` label of `reachd_device_info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PlatformName(pub String);
+
+impl<'de> Deserialize<'de> for PlatformName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        str_then(d, "a platform name", |s| {
+            if s.trim().is_empty() {
+                return Err("must not be empty".to_owned());
+            }
+            check_len(
+                "platform",
+                s,
+                "; it is the `platform` label of reachd_device_info",
+            )?;
+            Ok(PlatformName(s.to_owned()))
         })
     }
 }
@@ -311,7 +389,7 @@ impl<'de> Deserialize<'de> for Labels {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut out = BTreeMap::new();
                 while let Some(LabelName(k)) = map.next_key()? {
-                    let v: String = map.next_value()?;
+                    let LabelValue(v) = map.next_value()?;
                     out.insert(k, v);
                 }
                 Ok(out)

@@ -116,6 +116,7 @@ pub(crate) fn load(source: &Source, ctx: Ctx) -> Result<Vec<Resolved>, ConfigErr
             format!("cannot read inventory file: {}", io_reason(&e)),
         )
     })?;
+    ConfigError::check_depth(&file, &text)?;
     let value: Value =
         serde_yaml::from_str(&text).map_err(|e| ConfigError::from_plain_yaml(&file, &e))?;
     let items = match &value {

@@ -27,9 +27,9 @@ use serde::de::IgnoredAny;
 use serde_yaml::Value;
 
 use super::context::{self, Ctx};
-use super::duration::Dur;
+use super::duration::{Dur, PositiveDur};
 use super::error::{ConfigError, unknown_field_name};
-use super::fields::{Listen, LogLevel, RelPath};
+use super::fields::{Bounded, Listen, LogLevel, RelPath};
 use super::inventory::Source;
 use super::native::NativeEntry;
 use super::resolve::{Defaults, Layer, Profile, Resolved};
@@ -44,10 +44,23 @@ struct RawLog {
     level: Option<LogLevel>,
 }
 
+/// `http:`: the HTTP server's limits and the lifecycle switch.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    max_connections: Option<Bounded<1, 65536>>,
+    header_timeout: Option<PositiveDur>,
+    idle_timeout: Option<PositiveDur>,
+    max_body_bytes: Option<Bounded<0, { 64 * 1024 * 1024 }>>,
+    enable_lifecycle: Option<bool>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
     listen: Option<Listen>,
+    http: Option<RawHttp>,
+    web_config: Option<RelPath>,
     log: Option<RawLog>,
     shutdown_grace: Option<Dur>,
     state_dir: Option<RelPath>,
@@ -75,6 +88,7 @@ pub(crate) struct MainFile {
     pub listen: Option<std::net::SocketAddr>,
     pub log: LogSettings,
     pub shutdown_grace: Option<Duration>,
+    pub http: super::HttpSettings,
     pub state_dir: Option<PathBuf>,
     pub defaults: Rc<Defaults>,
     pub profiles: Rc<BTreeMap<String, Rc<Layer>>>,
@@ -100,6 +114,7 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         ConfigError::whole_file(file, format!("cannot read config file: {}", io_reason(&e)))
     })?;
+    ConfigError::check_depth(file, &text)?;
     let value: Value =
         serde_yaml::from_str(&text).map_err(|e| ConfigError::from_plain_yaml(file, &e))?;
     let text = match value {
@@ -162,6 +177,7 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
         listen: settings.listen.map(|l| l.0),
         log,
         shutdown_grace: settings.shutdown_grace.map(|d| d.0),
+        http: http_settings(settings.http, settings.web_config),
         state_dir: settings.state_dir.map(|p| p.0),
         defaults: ctx.defaults.clone(),
         profiles: ctx.profiles.clone(),
@@ -169,6 +185,31 @@ pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
         devices,
         errors,
     })
+}
+
+fn http_settings(raw: Option<RawHttp>, web_config: Option<RelPath>) -> super::HttpSettings {
+    let mut s = super::HttpSettings {
+        web_config: web_config.map(|p| p.0),
+        ..Default::default()
+    };
+    let Some(raw) = raw else {
+        return s;
+    };
+    let l = &mut s.limits;
+    if let Some(n) = raw.max_connections {
+        l.max_connections = usize::try_from(n.0).unwrap_or(usize::MAX);
+    }
+    if let Some(d) = raw.header_timeout {
+        l.header_timeout = d.0;
+    }
+    if let Some(d) = raw.idle_timeout {
+        l.idle_timeout = d.0;
+    }
+    if let Some(n) = raw.max_body_bytes {
+        l.max_body_bytes = usize::try_from(n.0).unwrap_or(usize::MAX);
+    }
+    s.enable_lifecycle = raw.enable_lifecycle.unwrap_or(false);
+    s
 }
 
 /// `devices:` is reachd's own format; a scrapli key there means a scrapli

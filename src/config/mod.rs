@@ -19,9 +19,11 @@
 //! - `resolve`: per-protocol blocks, profiles, defaults and the cascade;
 //! - `fields`, `duration`, `secret_source`: validated values;
 //! - `context`: what a node needs to know while it is parsed;
+//! - `depth`: a linear look at a file's nesting before it is parsed;
 //! - `error`: errors with their location.
 
 mod context;
+mod depth;
 mod duration;
 mod error;
 mod fields;
@@ -43,6 +45,9 @@ use serde::Deserialize;
 
 pub(crate) use duration::parse as parse_duration;
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use error::{closest, custom as de_error};
+pub(crate) use fields::str_then;
+pub(crate) use secret_source::io_reason;
 
 use crate::target::{Device, Protocol, Target};
 use context::{Ctx, EnvLookup};
@@ -91,6 +96,17 @@ pub const DEFAULT_LISTEN: SocketAddr =
 /// The default grace period for in-flight checks on shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The HTTP server's settings (`http:`) and the web config file
+/// (`web_config:`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub limits: crate::http::server::Limits,
+    /// `POST /-/reload` is allowed (`--web.enable-lifecycle`).
+    pub enable_lifecycle: bool,
+    /// The exporter-toolkit web config file (`--web.config.file`).
+    pub web_config: Option<PathBuf>,
+}
+
 /// Everything the daemon needs, resolved and checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -99,6 +115,7 @@ pub struct Plan {
     /// Concurrency limit per protocol; every protocol is present.
     pub concurrency: BTreeMap<Protocol, usize>,
     pub shutdown_grace: Duration,
+    pub http: HttpSettings,
     /// Where accept-new host keys are recorded (default:
     /// `$STATE_DIRECTORY`, systemd's `StateDirectory=`).
     pub state_dir: Option<PathBuf>,
@@ -127,6 +144,7 @@ fn load_with_env(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors
         listen,
         log,
         shutdown_grace,
+        http,
         state_dir,
         defaults,
         profiles,
@@ -208,6 +226,7 @@ fn load_with_env(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors
         log,
         concurrency: defaults.concurrency_limits(),
         shutdown_grace: shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
+        http,
         state_dir,
         devices,
         targets,

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::context;
 use super::fields::{
-    Address, Checks, DefaultsOnly, DeviceName, Labels, NonEmpty, ProfileRef, map_then,
+    Address, Checks, DefaultsOnly, DeviceName, Labels, NonEmpty, PlatformName, ProfileRef, map_then,
 };
 use super::resolve::{IcmpBlock, Resolved, SshBlock, TelnetBlock, layer_of, resolve_device};
 use super::secret_source::{KeyPath, SecretValue};
@@ -36,7 +36,7 @@ struct RawDevice {
     profile: Option<ProfileRef>,
     checks: Option<Checks>,
     labels: Option<Labels>,
-    platform: Option<NonEmpty>,
+    platform: Option<PlatformName>,
     username: Option<NonEmpty>,
     password: Option<SecretValue>,
     secondary: Option<SecretValue>,

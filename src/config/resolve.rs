@@ -10,10 +10,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::context::Ctx;
-use super::duration::{Dur, PositiveDur};
+use super::duration::{Dur, IcmpInterval, PositiveDur, SessionInterval};
 use super::fields::{
-    AlgList, Checks, Concurrency, Count, DefaultsOnly, Labels, NonEmpty, PayloadSize, Port, Regex,
-    RelPath, map_then,
+    AlgList, Checks, Concurrency, Count, DefaultsOnly, Labels, NonEmpty, PayloadSize, PlatformName,
+    Port, Regex, RelPath, map_then,
 };
 use super::secret_source::{KeyPath, SecretValue};
 use crate::secret::Secret;
@@ -51,7 +51,7 @@ pub(crate) mod builtin {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a map of icmp settings")]
 pub(crate) struct IcmpBlock<C> {
-    interval: Option<PositiveDur>,
+    interval: Option<IcmpInterval>,
     timeout: Option<PositiveDur>,
     concurrency: Option<C>,
     count: Option<Count>,
@@ -62,7 +62,7 @@ pub(crate) struct IcmpBlock<C> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a map of ssh settings")]
 pub(crate) struct SshBlock<C> {
-    interval: Option<PositiveDur>,
+    interval: Option<SessionInterval>,
     timeout: Option<PositiveDur>,
     concurrency: Option<C>,
     port: Option<Port>,
@@ -82,7 +82,7 @@ pub(crate) struct SshBlock<C> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a map of telnet settings")]
 pub(crate) struct TelnetBlock<C> {
-    interval: Option<PositiveDur>,
+    interval: Option<SessionInterval>,
     timeout: Option<PositiveDur>,
     concurrency: Option<C>,
     port: Option<Port>,
@@ -347,7 +347,7 @@ struct RawProfile {
     secondary: Option<SecretValue>,
     private_key: Option<KeyPath>,
     private_key_passphrase: Option<SecretValue>,
-    platform: Option<NonEmpty>,
+    platform: Option<PlatformName>,
     checks: Option<Checks>,
     labels: Option<Labels>,
     icmp: Option<IcmpBlock<DefaultsOnly>>,

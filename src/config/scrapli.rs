@@ -26,7 +26,8 @@ use super::context;
 use super::duration::PositiveDur;
 use super::error::{closest, custom};
 use super::fields::{
-    Address, Checks, DeviceName, Labels, NonEmpty, Port, ProfileRef, RelPath, map_then,
+    Address, Checks, DeviceName, Labels, NonEmpty, PlatformName, Port, ProfileRef, RelPath,
+    map_then,
 };
 use super::resolve::{Layer, Resolved, SessionLayer, port, resolve_device};
 use super::secret_source::{KeyPath, SecretValue};
@@ -190,7 +191,7 @@ struct RawEntry {
     ssh_known_hosts_file: Option<Blank<RelPath>>,
     timeout_socket: Option<PositiveDur>,
     timeout_transport: Option<PositiveDur>,
-    platform: Option<Blank<NonEmpty>>,
+    platform: Option<Blank<PlatformName>>,
     transport: Option<Transport>,
     // reachd's own keys, welcome in a scrapli entry.
     labels: Option<Labels>,

@@ -1138,7 +1138,7 @@ fn scrapli_mapping_in_full() {
         "inv.yaml",
         "- host: r1.example.net\n  name: r1\n  port: 2222\n  auth_username: u\n  auth_password: p\n  \
          auth_strict_key: true\n  ssh_known_hosts_file: kh\n  timeout_socket: 0.5\n  \
-         timeout_transport: 2s\n  transport: ssh2\n  labels: {site: x, platform: custom}\n  \
+         timeout_transport: 2s\n  transport: ssh2\n  labels: {site: x}\n  \
          platform: arista_eos\n  timeout_ops: 30\n  transport_options: {asyncssh: {encryption_algs: [aes128-cbc]}}\n  \
          comms_prompt_pattern: '^\\S+#$'\n  on_open: null\n  privilege_levels: {}\n  variant: x\n\
          - host: 192.0.2.2\n  auth_password: p\n  transport: telnet\n\
@@ -1152,7 +1152,9 @@ fn scrapli_mapping_in_full() {
     assert_eq!(
         plan.devices[0].labels,
         BTreeMap::from([
-            ("platform".to_owned(), "custom".to_owned()),
+            // The platform is the `platform` label (a `platform` label of
+            // its own is refused: issue 9).
+            ("platform".to_owned(), "arista_eos".to_owned()),
             ("site".to_owned(), "x".to_owned())
         ])
     );
@@ -1540,4 +1542,291 @@ fn plan_and_errors_cross_threads() {
     fn send_sync<T: Send + Sync + 'static>() {}
     send_sync::<Plan>();
     send_sync::<ConfigErrors>();
+}
+
+/// Digits and dots that are no IPv4 address are refused, never sent to the
+/// resolver as a host name: in the main file's devices, native inventories
+/// and scrapli inventories.
+#[test]
+fn digits_and_dots_must_be_an_ipv4_address() {
+    let fx = Fx::new();
+    for bad in [
+        "999.1.1.1",
+        "127.0.1.300",
+        "10.0.0",
+        "1.2.3.4.5",
+        "12345",
+        "1.2.3.4.",
+    ] {
+        assert_eq!(
+            fx.error(fx.main(&format!("devices:\n  - name: r1\n    address: {bad}\n"))),
+            format!(
+                "main.yaml:3:14: devices[0].address: invalid address `{bad}`: only digits and \
+                 dots, but not an IPv4 address (four numbers from 0 to 255)"
+            ),
+            "{bad}"
+        );
+    }
+    // Zero-padded octets (octal to inet_aton) get a hint.
+    assert_eq!(
+        fx.error(fx.main("devices:\n  - name: r1\n    address: 010.020.030.040\n")),
+        "main.yaml:3:14: devices[0].address: invalid address `010.020.030.040`: only digits \
+         and dots, but not an IPv4 address (four numbers from 0 to 255, without leading zeros)"
+    );
+    fx.write("native.yaml", "- name: r1\n  address: 127.0.1.300\n");
+    assert_eq!(
+        fx.error(fx.inventories(&["native.yaml"])),
+        "native.yaml:2:12: [0].address: invalid address `127.0.1.300`: only digits and dots, \
+         but not an IPv4 address (four numbers from 0 to 255)"
+    );
+    fx.write(
+        "scrapli.yaml",
+        "- host: 999.1.1.1\n  auth_username: u\n  auth_password: p\n",
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["scrapli.yaml"])),
+        "scrapli.yaml:1:9: [0].host: invalid address `999.1.1.1`: only digits and dots, \
+         but not an IPv4 address (four numbers from 0 to 255)"
+    );
+    // Real addresses and names with digits still pass.
+    for good in [
+        "127.0.1.254",
+        "0.0.0.0",
+        "10.1.2.3",
+        "r1.10",
+        "1.2.3.4a",
+        "2001:db8::1",
+    ] {
+        ok(fx.main(&format!("devices:\n  - name: r1\n    address: {good}\n")));
+    }
+}
+
+/// User labels that `reachd_device_info` sets itself are refused, wherever
+/// they are written: `address` (it vanished) and `platform` (it overrode the
+/// device's platform).
+#[test]
+fn labels_that_device_info_sets_itself_are_refused() {
+    let fx = Fx::new();
+    let dev = |extra: &str| format!("devices:\n  - name: r1\n    address: 192.0.2.1\n{extra}");
+    assert_eq!(
+        fx.error(fx.main(&dev("    labels: {site: a, address: x}\n"))),
+        "main.yaml:4:23: devices[0].labels.address: label name `address` is reserved \
+         (reachd_device_info carries the device's address as `address`)"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev(
+            "    platform: cisco_iosxe\n    labels: {platform: junos}\n"
+        ))),
+        "main.yaml:5:14: devices[0].labels.platform: label name `platform` is reserved \
+         (set `platform:` on the device or its profile: reachd_device_info carries it as \
+         `platform`)"
+    );
+    assert_eq!(
+        fx.error(fx.main("profiles:\n  p: {labels: {platform: x}}\n")),
+        "main.yaml:2:16: profiles.p.labels.platform: label name `platform` is reserved \
+         (set `platform:` on the device or its profile: reachd_device_info carries it as \
+         `platform`)"
+    );
+    fx.write(
+        "scrapli.yaml",
+        "- host: 192.0.2.1\n  auth_username: u\n  auth_password: p\n  labels: {address: x}\n",
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["scrapli.yaml"])),
+        "scrapli.yaml:4:12: [0].labels.address: label name `address` is reserved \
+         (reachd_device_info carries the device's address as `address`)"
+    );
+}
+
+/// Intervals: at least 100ms for icmp, 1s for ssh and telnet, wherever an
+/// interval is written; just at the limit passes, just under fails.
+#[test]
+fn intervals_have_a_floor() {
+    let fx = Fx::new();
+    let msg = "is shorter than the minimum (icmp: 100ms, ssh and telnet: 1s)";
+    assert_eq!(
+        fx.error(fx.main("defaults:\n  icmp:\n    interval: 0.000001\n")),
+        format!("main.yaml:3:15: defaults.icmp.interval: interval 1µs {msg}")
+    );
+    assert_eq!(
+        fx.error(fx.main("defaults:\n  icmp: {interval: 99ms, timeout: 99ms, count: 1}\n")),
+        format!("main.yaml:2:20: defaults.icmp.interval: interval 99ms {msg}")
+    );
+    let p = ok(fx.main(
+        "defaults:\n  icmp: {interval: 100ms, timeout: 100ms, count: 1}\n\
+         devices:\n  - {name: r1, address: 192.0.2.1}\n",
+    ));
+    assert_eq!(target(&p, "r1", Protocol::Icmp).interval, ms(100));
+
+    let dev = |proto: &str, interval: &str| {
+        format!(
+            "devices:\n  - name: r1\n    address: 192.0.2.1\n    checks: [{proto}]\n    \
+             username: u\n    password: pw\n    {proto}: {{interval: {interval}, timeout: 500ms}}\n"
+        )
+    };
+    for proto in ["ssh", "telnet"] {
+        assert_eq!(
+            fx.error(fx.main(&dev(proto, "999ms"))),
+            format!(
+                "main.yaml:7:{}: devices[0].{proto}.interval: interval 999ms {msg}",
+                18 + proto.len()
+            ),
+            "{proto}"
+        );
+        let p = ok(fx.main(&dev(proto, "1s")));
+        assert_eq!(target(&p, "r1", proto.parse().unwrap()).interval, secs(1));
+    }
+    assert_eq!(
+        fx.error(fx.main("profiles:\n  p: {ssh: {interval: 0.5}}\n")),
+        format!("main.yaml:2:23: profiles.p.ssh.interval: interval 500ms {msg}")
+    );
+}
+
+/// Device names, label names, label values and platforms (which all end up
+/// as metric label values): at most 256 bytes.
+#[test]
+fn names_and_labels_have_a_length_limit() {
+    let fx = Fx::new();
+    let at = "a".repeat(256);
+    let over = "a".repeat(257);
+    // Multi-byte characters count in bytes: 128 × 2 bytes is the limit.
+    let at_wide = "é".repeat(128);
+    let over_wide = format!("{at_wide}x");
+    let dev = |name: &str, extra: &str| {
+        format!("devices:\n  - name: \"{name}\"\n    address: 192.0.2.1\n{extra}")
+    };
+    for name in [&at, &at_wide] {
+        let p = ok(fx.main(&dev(name, "")));
+        assert_eq!(&*p.devices[0].name, name.as_str());
+    }
+    for name in [&over, &over_wide] {
+        assert_eq!(
+            fx.error(fx.main(&dev(name, ""))),
+            "main.yaml:2:11: devices[0].name: device name is 257 bytes long (at most 256)"
+        );
+    }
+    // scrapli's `name` too.
+    fx.write(
+        "s.yaml",
+        &format!("- host: 192.0.2.1\n  name: {over}\n  checks: [icmp]\n"),
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["s.yaml"])),
+        "s.yaml:2:9: [0].name: device name is 257 bytes long (at most 256)"
+    );
+
+    let p = ok(fx.main(&dev("r1", &format!("    labels: {{{at}: {at}}}\n"))));
+    assert_eq!(p.devices[0].labels.get(&at), Some(&at));
+    assert_eq!(
+        fx.error(fx.main(&dev("r1", &format!("    labels: {{{over}: x}}\n")))),
+        format!(
+            "main.yaml:4:14: devices[0].labels.{over}: label name is 257 bytes long (at most 256)"
+        )
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev("r1", &format!("    labels: {{site: {over}}}\n")))),
+        "main.yaml:4:20: devices[0].labels.site: label value is 257 bytes long (at most 256)"
+    );
+    assert_eq!(
+        fx.error(fx.main(&dev(
+            "r1",
+            &format!("    labels: {{site: \"{over_wide}\"}}\n")
+        ))),
+        "main.yaml:4:20: devices[0].labels.site: label value is 257 bytes long (at most 256)"
+    );
+
+    let p = ok(fx.main(&dev("r1", &format!("    platform: {at}\n"))));
+    assert_eq!(p.devices[0].labels.get("platform"), Some(&at));
+    assert_eq!(
+        fx.error(fx.main(&dev("r1", &format!("    platform: {over}\n")))),
+        "main.yaml:4:15: devices[0].platform: platform is 257 bytes long (at most 256; it is \
+         the `platform` label of reachd_device_info)"
+    );
+    fx.write(
+        "p.yaml",
+        &format!("- host: 192.0.2.1\n  platform: {over}\n  checks: [icmp]\n"),
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["p.yaml"])),
+        "p.yaml:2:13: [0].platform: platform is 257 bytes long (at most 256; it is \
+         the `platform` label of reachd_device_info)"
+    );
+}
+
+/// 100,000 levels of flow nesting (200 KB; quadratic in the YAML parser:
+/// 23.6 s) are refused at once, at the bracket that goes too deep, in the
+/// main file and in an inventory.
+#[test]
+fn deep_nesting_is_refused_before_parsing() {
+    let fx = Fx::new();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    assert_eq!(
+        fx.error(fx.main(&format!("devices: {deep}\n"))),
+        "main.yaml:1:74: nesting deeper than 64 levels (reachd's files need a handful)"
+    );
+    fx.write(
+        "inv.yaml",
+        &format!("- {{name: r1, address: 192.0.2.1, labels: {deep}}}\n"),
+    );
+    assert_eq!(
+        fx.error(fx.inventories(&["inv.yaml"])),
+        "inv.yaml:1:105: nesting deeper than 64 levels (reachd's files need a handful)"
+    );
+    // 64 levels are still parsed (and refused for what they are).
+    let r = fx.main(&format!("devices: {}{}\n", "[".repeat(64), "]".repeat(64)));
+    assert!(!fx.error(r).contains("nesting"));
+}
+
+#[test]
+fn http_settings_and_web_config() {
+    let fx = Fx::new();
+    let dev = "devices:\n  - name: r1\n    address: 192.0.2.1\n";
+    let plan = ok(fx.main(dev));
+    assert_eq!(plan.http, HttpSettings::default());
+    assert_eq!(plan.http.limits.max_connections, 128);
+    assert_eq!(plan.http.limits.header_timeout, secs(5));
+    assert_eq!(plan.http.limits.idle_timeout, secs(30));
+    assert_eq!(plan.http.limits.max_body_bytes, 65536);
+    assert!(!plan.http.enable_lifecycle);
+    assert_eq!(plan.http.web_config, None);
+
+    let plan = ok(fx.main(&format!(
+        "http:\n  max_connections: 16\n  header_timeout: 2s\n  idle_timeout: 1m\n  \
+         max_body_bytes: 1024\n  enable_lifecycle: true\nweb_config: web.yml\n{dev}"
+    )));
+    let l = plan.http.limits;
+    assert_eq!(l.max_connections, 16);
+    assert_eq!(l.header_timeout, secs(2));
+    assert_eq!(l.idle_timeout, secs(60));
+    assert_eq!(l.max_body_bytes, 1024);
+    assert!(plan.http.enable_lifecycle);
+    // Relative to the main file, like every path in it.
+    let web = plan.http.web_config.unwrap();
+    assert!(
+        web.is_absolute() && web.ends_with("web.yml"),
+        "{}",
+        web.display()
+    );
+
+    let r = fx.main(&format!("http:\n  max_conections: 5\n{dev}"));
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:3: http.max_conections: unknown field `max_conections`, did you mean \
+         `max_connections`?"
+    );
+    let r = fx.main(&format!("http:\n  max_connections: 0\n{dev}"));
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:20: http.max_connections: 0 is out of range (expected 1 to 65536)"
+    );
+    let r = fx.main(&format!("http:\n  header_timeout: 0s\n{dev}"));
+    assert_eq!(
+        fx.error(r),
+        "main.yaml:2:19: http.header_timeout: must be greater than 0"
+    );
+    let r = fx.main(&format!("web_config: \"\"\n{dev}"));
+    assert!(
+        fx.error(r)
+            .starts_with("main.yaml:1:13: web_config: must not be empty")
+    );
 }

@@ -38,6 +38,27 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// `v` as JSON safe inside a `<script>` element: `<`, `>` and `&` (so
+/// neither `</script>` nor `<!--<script>` can end or swallow the element)
+/// and U+2028/U+2029 (line ends to older JavaScript) as `\uXXXX` escapes.
+/// They only ever occur inside JSON strings, where the escape means the
+/// same character.
+fn script_json(v: &serde_json::Value) -> String {
+    let json = v.to_string();
+    let mut out = String::with_capacity(json.len() + json.len() / 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The detail column: the verdict's detail, after the prompt reached when
 /// the detail does not already name it.
 fn detail(r: &TargetStatus) -> String {
@@ -78,8 +99,7 @@ pub fn render_page(rows: &[TargetStatus], now: SystemTime) -> String {
             esc(&detail(r)),
         );
     }
-    // In a <script> element only `</` can end it early.
-    let data = status_document(rows).to_string().replace("</", "<\\/");
+    let data = script_json(&status_document(rows));
     TEMPLATE
         .replacen("<!--ROWS-->", &html_rows, 1)
         .replacen("<!--DATA-->", &data, 1)
@@ -142,5 +162,34 @@ mod tests {
             v["status"][0]["device"],
             "</script><script>alert(1)</script>"
         );
+    }
+
+    /// A device name or output with `<!--<script>` (which would put the
+    /// HTML parser in the "double escaped" state and swallow the page's
+    /// script), `&`, `>` or a JavaScript line separator: the embedded JSON
+    /// carries none of them raw, and parses back to the same document.
+    #[test]
+    fn embedded_json_escapes_html_and_line_separators() {
+        let s = StateStore::default();
+        let name = "<!--<script>a&b>c\u{2028}d\u{2029}e";
+        s.record(&result(name, Reason::Ok, 1));
+        let mut rows = s.snapshot();
+        rows[0].detail = "last output: <!--<script> R1# & \u{2028}\u{2029} -->".into();
+        let html = render_page(&rows, std::time::UNIX_EPOCH);
+        let data = html
+            .split("<script id=\"initial\" type=\"application/json\">")
+            .nth(1)
+            .unwrap()
+            .split("</script>")
+            .next()
+            .unwrap();
+        for raw in ['<', '>', '&', '\u{2028}', '\u{2029}'] {
+            assert!(!data.contains(raw), "raw {raw:?} in embedded JSON: {data}");
+        }
+        let v: serde_json::Value = serde_json::from_str(data).expect("the embedded JSON parses");
+        assert_eq!(v, status_document(&rows));
+        assert_eq!(v["status"][0]["device"], name);
+        // The page's own script follows, intact.
+        assert!(html.contains("setInterval(refresh, 5000);"));
     }
 }

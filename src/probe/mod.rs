@@ -9,6 +9,7 @@ pub mod icmp;
 mod session;
 pub mod ssh;
 pub mod telnet;
+pub mod tether;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

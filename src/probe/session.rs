@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::tether::{Tether, Tethered};
 use crate::dialogue::{self, Dialogue, DialogueError, Found, Pattern, Platform};
 use crate::target::{SessionSpec, Target};
 use crate::verdict::{Outcome, Phase, Progress, Reason, fmt_duration};
@@ -52,6 +53,9 @@ pub(crate) struct Session<'a> {
     pub expects: &'a Expects,
     /// What ends a line sent to the device (`\r` over SSH, `\r\n` over Telnet).
     pub eol: &'static str,
+    /// The check's hold on its connection: cut when the session ends, and
+    /// the count of bytes the device sent against the budget.
+    pub tether: Tether,
 }
 
 impl Session<'_> {
@@ -101,6 +105,12 @@ impl Session<'_> {
         let w = self.wait(self.spec.connect_timeout);
         match tokio::time::timeout_at(w.at, tokio::net::lookup_host((host, port))).await {
             Err(_) => Err(self.timeout(w, "resolving the host name")),
+            Ok(Err(e)) if crate::fdlimit::exhausted(&e) => Err(Outcome::fail(
+                Reason::Error,
+                format!(
+                    "reachd is out of file descriptors, not resolving {host} ({e}); see the log"
+                ),
+            )),
             Ok(Err(e)) => Err(Outcome::fail(
                 Reason::Dns,
                 format!("cannot resolve {host}: {e}"),
@@ -111,14 +121,16 @@ impl Session<'_> {
         }
     }
 
-    pub async fn connect(&self, addr: SocketAddr) -> Step<TcpStream> {
+    /// Connects, tethered to this session: the stream stops working when
+    /// the session ends, and past the byte budget.
+    pub async fn connect(&self, addr: SocketAddr) -> Step<Tethered<TcpStream>> {
         self.progress.enter(Phase::Connect);
         let w = self.wait(self.spec.connect_timeout);
         match tokio::time::timeout_at(w.at, TcpStream::connect(addr)).await {
             Err(_) => Err(self.timeout(w, &format!("TCP connect to {addr}"))),
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);
-                Ok(s)
+                Ok(self.tether.attach(s))
             }
             Ok(Err(e)) => Err(connect_error(addr, &e)),
         }
@@ -138,7 +150,10 @@ impl Session<'_> {
         e: std::io::Error,
         d: &Dialogue<S>,
     ) -> Outcome {
-        let last = redact(&d.last_output(), self.spec);
+        if let Some(o) = self.over_budget(&d.last_output(), "a prompt") {
+            return o;
+        }
+        let last = shown_output(&d.last_output(), self.spec);
         let mut detail = format!(
             "the connection closed in phase {} ({e})",
             self.progress.phase()
@@ -163,13 +178,38 @@ impl Session<'_> {
         let w = self.wait(self.spec.read_timeout);
         let r = d.read_until(wanted, failures, w.at).await;
         self.progress
-            .set_last_output(&redact(&d.last_output(), self.spec));
+            .set_last_output(&shown_output(&d.last_output(), self.spec));
         r.map_err(|e| self.read_error(e, w, what))
     }
 
+    /// The verdict of a device that sent more than the check's byte budget
+    /// (endless output), if it did.
+    fn over_budget(&self, last_output: &str, what: &str) -> Option<Outcome> {
+        if !self.tether.over_budget() {
+            return None;
+        }
+        let last_output = shown_output(last_output, self.spec);
+        let mut detail = format!(
+            "the device sent more than {} KiB without {what} (endless output?)",
+            self.tether.budget() / 1024
+        );
+        if !last_output.is_empty() {
+            detail.push_str("; last output: ");
+            detail.push_str(&last_output);
+        }
+        Some(Outcome::fail(Reason::Prompt, detail))
+    }
+
     pub fn read_error(&self, e: DialogueError, w: Wait, what: &str) -> Outcome {
+        // A failure message is what it says, whatever came before it.
+        if !matches!(e, DialogueError::Failure { .. })
+            && let Some(o) = self.over_budget(e.last_output(), what)
+        {
+            return o;
+        }
         let phase = self.progress.phase();
         let with_last = |s: String, last: &str| {
+            let last = shown_output(last, self.spec);
             if last.is_empty() {
                 s
             } else {
@@ -189,7 +229,11 @@ impl Session<'_> {
                 } else {
                     (
                         Reason::Prompt,
-                        format!("no {what} within {}", fmt_duration(w.limit)),
+                        format!(
+                            "no {} within {}",
+                            without_article(what),
+                            fmt_duration(w.limit)
+                        ),
                     )
                 };
                 Outcome::fail(reason, with_last(s, &last_output))
@@ -307,7 +351,7 @@ impl Session<'_> {
                         Reason::Error,
                         format!(
                             "the output of `{cmd}` does not match /{expect}/; it ends: {}",
-                            tail(&dialogue::clean(output.as_bytes()), 200)
+                            shown_output(&dialogue::clean(output.as_bytes()), self.spec)
                         ),
                     ));
                 }
@@ -328,9 +372,24 @@ pub(crate) fn finish(step: Step<Outcome>, spec: &SessionSpec) -> Outcome {
     outcome
 }
 
+/// How many characters of a device's output a verdict shows.
+pub(crate) const SHOWN_OUTPUT: usize = 200;
+
+/// Device output as a verdict shows it: the spec's secrets redacted from
+/// the whole text first, then its last [`SHOWN_OUTPUT`] characters, so a
+/// secret that straddles the cut never shows the part after the cut.
+pub(crate) fn shown_output(raw: &str, spec: &SessionSpec) -> String {
+    tail(&redact(raw, spec), SHOWN_OUTPUT)
+}
+
 /// `text` with the spec's secrets (of 4 characters or more: shorter ones
-/// would blank out ordinary words) replaced by `<redacted>`.
+/// would blank out ordinary words) replaced by `<redacted>`; so is a piece
+/// of one (3 characters or more) at a cut edge of the text: its end after a
+/// leading `…` (older output dropped), its beginning at the very end (the
+/// device was still sending it).
 pub(crate) fn redact(text: &str, spec: &SessionSpec) -> String {
+    const MARK: &str = "<redacted>";
+    const PIECE: usize = 3;
     let mut out = text.to_owned();
     for secret in [
         &spec.password,
@@ -341,11 +400,47 @@ pub(crate) fn redact(text: &str, spec: &SessionSpec) -> String {
     .flatten()
     {
         let s = secret.expose();
-        if s.chars().count() >= 4 && out.contains(s) {
-            out = out.replace(s, "<redacted>");
+        if s.chars().count() < 4 {
+            continue;
+        }
+        if out.contains(s) {
+            out = out.replace(s, MARK);
+        }
+        // A leading piece: the longest proper suffix of the secret that
+        // starts the text after its `…`.
+        if let Some(rest) = out.strip_prefix('…') {
+            let piece = s
+                .char_indices()
+                .skip(1)
+                .map(|(i, _)| &s[i..])
+                .find(|suffix| suffix.chars().count() >= PIECE && rest.starts_with(suffix));
+            if let Some(piece) = piece {
+                out = format!("…{MARK}{}", &rest[piece.len()..]);
+            }
+        }
+        // A trailing piece: the longest proper prefix of the secret that
+        // ends the text.
+        let piece = s
+            .char_indices()
+            .rev()
+            .filter(|&(i, _)| i > 0)
+            .map(|(i, _)| &s[..i])
+            .find(|prefix| prefix.chars().count() >= PIECE && out.ends_with(prefix));
+        if let Some(piece) = piece {
+            out.truncate(out.len() - piece.len());
+            out.push_str(MARK);
         }
     }
     out
+}
+
+/// `what` (a noun phrase such as "the CLI prompt") without its leading
+/// article, for "no CLI prompt within 3s".
+fn without_article(what: &str) -> &str {
+    ["the ", "a ", "an "]
+        .iter()
+        .find_map(|a| what.strip_prefix(a))
+        .unwrap_or(what)
 }
 
 /// A refusal during enable is `enable_failed`, not `auth_failed`.
@@ -386,6 +481,14 @@ pub(crate) fn tail(s: &str, n: usize) -> String {
 
 pub(crate) fn connect_error(addr: SocketAddr, e: &std::io::Error) -> Outcome {
     use std::io::ErrorKind as K;
+    if crate::fdlimit::exhausted(e) {
+        return Outcome::fail(
+            Reason::Error,
+            format!(
+                "reachd is out of file descriptors, not connecting to {addr} ({e}); see the log"
+            ),
+        );
+    }
     let reason = match e.kind() {
         K::ConnectionRefused => Reason::Refused,
         K::HostUnreachable | K::NetworkUnreachable => Reason::Unreachable,
@@ -410,6 +513,21 @@ mod tests {
     use crate::target::{Algorithms, HostKeyPolicy};
 
     #[test]
+    fn running_out_of_descriptors_is_said_as_reachd_s_own_error() {
+        let addr: SocketAddr = "127.0.0.1:22".parse().expect("addr");
+        let o = connect_error(addr, &std::io::Error::from_raw_os_error(libc::EMFILE));
+        assert_eq!(o.reason, Reason::Error);
+        assert!(
+            o.detail
+                .starts_with("reachd is out of file descriptors, not connecting to 127.0.0.1:22"),
+            "{}",
+            o.detail
+        );
+        let o = connect_error(addr, &std::io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        assert_eq!(o.reason, Reason::Refused);
+    }
+
+    #[test]
     fn echoed_secrets_are_redacted() {
         let spec = SessionSpec {
             port: 22,
@@ -432,5 +550,108 @@ mod tests {
             redact("R1>enable | Password: s3cr3t-enable | hunter2 abc", &spec),
             "R1>enable | Password: <redacted> | <redacted> abc"
         );
+    }
+}
+
+#[cfg(test)]
+mod wording_tests {
+    use super::*;
+    use crate::secret::Secret;
+    use crate::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol};
+
+    fn spec() -> SessionSpec {
+        SessionSpec {
+            port: 22,
+            username: Some("admin".into()),
+            password: Some(Secret::new("hunter2")),
+            secondary: None,
+            private_key: None,
+            private_key_passphrase: None,
+            host_key: HostKeyPolicy::Off,
+            known_hosts: None,
+            platform: None,
+            connect_timeout: Duration::from_secs(1),
+            read_timeout: Duration::from_secs(3),
+            enable: true,
+            command: None,
+            expect: None,
+            algorithms: Algorithms::default(),
+        }
+    }
+
+    /// A secret that straddles the 200-character cut, or that the text
+    /// ends in the middle of, shows no piece of itself.
+    #[test]
+    fn shown_output_redacts_before_cutting() {
+        let mut spec = spec();
+        spec.password = Some(Secret::new("CNRY-ECHOTRUNC-cc22dd"));
+        let after = "x".repeat(190);
+        let raw = format!("Password: CNRY-ECHOTRUNC-cc22dd | {after}");
+        let shown = shown_output(&raw, &spec);
+        assert_eq!(shown, format!("…dacted> | {after}"));
+        // Older output dropped by the dialogue, mid-secret.
+        assert_eq!(redact("…TRUNC-cc22dd | R1>", &spec), "…<redacted> | R1>");
+        // The device still sending it.
+        assert_eq!(redact("Password: CNRY-ECHO", &spec), "Password: <redacted>");
+        // Short overlaps at an edge are left alone.
+        assert_eq!(redact("…dd R1>", &spec), "…dd R1>");
+        assert_eq!(redact("R1>CN", &spec), "R1>CN");
+    }
+
+    /// Every `what` the SSH and Telnet checks pass to `read`/`read_error`
+    /// gives a detail that reads as English: "no CLI prompt within 3s",
+    /// never "no the CLI prompt within 3s".
+    #[test]
+    fn prompt_timeout_details_read_correctly() {
+        let spec = spec();
+        let target = Target {
+            device: "R1".into(),
+            protocol: Protocol::Ssh,
+            host: "127.0.0.1".into(),
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(10),
+            spec: CheckSpec::Ssh(spec.clone()),
+        };
+        let progress = Progress::start(Phase::Prompt, Duration::from_secs(10));
+        let expects = Expects::default();
+        let s = Session {
+            target: &target,
+            spec: &spec,
+            progress: &progress,
+            expects: &expects,
+            eol: "\r",
+            tether: Tether::default(),
+        };
+        let w = Wait {
+            at: Instant::now(),
+            overall: false,
+            limit: Duration::from_secs(3),
+        };
+        let cases = [
+            ("the CLI prompt", "no CLI prompt within 3s"),
+            ("the answer to enable", "no answer to enable within 3s"),
+            ("the privileged prompt", "no privileged prompt within 3s"),
+            (
+                "the prompt after `terminal length 0`",
+                "no prompt after `terminal length 0` within 3s",
+            ),
+            ("the login prompt", "no login prompt within 3s"),
+            ("the password prompt", "no password prompt within 3s"),
+            (
+                "the CLI prompt after the password",
+                "no CLI prompt after the password within 3s",
+            ),
+        ];
+        for (what, want) in cases {
+            let o = s.read_error(
+                DialogueError::Timeout {
+                    last_output: String::new(),
+                },
+                w,
+                what,
+            );
+            assert_eq!(o.reason, Reason::Prompt);
+            assert_eq!(o.detail, want, "for {what:?}");
+        }
     }
 }

@@ -16,7 +16,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::session::{Expects, Session, Step, finish, redact};
+use super::session::{Expects, Session, Step, finish, shown_output};
+use super::tether::{Tether, Tethered};
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, DialogueError, Pattern, Platform};
 use crate::target::{CheckSpec, Protocol, Target};
@@ -57,13 +58,14 @@ impl Probe for TelnetProbe {
                 progress,
                 expects: &self.expects,
                 eol: "\r\n",
+                tether: Tether::for_session(spec),
             };
             finish(run(&s).await, spec)
         })
     }
 }
 
-type Telnet = Dialogue<TelnetStream<TcpStream>>;
+type Telnet = Dialogue<TelnetStream<Tethered<TcpStream>>>;
 
 /// Window size reported through NAWS: wide, and tall enough that nothing
 /// pages before `terminal length 0`.
@@ -106,6 +108,13 @@ async fn handshake(s: &Session<'_>, d: &mut Telnet) -> Step<()> {
     let w = s.wait(s.spec.read_timeout);
     match d.wait_for_output(w.at).await {
         Ok(()) => Ok(()),
+        Err(_) if s.tether.over_budget() && d.get_mut().peer_negotiated() => Err(Outcome::fail(
+            Reason::Handshake,
+            format!(
+                "the device negotiated Telnet options endlessly (more than {} KiB) and sent no text",
+                s.tether.budget() / 1024
+            ),
+        )),
         Err(DialogueError::Timeout { .. }) => {
             let what = if d.get_mut().peer_negotiated() {
                 "the device negotiated Telnet options but sent no text"
@@ -140,7 +149,7 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
             d,
             &[login, password, prompts[0], prompts[1]],
             &failures,
-            "login prompt",
+            "the login prompt",
         )
         .await?;
     match found.index {
@@ -162,7 +171,7 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
                     d,
                     &[password, prompts[0], prompts[1]],
                     &failures,
-                    "password prompt",
+                    "the password prompt",
                 )
                 .await
                 .map_err(|o| login_refused(o, "the user name"))?;
@@ -195,16 +204,21 @@ async fn login(s: &Session<'_>, d: &mut Telnet) -> Step<dialogue::Found> {
     let w = s.wait(s.spec.read_timeout);
     let r = d.read_until(&prompts, &failures, w.at).await;
     s.progress
-        .set_last_output(&redact(&d.last_output(), s.spec));
+        .set_last_output(&shown_output(&d.last_output(), s.spec));
     match r {
         Ok(found) => Ok(found),
         Err(e @ DialogueError::Timeout { .. }) if !w.overall => {
             // Neither refused nor a prompt: we were waiting for the prompt.
             s.progress.enter(Phase::Prompt);
-            Err(s.read_error(e, w, "CLI prompt after the password"))
+            Err(s.read_error(e, w, "the CLI prompt after the password"))
+        }
+        Err(e) if s.tether.over_budget() => {
+            // Talking endlessly, neither refusing nor prompting: the same.
+            s.progress.enter(Phase::Prompt);
+            Err(s.read_error(e, w, "the CLI prompt after the password"))
         }
         Err(e) => Err(login_refused(
-            s.read_error(e, w, "CLI prompt after the password"),
+            s.read_error(e, w, "the CLI prompt after the password"),
             "the login",
         )),
     }

@@ -53,8 +53,10 @@ pub struct SimArgs {
     /// login), no-prompt (banner, never a prompt), slow-prompt,
     /// endless-output, legacy-only (group14/group1-sha1, aes-cbc/3des-cbc,
     /// hmac-sha1, ssh-rsa only), changed-host-key (a new key each
-    /// connection), kbd-interactive (keyboard-interactive login only);
-    /// Telnet only: iac-storm (option negotiation forever, never a word),
+    /// connection), kbd-interactive (keyboard-interactive login only),
+    /// echo-password (echoes what it is sent, passwords included, then a
+    /// notice and no prompt: after the login password over Telnet, after
+    /// the enable password over SSH); Telnet only: iac-storm (option negotiation forever, never a word),
     /// password-only (a `Password:` line, no user name). On Telnet,
     /// banner-silence is negotiation then silence and no-prompt is silence
     /// after the password; SSH-only faults do nothing there and vice versa.

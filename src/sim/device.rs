@@ -161,7 +161,8 @@ async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
     let handler = Conn {
         dev: dev.clone(),
         line: Vec::new(),
-        ios: Ios::new(&dev.spec.name, &dev.enable),
+        ios: Ios::new(&dev.spec.name, &dev.enable)
+            .echoing_passwords(dev.spec.has(Fault::EchoPassword)),
         skip_lf: false,
     };
     if let Ok(session) = server::run_stream(config, sock, handler).await {

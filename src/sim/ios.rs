@@ -17,6 +17,9 @@ pub(super) enum Mode {
     User,
     EnablePassword,
     Privileged,
+    /// After an echoed password ([`super::Fault::EchoPassword`]): held, no
+    /// answer to anything.
+    Held,
 }
 
 pub(super) struct Ios {
@@ -24,6 +27,9 @@ pub(super) struct Ios {
     enable: String,
     pub mode: Mode,
     enable_tries: u8,
+    /// Echoes passwords too, and holds the session after the enable
+    /// password ([`super::Fault::EchoPassword`]).
+    echo_passwords: bool,
 }
 
 pub(super) const SHOW_VERSION: &str = "Cisco IOS XE Software, Version 17.09.04a\r\n\
@@ -66,7 +72,14 @@ impl Ios {
             enable: enable.to_owned(),
             mode: Mode::User,
             enable_tries: 0,
+            echo_passwords: false,
         }
+    }
+
+    /// A CLI that echoes passwords ([`super::Fault::EchoPassword`]).
+    pub fn echoing_passwords(mut self, on: bool) -> Self {
+        self.echo_passwords = on;
+        self
     }
 
     pub fn prompt(&self) -> String {
@@ -78,12 +91,19 @@ impl Ios {
 
     /// Whether typed characters are echoed (not while a password is typed).
     pub fn echoes(&self) -> bool {
-        self.mode != Mode::EnablePassword
+        self.echo_passwords || self.mode != Mode::EnablePassword
     }
 
     pub fn line(&mut self, line: &str) -> Answer {
         let line = line.trim();
+        if self.mode == Mode::Held {
+            return Answer::Text("");
+        }
         if self.mode == Mode::EnablePassword {
+            if line == self.enable && self.echo_passwords {
+                self.mode = Mode::Held;
+                return Answer::Text(super::ECHO_NOTICE);
+            }
             if line == self.enable {
                 self.mode = Mode::Privileged;
                 self.enable_tries = 0;

@@ -62,10 +62,22 @@ pub enum Fault {
     IacStorm,
     /// Telnet: a password-only line (`line vty` `password`, no user name).
     PasswordOnly,
+    /// Echoes everything it is sent, passwords included (local echo left
+    /// on), then after the password (the login password over Telnet, the
+    /// enable password over SSH) prints [`ECHO_NOTICE`] and never a
+    /// prompt: the check ends `prompt` with the echoed password near the
+    /// start of the device's last output.
+    EchoPassword,
 }
 
+/// What an [`Fault::EchoPassword`] device prints after the echoed password
+/// (then nothing): one line of 187 characters, so that the last 200
+/// characters of the output (` | ` and 10 characters before it) start
+/// inside an echoed password of more than 10 characters.
+pub const ECHO_NOTICE: &str = "\r\n%LINE-4-LOCAL_ECHO: local echo is on for this line, so everything typed here, passwords included, is shown on the terminal; the session is held for an operator, and no prompt will follow.\r\n";
+
 impl Fault {
-    pub const ALL: [Fault; 15] = [
+    pub const ALL: [Fault; 16] = [
         Fault::WrongPassword,
         Fault::WrongEnable,
         Fault::Tarpit,
@@ -81,6 +93,7 @@ impl Fault {
         Fault::KbdInteractive,
         Fault::IacStorm,
         Fault::PasswordOnly,
+        Fault::EchoPassword,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +113,7 @@ impl Fault {
             Fault::KbdInteractive => "kbd-interactive",
             Fault::IacStorm => "iac-storm",
             Fault::PasswordOnly => "password-only",
+            Fault::EchoPassword => "echo-password",
         }
     }
 }

@@ -159,6 +159,9 @@ pub(super) async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
     let (rd, mut wr) = sock.into_split();
     if spec.has(Fault::IacStorm) {
         // Negotiation forever, never a word; read (and drop) the answers.
+        // 3.5 KiB every 20 ms at most (≤ 175 KiB/s, a chatty terminal
+        // server, not a flood): a check's byte budget (256 KiB) takes well
+        // over a second to fill.
         let reader = tokio::spawn(drain(rd));
         let mut storm = Vec::with_capacity(4096);
         let mut opt: u8 = 0;
@@ -173,6 +176,7 @@ pub(super) async fn connection(dev: Arc<Device>, mut sock: TcpStream) {
                 if wr.write_all(&storm).await.is_err() {
                     break;
                 }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
         .await;
@@ -218,8 +222,15 @@ async fn login(dev: &Device, input: &mut Input, wr: &mut OwnedWriteHalf) -> Opti
             wr.write_all(b"\r\nPassword: ").await.ok()?;
             user.trim() == dev.spec.username
         };
-        let password = input.line(wr, false).await?;
+        let echo = dev.spec.has(Fault::EchoPassword);
+        let password = input.line(wr, echo).await?;
         if user_ok && password == dev.password {
+            if echo {
+                // Held: the notice, then no prompt ever.
+                wr.write_all(super::ECHO_NOTICE.as_bytes()).await.ok()?;
+                while input.line(wr, true).await.is_some() {}
+                return None;
+            }
             return Some(());
         }
         let again = match (password_only, attempt) {
@@ -264,7 +275,8 @@ async fn cli(dev: &Device, input: &mut Input, wr: &mut OwnedWriteHalf) {
         .await;
         return;
     }
-    let mut ios = Ios::new(&spec.name, &dev.enable);
+    let mut ios =
+        Ios::new(&spec.name, &dev.enable).echoing_passwords(spec.has(Fault::EchoPassword));
     if prompted(dev, wr, &ios, &format!("{MOTD}\r\n"))
         .await
         .is_none()

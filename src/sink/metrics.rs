@@ -119,6 +119,12 @@ impl Metrics {
         }
     }
 
+    /// The registry of reachd's own metrics, for other parts (the HTTP
+    /// server) to add theirs.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The scheduler's health metrics for `protocol`.
     pub fn scheduler(&self, protocol: Protocol) -> SchedulerMetrics {
         let p = [protocol.as_str()];

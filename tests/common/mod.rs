@@ -90,3 +90,17 @@ pub fn assert_no_secrets(v: &Verdict, secrets: &[&str]) {
         assert!(!all.contains(s), "secret in verdict: {all}");
     }
 }
+
+/// No piece of `secret` of `len` characters or more appears anywhere in
+/// the verdict.
+pub fn assert_no_piece_of(v: &Verdict, secret: &str, len: usize) {
+    let all = format!("{v:?}");
+    let chars: Vec<char> = secret.chars().collect();
+    for w in chars.windows(len) {
+        let piece: String = w.iter().collect();
+        assert!(
+            !all.contains(&piece),
+            "`{piece}` of the secret in the verdict: {all}"
+        );
+    }
+}

@@ -260,10 +260,10 @@ shutdown_grace: 2s
 defaults:
   icmp: {interval: 1s, timeout: 900ms, count: 2, spacing: 100ms}
 devices:
-  - {name: lo1, address: 127.0.0.1, labels: {site: here, role: core, platform: cisco_iosxe}}
-  - {name: lo2, address: 127.0.0.2, labels: {site: here, role: access, platform: cisco_ios}}
-  - {name: lo3, address: 127.0.0.3, labels: {site: there, role: access, platform: cisco_ios}}
-  - {name: gone, address: gone.invalid, labels: {site: there, role: edge, platform: cisco_iosxr}}
+  - {name: lo1, address: 127.0.0.1, platform: cisco_iosxe, labels: {site: here, role: core}}
+  - {name: lo2, address: 127.0.0.2, platform: cisco_ios, labels: {site: here, role: access}}
+  - {name: lo3, address: 127.0.0.3, platform: cisco_ios, labels: {site: there, role: access}}
+  - {name: gone, address: gone.invalid, platform: cisco_iosxr, labels: {site: there, role: edge}}
 YAML
 "$REACHD" run --config "$WORK/reachd.yaml" 2> "$WORK/reachd.log" &
 PIDS+=("$!")

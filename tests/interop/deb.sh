@@ -19,6 +19,12 @@ for f in /usr/share/reachd/dashboards/reachd.json /usr/share/reachd/dashboards/r
   if [ -e "$ROOT/dashboards/$(basename "$f")" ]; then check "installs $f" test -e "$f"; fi
 done
 check "the installed config validates" /usr/bin/reachd validate --config /etc/reachd/reachd.yaml
+check "installs the web config example, commented (plain HTTP until enabled)" \
+  bash -c "test -e /etc/reachd/web-config.yml && ! grep -q '^[a-z]' /etc/reachd/web-config.yml"
+check "the web config example is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' reachd | grep -q /etc/reachd/web-config.yml"
+printf 'web_config: web-config.yml\ndevices: [{name: lo, address: 127.0.0.1}]\n' > "$WORK/with-web.yaml"
+cp /etc/reachd/web-config.yml "$WORK/web-config.yml"
+check "a config naming the installed web config example validates" /usr/bin/reachd validate --config "$WORK/with-web.yaml"
 check "the installed config is a conffile" bash -c "dpkg-query -W -f='\${Conffiles}' reachd | grep -q /etc/reachd/reachd.yaml"
 check "the installed unit verifies" systemd-analyze verify /lib/systemd/system/reachd.service
 check "reachd --version runs" /usr/bin/reachd --version

@@ -23,7 +23,7 @@ YAML
 write_config "  - {name: lo1, address: 127.0.0.1, labels: {site: here}}
   - {name: lo2, address: 127.0.0.2, labels: {site: here}}"
 
-"$REACHD" run --config "$WORK/reachd.yaml" 2> "$WORK/reachd.log" &
+"$REACHD" run --config "$WORK/reachd.yaml" --web.enable-lifecycle 2> "$WORK/reachd.log" &
 RPID=$!
 PIDS+=("$RPID")
 

@@ -57,9 +57,22 @@ struct Parsed {
 }
 
 impl Parsed {
+    #[cfg(test)]
     fn parse(text: &str) -> Parsed {
+        Parsed::parse_bytes(text.as_bytes()).0
+    }
+
+    /// Parses a file's bytes line by line; a line that is not UTF-8 is
+    /// skipped (its 1-based number returned), the others still count.
+    fn parse_bytes(bytes: &[u8]) -> (Parsed, Vec<usize>) {
         let mut p = Parsed::default();
-        for (i, line) in text.lines().enumerate() {
+        let mut bad = Vec::new();
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            let Ok(line) = std::str::from_utf8(line) else {
+                bad.push(i + 1);
+                continue;
+            };
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -83,7 +96,7 @@ impl Parsed {
             };
             p.add(first, key, i + 1, revoked);
         }
-        p
+        (p, bad)
     }
 
     fn add(&mut self, hosts: &str, key: PublicKey, line: usize, revoked: bool) {
@@ -188,6 +201,8 @@ pub struct KnownHosts {
     cache: Mutex<(Option<Stamp>, Arc<Parsed>)>,
     /// Keys recorded in memory only (no file) or not yet visible in the file.
     memory: Mutex<Parsed>,
+    /// Whether lines that are not UTF-8 were reported already (once).
+    warned: std::sync::atomic::AtomicBool,
 }
 
 impl KnownHosts {
@@ -196,6 +211,7 @@ impl KnownHosts {
             path: Some(path),
             cache: Mutex::new((None, Arc::new(Parsed::default()))),
             memory: Mutex::new(Parsed::default()),
+            warned: Default::default(),
         }
     }
 
@@ -204,6 +220,7 @@ impl KnownHosts {
             path: None,
             cache: Mutex::new((None, Arc::new(Parsed::default()))),
             memory: Mutex::new(Parsed::default()),
+            warned: Default::default(),
         }
     }
 
@@ -220,13 +237,30 @@ impl KnownHosts {
         if cache.0.is_some() && cache.0 == now {
             return Ok(cache.1.clone());
         }
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        let parsed = Arc::new(self.read(path)?);
+        *cache = (now, parsed.clone());
+        Ok(parsed)
+    }
+
+    /// Reads and parses the file (missing: empty); lines that are not
+    /// UTF-8 are skipped, and said once per file (never their content).
+    fn read(&self, path: &Path) -> std::io::Result<Parsed> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
-        let parsed = Arc::new(Parsed::parse(&text));
-        *cache = (now, parsed.clone());
+        let (parsed, bad) = Parsed::parse_bytes(&bytes);
+        if !bad.is_empty() && !self.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            let shown: Vec<String> = bad.iter().take(10).map(usize::to_string).collect();
+            tracing::warn!(
+                path = %path.display(),
+                "known_hosts: skipping {} line(s) that are not UTF-8 (line {}{}); the other lines are used, and the file is only ever appended to",
+                bad.len(),
+                shown.join(", "),
+                if bad.len() > 10 { ", …" } else { "" },
+            );
+        }
         Ok(parsed)
     }
 
@@ -264,7 +298,15 @@ impl KnownHosts {
             let mut f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .read(true)
                 .open(path)?;
+            // A last line without its line feed stays whole: ours starts
+            // on a line of its own.
+            let line = if ends_mid_line(&mut f)? {
+                format!("\n{line}")
+            } else {
+                line
+            };
             f.write_all(line.as_bytes())?;
             drop(f);
             // If nobody else touched the file, the cache is still the file
@@ -277,7 +319,7 @@ impl KnownHosts {
                     cache.0 = stamp(path);
                     return Ok(Lookup::Unknown);
                 }
-                let fresh = Parsed::parse(&std::fs::read_to_string(path)?);
+                let fresh = self.read(path)?;
                 *cache = (stamp(path), Arc::new(fresh));
                 return Ok(Lookup::Unknown);
             }
@@ -288,6 +330,18 @@ impl KnownHosts {
         mem.add(host_port, key.clone(), n + 1, false);
         Ok(Lookup::Unknown)
     }
+}
+
+/// Whether the file's last byte is not a line feed (an empty file: no).
+fn ends_mid_line(f: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if f.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 #[cfg(test)]
@@ -364,5 +418,54 @@ mod tests {
         let mem = KnownHosts::memory();
         assert_eq!(mem.learn("h", &k1).unwrap(), Lookup::Unknown);
         assert_eq!(mem.lookup("h", &k1).unwrap(), Lookup::Known);
+    }
+
+    /// A line that is not UTF-8 (here between two good ones, and once more
+    /// at the end without a line feed) costs only itself: known hosts are
+    /// still known, new ones are learned, and every byte of the file stays.
+    #[test]
+    fn a_line_that_is_not_utf8_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("reachd-kh-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("known_hosts");
+        let k1 = host_key_for("R1").public_key().clone();
+        let k2 = host_key_for("R2").public_key().clone();
+        let k3 = host_key_for("R3").public_key().clone();
+        let mut original = Vec::new();
+        original.extend_from_slice(
+            format!("[127.0.0.1]:2222 {}\n", k1.to_openssh().unwrap()).as_bytes(),
+        );
+        original.extend_from_slice(b"[127.0.0.9]:22 ssh-ed25519 AAAA\xff\xfe\xc3( junk\n");
+        original.extend_from_slice(
+            format!("[127.0.0.2]:2222 {}\n", k2.to_openssh().unwrap()).as_bytes(),
+        );
+        original.extend_from_slice(b"\xff tail without a line feed");
+        std::fs::write(&path, &original).unwrap();
+
+        let kh = KnownHosts::file(path.clone());
+        assert_eq!(kh.learn("[127.0.0.1]:2222", &k1).unwrap(), Lookup::Known);
+        assert_eq!(kh.learn("[127.0.0.2]:2222", &k2).unwrap(), Lookup::Known);
+        assert!(matches!(
+            kh.learn("[127.0.0.1]:2222", &k2).unwrap(),
+            Lookup::Changed { line: 1, .. }
+        ));
+        assert_eq!(kh.learn("[127.0.0.3]:2222", &k3).unwrap(), Lookup::Unknown);
+        assert_eq!(kh.learn("[127.0.0.3]:2222", &k3).unwrap(), Lookup::Known);
+
+        // A fresh reader of the file knows all three.
+        let again = KnownHosts::file(path.clone());
+        for (h, k) in [
+            ("[127.0.0.1]:2222", &k1),
+            ("[127.0.0.2]:2222", &k2),
+            ("[127.0.0.3]:2222", &k3),
+        ] {
+            assert_eq!(again.lookup(h, k).unwrap(), Lookup::Known, "{h}");
+        }
+        // The original bytes are untouched; the new key is a line of its own.
+        let now = std::fs::read(&path).unwrap();
+        assert!(now.starts_with(&original));
+        let added = format!("\n[127.0.0.3]:2222 {}\n", k3.to_openssh().unwrap());
+        assert_eq!(&now[original.len()..], added.as_bytes());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -22,6 +22,7 @@ use russh::{ChannelStream, MethodKind};
 use tokio::net::TcpStream;
 
 use super::session::{Expects, Session, Step, finish};
+use super::tether::{Tether, Tethered};
 use super::{BoxFuture, Probe};
 use crate::dialogue::{self, Dialogue, Pattern, Platform};
 use crate::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol, Target};
@@ -141,6 +142,7 @@ impl Probe for SshProbe {
                     progress,
                     expects: &self.inner.expects,
                     eol: "\r",
+                    tether: Tether::for_session(spec),
                 },
             };
             finish(check.run().await, spec)
@@ -281,7 +283,7 @@ impl Check<'_> {
         outcome
     }
 
-    async fn handshake(&self, stream: TcpStream) -> Step<client::Handle<Handler>> {
+    async fn handshake(&self, stream: Tethered<TcpStream>) -> Step<client::Handle<Handler>> {
         self.s.progress.enter(Phase::Handshake);
         let config = self
             .inner
