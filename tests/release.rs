@@ -152,21 +152,36 @@ async fn settles(limit: usize, f: impl Fn() -> usize) -> usize {
     now
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_fault_releases_its_sockets_and_tasks() {
-    let _one_at_a_time = SERIAL.lock().await;
+/// A healthy device (R1) and one per simulator fault on 127.0.`net`.x, the
+/// probes, and the process's fds and tasks once a first round of healthy
+/// checks has warmed up what is opened once.
+async fn every_fault(
+    net: u8,
+) -> (
+    SimProcess,
+    SshProbe,
+    TelnetProbe,
+    Vec<Option<Fault>>,
+    usize,
+    usize,
+) {
     let mut faults: Vec<Option<Fault>> = vec![None];
     faults.extend(Fault::ALL.iter().copied().map(Some));
-    let sim = SimProcess::start(77, &faults);
+    let sim = SimProcess::start(net, &faults);
     let (ssh, telnet) = (SshProbe::new(None), TelnetProbe::new());
-
-    // A first round of healthy checks warms up what is opened once.
     let first = round(&sim, &ssh, &telnet, 1).await;
     assert!(
         first.iter().all(|r| r.ends_with(" ok enable")),
         "healthy device: {first:?}"
     );
     let (fds0, tasks0) = (steady(open_fds).await, steady(tasks).await);
+    (sim, ssh, telnet, faults, fds0, tasks0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_releases_its_sockets_and_tasks() {
+    let _one_at_a_time = SERIAL.lock().await;
+    let (sim, ssh, telnet, faults, fds0, tasks0) = every_fault(77).await;
 
     let mut seen = Vec::new();
     for _ in 0..ROUNDS {
@@ -227,16 +242,7 @@ async fn checks_cancelled_mid_phase_release_their_sockets_and_tasks() {
     // What a reload or shutdown does to a running check: drop it, in
     // whatever phase it is (connect, handshake, auth, prompt, enable).
     let _one_at_a_time = SERIAL.lock().await;
-    let mut faults: Vec<Option<Fault>> = vec![None];
-    faults.extend(Fault::ALL.iter().copied().map(Some));
-    let sim = SimProcess::start(79, &faults);
-    let (ssh, telnet) = (SshProbe::new(None), TelnetProbe::new());
-    let first = round(&sim, &ssh, &telnet, 1).await;
-    assert!(
-        first.iter().all(|r| r.ends_with(" ok enable")),
-        "healthy device: {first:?}"
-    );
-    let (fds0, tasks0) = (steady(open_fds).await, steady(tasks).await);
+    let (sim, ssh, telnet, faults, fds0, tasks0) = every_fault(79).await;
     for cut in [20u64, 50, 120, 250, 400, 600, 900] {
         let mut checks = Vec::new();
         for i in 0..faults.len() {
