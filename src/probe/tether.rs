@@ -116,6 +116,13 @@ pub struct Tethered<S> {
 }
 
 impl<S> Tethered<S> {
+    /// Registers `cx` to be woken by the cut, then says whether writing is
+    /// over.
+    fn write_cut(&self, cx: &Context<'_>) -> Option<io::Error> {
+        self.shared.write.register(cx.waker());
+        self.cut()
+    }
+
     fn cut(&self) -> Option<io::Error> {
         if self.shared.cut.load(Ordering::Acquire) {
             return Some(io::Error::new(
@@ -124,10 +131,6 @@ impl<S> Tethered<S> {
             ));
         }
         None
-    }
-
-    pub fn get_ref(&self) -> &S {
-        &self.io
     }
 }
 
@@ -163,8 +166,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tethered<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.shared.write.register(cx.waker());
-        if let Some(e) = this.cut() {
+        if let Some(e) = this.write_cut(cx) {
             return Poll::Ready(Err(e));
         }
         Pin::new(&mut this.io).poll_write(cx, buf)
@@ -172,8 +174,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tethered<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.shared.write.register(cx.waker());
-        if let Some(e) = this.cut() {
+        if let Some(e) = this.write_cut(cx) {
             return Poll::Ready(Err(e));
         }
         Pin::new(&mut this.io).poll_flush(cx)
