@@ -87,19 +87,28 @@ class Abuse:
                                       timeout=min(self.a.timeout, 10))
 
     # --- idle connections ---------------------------------------------------
+    async def open_counted(self, st):
+        """A connection for an idle or slowloris slot, counted in `st`; None
+        (and the error counted) if it could not be opened."""
+        try:
+            r, w = await self.connect()
+        except Exception as e:  # noqa: BLE001 (every failure is data)
+            st["connect_errors"][err_name(e)] += 1
+            return None
+        st["opened"] += 1
+        st["open_now"] += 1
+        st["open_max"] = max(st["open_max"], st["open_now"])
+        return r, w
+
     async def idle_slot(self):
         st = self.idle
         while not self.stop.is_set() and self.left() > 0:
-            try:
-                r, w = await self.connect()
-            except Exception as e:  # noqa: BLE001 (every failure is data)
-                st["connect_errors"][err_name(e)] += 1
+            opened = await self.open_counted(st)
+            if opened is None:
                 if not await self.sleep(5):
                     return
                 continue
-            st["opened"] += 1
-            st["open_now"] += 1
-            st["open_max"] = max(st["open_max"], st["open_now"])
+            r, w = opened
             t0 = time.monotonic()
             closed = False
             try:
@@ -130,16 +139,12 @@ class Abuse:
         if not await self.sleep(self.a.slow_every * i / max(1, self.a.slowloris)):
             return
         while not self.stop.is_set() and self.left() > 0:
-            try:
-                r, w = await self.connect()
-            except Exception as e:  # noqa: BLE001
-                st["connect_errors"][err_name(e)] += 1
+            opened = await self.open_counted(st)
+            if opened is None:
                 if not await self.sleep(5):
                     return
                 continue
-            st["opened"] += 1
-            st["open_now"] += 1
-            st["open_max"] = max(st["open_max"], st["open_now"])
+            r, w = opened
             t0 = time.monotonic()
             closed = False
             read = asyncio.ensure_future(r.read(1))
