@@ -673,6 +673,18 @@ def report(a, counts, stages, samples, log, intervals, skipped_warm, skipped_end
     rows.append(["CPU % of a core", "", fmt(cpu, ".0f"), "", "", ""])
     print("\nreachd process (warm-up: median of the warm-up's last 30 s; end: of the run's last 30 s)\n")
     table(rows, ["", "warm-up", "end", "drift", "max", "limit"])
+    # The trajectory tells a plateau (warming caches, allocator arenas)
+    # from a leak (a steady climb).
+    by_min = {}
+    for r in samples:
+        if r[1] is not None and r[2] is not None:
+            by_min.setdefault(int(r[0] // 60), (r[1], r[2]))
+    if by_min:
+        mins = sorted(by_min)
+        print("\nby minute (first sample of each):")
+        table([["open fds"] + [fmt(by_min[m][0], ".0f") for m in mins],
+               ["RSS MiB"] + [fmt(by_min[m][1], ".1f") for m in mins]],
+              ["minute"] + [str(m) for m in mins])
     if died is not None:
         print(f"\nreachd DIED at {died[0]:.0f} s with exit status {died[1]}")
     elif stopped[0] is not None:

@@ -242,7 +242,12 @@ impl Engine {
         };
         info!(protocol = %protocol, targets = targets.len(), concurrency = opts.concurrency, "scheduling");
         let metrics = self.sinks.metrics.scheduler(protocol);
-        let (handle, mut stream) = scheduler::spawn(probe, targets, opts, metrics);
+        // The scheduler and its checks run on the protocol's own lane.
+        let lane = crate::lane::handle(protocol, probe.lane_threads());
+        let (handle, mut stream) = {
+            let _on_lane = lane.enter();
+            scheduler::spawn(probe, targets, opts, metrics)
+        };
         self.heartbeats
             .lock()
             .unwrap_or_else(|e| e.into_inner())

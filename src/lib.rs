@@ -13,6 +13,7 @@ pub mod demo;
 pub mod dialogue;
 pub mod fdlimit;
 pub mod http;
+pub mod lane;
 pub mod logging;
 pub mod notify;
 pub mod probe;

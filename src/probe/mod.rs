@@ -26,6 +26,13 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Probe: Send + Sync + 'static {
     fn protocol(&self) -> Protocol;
 
+    /// Worker threads of the protocol's own runtime (see [`crate::lane`]).
+    /// One suits checks that mostly wait; checks whose work can hold a
+    /// thread (key exchanges, decoding) want [`crate::lane::cpu_bound`].
+    fn lane_threads(&self) -> usize {
+        1
+    }
+
     /// Check `target` once. Call `progress.enter(phase)` on entering each
     /// phase; a check starts in [`Phase::Resolve`].
     fn check<'a>(&'a self, target: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome>;

@@ -47,6 +47,10 @@ impl Probe for TelnetProbe {
         Protocol::Telnet
     }
 
+    fn lane_threads(&self) -> usize {
+        crate::lane::cpu_bound()
+    }
+
     fn check<'a>(&'a self, target: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let CheckSpec::Telnet(spec) = &target.spec else {

@@ -129,6 +129,10 @@ impl Probe for SshProbe {
         Protocol::Ssh
     }
 
+    fn lane_threads(&self) -> usize {
+        crate::lane::cpu_bound()
+    }
+
     fn check<'a>(&'a self, target: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let CheckSpec::Ssh(spec) = &target.spec else {
