@@ -48,13 +48,9 @@ impl Fx {
         self
     }
 
-    fn lookup(&self) -> EnvLookup {
-        let env = self.env.clone();
-        Rc::new(move |name: &str| env.get(name).cloned())
-    }
-
     fn load(&self, sources: &Sources) -> Result<Plan, ConfigErrors> {
-        load_with_env(sources, self.lookup())
+        let env = self.env.clone();
+        load_with_env(sources, move |name: &str| env.get(name).cloned())
     }
 
     /// Loads `main.yaml` with `text`.
