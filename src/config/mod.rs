@@ -134,11 +134,20 @@ pub struct Plan {
 /// Loads and checks the configuration. Errors from several files are all
 /// reported (each file stops at its first error).
 pub fn load(sources: &Sources) -> Result<Plan, ConfigErrors> {
-    load_with_env(sources, Rc::new(|name: &str| std::env::var_os(name)))
+    load_with_env(sources, |name: &str| std::env::var_os(name))
 }
 
-/// [`load`], with the environment looked up through `env`.
-fn load_with_env(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors> {
+/// [`load`], with the environment (secrets' `{env: …}`,
+/// `$CREDENTIALS_DIRECTORY`, `$STATE_DIRECTORY`) looked up through `env`
+/// instead of the process's: what the fixtures in `tests/config/` run.
+pub fn load_with_env(
+    sources: &Sources,
+    env: impl Fn(&str) -> Option<std::ffi::OsString> + 'static,
+) -> Result<Plan, ConfigErrors> {
+    load_with(sources, Rc::new(env))
+}
+
+fn load_with(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors> {
     let names = Rc::default();
     let main_file::MainFile {
         listen,
