@@ -173,6 +173,11 @@ async fn repeated_checks_of_one_target_all_answer() {
     }
 }
 
+/// How late a check's end may be seen on a loaded machine (the test
+/// threads share 2 cores with the rest of the suite): the daemon's own
+/// allowance for a check beyond its timeout (`bench/soak.py`).
+const LATE: Duration = Duration::from_millis(100);
+
 #[tokio::test]
 async fn through_run_check_with_a_short_timeout() {
     let p = probe();
@@ -183,7 +188,7 @@ async fn through_run_check_with_a_short_timeout() {
     }
     let v = run_check(&p, &t).await;
     assert_up(&v, 3);
-    assert!(v.duration < t.timeout, "{v:?}");
+    assert!(v.duration < t.timeout + LATE, "{v:?}");
 
     // More requests than fit: the ones whose turn comes after the probe's
     // own finish are not sent, and the check is still up, within its timeout.
@@ -194,7 +199,7 @@ async fn through_run_check_with_a_short_timeout() {
     }
     let v = run_check(&p, &t).await;
     assert_up(&v, 3);
-    assert!(v.duration < t.timeout, "{v:?}");
+    assert!(v.duration < t.timeout + LATE, "{v:?}");
 }
 
 #[tokio::test]
@@ -299,8 +304,9 @@ async fn loopback_broadcast_is_refused_unless_allowed_and_then_silent() {
     let v = run_check(&p, &t).await;
     assert_eq!(v.reason, Reason::NoReply, "{v:?}");
     assert_eq!(v.detail, "0/2 replies", "{v:?}");
-    // The probe's own finish, a little before the check's deadline.
-    assert!(v.duration <= t.timeout, "{v:?}");
+    // The probe's own finish, a little before the check's deadline (the
+    // reason above says the probe ended it, not the timeout).
+    assert!(v.duration <= t.timeout + LATE, "{v:?}");
     // The same probe still pings ordinary addresses.
     assert_up(&run_check(&p, &target("lo", "127.0.0.1", 2)).await, 2);
 }
