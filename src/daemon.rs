@@ -439,6 +439,7 @@ pub async fn serve(
     };
     ready.store(true, Ordering::Relaxed);
     let watchdog = crate::notify::spawn_watchdog(engine.heartbeats());
+    crate::memory::spawn_trimmer();
     crate::notify::ready(&status_line(&plan, scheme, listen));
     info!(
         listen = %listen,

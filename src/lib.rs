@@ -15,6 +15,7 @@ pub mod fdlimit;
 pub mod http;
 pub mod lane;
 pub mod logging;
+pub mod memory;
 pub mod notify;
 pub mod probe;
 pub mod result;
