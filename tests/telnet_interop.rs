@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use reachd::telnet::{Opt, TelnetStream};
+use reachd::probe::telnet::protocol::{Opt, TelnetStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -2,7 +2,7 @@
 //! speaks through `Framed<TcpStream, TelnetCodec>`: the codec on both ends.
 
 use futures::{SinkExt, StreamExt};
-use reachd::telnet::{Event, Opt, TelnetCodec, TelnetStream};
+use reachd::probe::telnet::protocol::{Event, Opt, TelnetCodec, TelnetStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::bytes::Bytes;
@@ -111,7 +111,7 @@ async fn fake_ios(mut device: Device) {
         &mut device,
         vec![
             text("\r\n"),
-            Event::Command(reachd::telnet::cmd::GA),
+            Event::Command(reachd::probe::telnet::protocol::cmd::GA),
             Event::Data(Bytes::from_static(b"banner \xff\r\nrouter>")),
         ],
     )

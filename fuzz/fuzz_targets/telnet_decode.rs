@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use tokio_util::bytes::BytesMut;
 use tokio_util::codec::{Decoder, Encoder};
 
-#[path = "../../src/telnet/mod.rs"]
+#[path = "../../src/probe/telnet/protocol/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod telnet;
 

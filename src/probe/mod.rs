@@ -6,10 +6,9 @@
 //! still ends in a `timeout` verdict naming the phase it hung in.
 
 pub mod icmp;
-mod session;
+pub mod session;
 pub mod ssh;
 pub mod telnet;
-pub mod tether;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

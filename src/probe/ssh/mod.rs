@@ -21,10 +21,10 @@ use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertific
 use russh::{ChannelStream, MethodKind};
 use tokio::net::TcpStream;
 
+use super::session::dialogue::{self, Dialogue, Pattern, Platform};
+use super::session::tether::{Tether, Tethered};
 use super::session::{Expects, Session, Step, finish};
-use super::tether::{Tether, Tethered};
 use super::{BoxFuture, Probe};
-use crate::dialogue::{self, Dialogue, Pattern, Platform};
 use crate::target::{Algorithms, CheckSpec, HostKeyPolicy, Protocol, Target};
 use crate::verdict::{Outcome, Phase, Progress, Reason};
 

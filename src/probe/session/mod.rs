@@ -2,6 +2,12 @@
 //! waits, reading through the dialogue engine into verdicts, and the CLI
 //! part after login (the prompt → `enable` → setup (`terminal length 0`) →
 //! an optional command and its expected output), plus secret redaction.
+//!
+//! Beside it: [`dialogue`], the CLI dialogue engine and platform prompts,
+//! and [`tether`], a check's hold on its socket.
+
+pub mod dialogue;
+pub mod tether;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,10 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::tether::{Tether, Tethered};
-use crate::dialogue::{self, Dialogue, DialogueError, Found, Pattern, Platform};
 use crate::target::{SessionSpec, Target};
 use crate::verdict::{Outcome, Phase, Progress, Reason, fmt_duration};
+use dialogue::{Dialogue, DialogueError, Found, Pattern, Platform};
+use tether::{Tether, Tethered};
 
 pub(crate) type Step<T> = Result<T, Outcome>;
 

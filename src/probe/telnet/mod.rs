@@ -9,6 +9,11 @@
 //! incorrect`, `% Bad passwords`, is `auth_failed`; silence after the
 //! password is `prompt` with what the device last said. Secrets are sent
 //! only to the device and redacted from every detail.
+//!
+//! The Telnet protocol itself (codec, option negotiation, [`TelnetStream`])
+//! is in [`protocol`].
+
+pub mod protocol;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,13 +21,13 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::session::dialogue::{self, Dialogue, DialogueError, Pattern, Platform};
+use super::session::tether::{Tether, Tethered};
 use super::session::{Expects, Session, Step, finish, shown_output};
-use super::tether::{Tether, Tethered};
 use super::{BoxFuture, Probe};
-use crate::dialogue::{self, Dialogue, DialogueError, Pattern, Platform};
 use crate::target::{CheckSpec, Protocol, Target};
-use crate::telnet::{NegotiationConfig, TelnetStream};
 use crate::verdict::{Outcome, Phase, Progress, Reason, fmt_duration};
+use protocol::{NegotiationConfig, TelnetStream};
 
 /// The Telnet probe. One per daemon.
 #[derive(Default)]

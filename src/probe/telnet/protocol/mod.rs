@@ -12,7 +12,7 @@
 //! - [`TelnetStream`] ties both to a transport (a `TcpStream` in production).
 //!
 //! ```no_run
-//! use reachd::telnet::TelnetStream;
+//! use reachd::probe::telnet::protocol::TelnetStream;
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
 //! # async fn login() -> std::io::Result<()> {
