@@ -13,7 +13,8 @@
 pub mod cli;
 mod device;
 mod ios;
-mod telnet;
+mod ssh_server;
+mod telnet_server;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use device::Device;
 pub use device::{fingerprint_for, host_key_for};
 
 /// How a simulated device misbehaves.
@@ -251,13 +253,31 @@ pub async fn start(devices: Vec<DeviceSpec>) -> std::io::Result<Sim> {
             });
             continue;
         }
-        let dev = Arc::new(device::Device::new(spec));
-        tasks.spawn(device::serve(dev, listener));
+        let dev = Arc::new(Device::new(spec));
+        tasks.spawn(serve(dev, listener));
     }
     Ok(Sim {
         devices: running,
         tasks,
     })
+}
+
+/// Accepts connections for one device until the task is aborted.
+async fn serve(dev: Arc<Device>, listener: TcpListener) {
+    loop {
+        let Ok((sock, _peer)) = listener.accept().await else {
+            // Out of file descriptors and the like: back off, keep serving.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
+        let dev = dev.clone();
+        if dev.spec.telnet {
+            tokio::spawn(telnet_server::connection(dev, sock));
+        } else {
+            tokio::spawn(ssh_server::connection(dev, sock));
+        }
+    }
 }
 
 fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
