@@ -3,7 +3,8 @@
 //!
 //! Data flows one way: [`config`] resolves files into [`target::Target`]s, the
 //! [`scheduler`] runs them through [`probe`]s as one stream of results per
-//! protocol, and [`sink`]s (metrics, logs, status) consume the results.
+//! protocol, [`sink`]s (the state store, logs) consume the results, and
+//! [`view`]s render the store for [`http`] (metrics, status page, JSON API).
 
 pub mod check;
 pub mod cli;
@@ -24,3 +25,4 @@ pub mod sim;
 pub mod sink;
 pub mod target;
 pub mod verdict;
+pub mod view;

@@ -314,7 +314,7 @@ pub(crate) fn check_label_name(s: &str) -> Result<(), String> {
             "label name `{s}` is reserved (reachd sets device, protocol, reason and phase itself)"
         ));
     }
-    // The other labels `reachd_device_info` sets itself (sink::metrics).
+    // The other labels `reachd_device_info` sets itself (view::metrics).
     match s {
         "address" => Err(
             "label name `address` is reserved (reachd_device_info carries the device's address \

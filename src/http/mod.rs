@@ -19,8 +19,8 @@ use axum::routing::{get, post};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::sink::Sinks;
+use crate::view;
 
-pub mod page;
 pub mod render;
 pub mod server;
 pub mod web_config;
@@ -256,11 +256,11 @@ async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn status_json(State(s): State<AppState>) -> Response {
-    axum::Json(page::status_document(&s.sinks.state.snapshot())).into_response()
+    axum::Json(view::status::status_document(&s.sinks.state.snapshot())).into_response()
 }
 
 async fn status_page(State(s): State<AppState>) -> Html<String> {
-    Html(page::render_page(
+    Html(view::status::render_page(
         &s.sinks.state.snapshot(),
         std::time::SystemTime::now(),
     ))

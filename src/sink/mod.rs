@@ -1,7 +1,7 @@
 //! Sinks consume the merged result streams: the state store records each
 //! result and decides what is a state change; logs report the changes;
-//! metrics and the status page are rendered from the store. They know nothing
-//! about how a result was obtained.
+//! [`metrics`] holds reachd's own metrics. The store is rendered for HTTP
+//! by [`crate::view`]. Sinks know nothing about how a result was obtained.
 
 pub mod log;
 pub mod metrics;
@@ -13,6 +13,7 @@ use crate::result::Event;
 use metrics::Metrics;
 use state::StateStore;
 
+/// The state store, and beside it the registry of reachd's own metrics.
 #[derive(Clone)]
 pub struct Sinks {
     pub metrics: Arc<Metrics>,

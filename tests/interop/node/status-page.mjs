@@ -13,7 +13,7 @@ import { chromium } from "playwright-core";
 import { statSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 
-// The detail column as page.rs and page.html render it: the prompt reached
+// The detail column as view/status.rs and view/status.html render it: the prompt reached
 // is named first unless the detail already names it.
 const shownDetail = (a) => (a.prompt && !a.detail.includes(a.prompt) ? "prompt " + a.prompt + "; " : "") + a.detail;
 

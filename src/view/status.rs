@@ -1,8 +1,9 @@
-//! The status page: every device × protocol with state, reason, since when,
-//! last RTT or duration and the last output. The table is rendered here (so
-//! it reads without JavaScript, refreshing itself every 10 s); the page's
-//! script then sorts, filters and refreshes it from `/api/v1/status` every
-//! 5 s without losing the reader's filter.
+//! The status page (`/`) and the `/api/v1/status` document: every device ×
+//! protocol with state, reason, since when, last RTT or duration and the
+//! last output. The page's table is rendered here (so it reads without
+//! JavaScript, refreshing itself every 10 s); the page's script then sorts,
+//! filters and refreshes it from `/api/v1/status` every 5 s without losing
+//! the reader's filter.
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -10,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use crate::sink::state::TargetStatus;
 use crate::verdict::fmt_duration;
 
-const TEMPLATE: &str = include_str!("page.html");
+const TEMPLATE: &str = include_str!("status.html");
 
 /// The `/api/v1/status` document (the page embeds the same).
 pub fn status_document(rows: &[TargetStatus]) -> serde_json::Value {

@@ -1,0 +1,421 @@
+//! Prometheus metrics: the `/metrics` view of the state store.
+//!
+//! Per-target series (up, reason, durations, counters, ICMP RTT histograms,
+//! `reachd_device_info`) are rendered at scrape time straight from the
+//! [`StateStore`]: a few hundred bytes per target, where label-vector metrics
+//! cost kilobytes, which matters at 100,000 targets. reachd's own health
+//! (scheduler, reloads, build, process) uses the `prometheus` crate, in
+//! [`Metrics`]' registry.
+//!
+//! Label values come only from the inventory and the fixed reason and phase
+//! sets, so cardinality is bounded by the configuration; a target removed
+//! from the configuration leaves the store and its series disappear. Every
+//! metric is listed in the README.
+
+use std::fmt::Write as _;
+
+use prometheus::{Encoder, TextEncoder};
+
+use crate::sink::metrics::Metrics;
+use crate::sink::state::{RTT_BUCKETS, StateStore, TargetState, unix_seconds};
+use crate::target::Device;
+
+/// The `/metrics` view.
+impl Metrics {
+    /// The text exposition format: per-target series, then reachd's own.
+    pub fn render(&self, state: &StateStore) -> String {
+        let mut out = String::with_capacity(4096 + state.len() * 1200);
+        let devices = self.devices();
+        render_device_info(&devices, &mut out);
+        render_targets(state, &mut out);
+        let mut buf = Vec::with_capacity(16 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry().gather(), &mut buf) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        out.push_str(&String::from_utf8_lossy(&buf));
+        out
+    }
+}
+
+/// Escapes a label value for the text format.
+fn esc(v: &str) -> std::borrow::Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return v.into();
+    }
+    v.replace('\\', r"\\")
+        .replace('"', r#"\""#)
+        .replace('\n', r"\n")
+        .into()
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Prometheus-style float: integers without a fraction, `+Inf`.
+fn num(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+fn render_device_info(devices: &[Device], out: &mut String) {
+    if devices.is_empty() {
+        return;
+    }
+    let mut names: Vec<&str> = devices
+        .iter()
+        .flat_map(|d| d.labels.keys().map(String::as_str))
+        .filter(|k| !matches!(*k, "device" | "address"))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    header(
+        out,
+        "reachd_device_info",
+        "gauge",
+        "The inventory's labels of each device (value 1).",
+    );
+    for d in devices {
+        let _ = write!(
+            out,
+            "reachd_device_info{{device=\"{}\",address=\"{}\"",
+            esc(&d.name),
+            esc(&d.host)
+        );
+        for k in &names {
+            let v = d.labels.get(*k).map_or("", String::as_str);
+            let _ = write!(out, ",{k}=\"{}\"", esc(v));
+        }
+        out.push_str("} 1\n");
+    }
+}
+
+/// The per-target families: name, type, help.
+const FAMILIES: &[(&str, &str, &str)] = &[
+    (
+        "reachd_up",
+        "gauge",
+        "1 if the last check of the device on the protocol succeeded, else 0.",
+    ),
+    (
+        "reachd_reason",
+        "gauge",
+        "The reason and phase of the last check's verdict (value 1; reason=\"ok\" when up).",
+    ),
+    (
+        "reachd_check_duration_seconds",
+        "gauge",
+        "Duration of the last check.",
+    ),
+    (
+        "reachd_phase_duration_seconds",
+        "gauge",
+        "Time the last check spent in each phase it entered.",
+    ),
+    ("reachd_checks_total", "counter", "Checks completed."),
+    (
+        "reachd_state_changes_total",
+        "counter",
+        "Times the target went up or down.",
+    ),
+    (
+        "reachd_check_failures_total",
+        "counter",
+        "Checks that ended down, by reason.",
+    ),
+    (
+        "reachd_state_change_timestamp_seconds",
+        "gauge",
+        "Unix time the target last went up or down.",
+    ),
+    (
+        "reachd_last_check_timestamp_seconds",
+        "gauge",
+        "Unix time the last check ended.",
+    ),
+    (
+        "reachd_icmp_requests_sent_total",
+        "counter",
+        "ICMP echo requests sent.",
+    ),
+    (
+        "reachd_icmp_replies_received_total",
+        "counter",
+        "ICMP echo replies received.",
+    ),
+    (
+        "reachd_icmp_loss_ratio",
+        "gauge",
+        "Fraction of the last check's echo requests left unanswered (0 to 1).",
+    ),
+    (
+        "reachd_icmp_rtt_seconds",
+        "histogram",
+        "ICMP echo round-trip times.",
+    ),
+];
+
+/// Renders every target's series. Each target is read once, under its
+/// shard's lock, so all of a target's series come from the same moment
+/// (its requests sent and replies received agree); the lines go to one
+/// buffer per family, joined at the end as the text format wants.
+fn render_targets(state: &StateStore, out: &mut String) {
+    if state.is_empty() {
+        return;
+    }
+    let per_target = state.len() / FAMILIES.len() + 1;
+    let mut bufs: Vec<String> = FAMILIES
+        .iter()
+        .map(|_| String::with_capacity(per_target * 64))
+        .collect();
+    state.for_each(|s| render_target(s, &mut bufs));
+    for ((name, kind, help), buf) in FAMILIES.iter().zip(bufs) {
+        if !buf.is_empty() {
+            header(out, name, kind, help);
+            out.push_str(&buf);
+        }
+    }
+}
+
+fn render_target(s: &TargetState, b: &mut [String]) {
+    let l = format!(
+        "device=\"{}\",protocol=\"{}\"",
+        esc(&s.target.device),
+        s.target.protocol
+    );
+    let _ = writeln!(b[0], "reachd_up{{{l}}} {}", u8::from(s.up));
+    let _ = writeln!(
+        b[1],
+        "reachd_reason{{{l},reason=\"{}\",phase=\"{}\"}} 1",
+        s.reason, s.phase
+    );
+    let _ = writeln!(
+        b[2],
+        "reachd_check_duration_seconds{{{l}}} {}",
+        num(s.duration.as_secs_f64())
+    );
+    for (phase, d) in s.phases.iter() {
+        let _ = writeln!(
+            b[3],
+            "reachd_phase_duration_seconds{{{l},phase=\"{phase}\"}} {}",
+            num(d.as_secs_f64())
+        );
+    }
+    let _ = writeln!(b[4], "reachd_checks_total{{{l}}} {}", s.checks);
+    let _ = writeln!(b[5], "reachd_state_changes_total{{{l}}} {}", s.changes);
+    for (reason, n) in &s.failures {
+        let _ = writeln!(
+            b[6],
+            "reachd_check_failures_total{{{l},reason=\"{reason}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        b[7],
+        "reachd_state_change_timestamp_seconds{{{l}}} {}",
+        num(unix_seconds(s.since))
+    );
+    let _ = writeln!(
+        b[8],
+        "reachd_last_check_timestamp_seconds{{{l}}} {}",
+        num(unix_seconds(s.last_check))
+    );
+    let Some(c) = &s.icmp else {
+        return;
+    };
+    let d = esc(&s.target.device);
+    let _ = writeln!(
+        b[9],
+        "reachd_icmp_requests_sent_total{{device=\"{d}\"}} {}",
+        c.sent
+    );
+    let _ = writeln!(
+        b[10],
+        "reachd_icmp_replies_received_total{{device=\"{d}\"}} {}",
+        c.received
+    );
+    let _ = writeln!(
+        b[11],
+        "reachd_icmp_loss_ratio{{device=\"{d}\"}} {}",
+        num(c.loss)
+    );
+    let h = &mut b[12];
+    let mut cum = 0;
+    for (i, bound) in RTT_BUCKETS.iter().enumerate() {
+        cum += c.buckets[i];
+        let _ = writeln!(
+            h,
+            "reachd_icmp_rtt_seconds_bucket{{device=\"{d}\",le=\"{bound}\"}} {cum}"
+        );
+    }
+    cum += c.buckets[RTT_BUCKETS.len()];
+    let _ = writeln!(
+        h,
+        "reachd_icmp_rtt_seconds_bucket{{device=\"{d}\",le=\"+Inf\"}} {cum}"
+    );
+    let _ = writeln!(
+        h,
+        "reachd_icmp_rtt_seconds_sum{{device=\"{d}\"}} {}",
+        num(c.rtt_sum)
+    );
+    let _ = writeln!(
+        h,
+        "reachd_icmp_rtt_seconds_count{{device=\"{d}\"}} {}",
+        c.rtt_count
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::state::tests::result;
+    use crate::target::{Protocol, TargetKey};
+    use crate::verdict::{IcmpStats, Reason};
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn lines_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.starts_with(prefix)).collect()
+    }
+
+    #[test]
+    fn renders_state_reason_and_failures() {
+        let m = Metrics::new();
+        let s = StateStore::default();
+        s.record(&result("r1", Reason::Ok, 100));
+        s.record(&result("r1", Reason::NoReply, 110));
+        let text = m.render(&s);
+        assert_eq!(
+            lines_with(&text, "reachd_up{"),
+            vec![r#"reachd_up{device="r1",protocol="icmp"} 0"#]
+        );
+        assert_eq!(
+            lines_with(&text, "reachd_reason{"),
+            vec![
+                r#"reachd_reason{device="r1",protocol="icmp",reason="no_reply",phase="connect"} 1"#
+            ],
+            "only the current reason has a series"
+        );
+        assert_eq!(
+            lines_with(&text, "reachd_check_failures_total{"),
+            vec![r#"reachd_check_failures_total{device="r1",protocol="icmp",reason="no_reply"} 1"#]
+        );
+        assert_eq!(
+            lines_with(&text, "reachd_checks_total{"),
+            vec![r#"reachd_checks_total{device="r1",protocol="icmp"} 2"#]
+        );
+        assert_eq!(
+            lines_with(&text, "reachd_state_changes_total{"),
+            vec![r#"reachd_state_changes_total{device="r1",protocol="icmp"} 1"#]
+        );
+        assert_eq!(
+            lines_with(&text, "reachd_state_change_timestamp_seconds{"),
+            vec![r#"reachd_state_change_timestamp_seconds{device="r1",protocol="icmp"} 110"#]
+        );
+        assert!(text.contains("# TYPE reachd_checks_total counter"));
+        assert!(text.contains("# TYPE reachd_build_info gauge"));
+        assert!(text.contains("reachd_targets{protocol=\"ssh\"} 0"));
+        assert!(text.contains("process_resident_memory_bytes"));
+    }
+
+    #[test]
+    fn icmp_rtts_fill_the_histogram_and_counters() {
+        let m = Metrics::new();
+        let s = StateStore::default();
+        let mut r = result("r1", Reason::Ok, 100);
+        r.verdict.icmp = Some(IcmpStats {
+            sent: 3,
+            received: 2,
+            rtts: vec![Duration::from_micros(300), Duration::from_millis(3)],
+        });
+        s.record(&r);
+        let text = m.render(&s);
+        assert!(text.contains(r#"reachd_icmp_rtt_seconds_bucket{device="r1",le="0.00025"} 0"#));
+        assert!(text.contains(r#"reachd_icmp_rtt_seconds_bucket{device="r1",le="0.0005"} 1"#));
+        assert!(text.contains(r#"reachd_icmp_rtt_seconds_bucket{device="r1",le="0.005"} 2"#));
+        assert!(text.contains(r#"reachd_icmp_rtt_seconds_bucket{device="r1",le="+Inf"} 2"#));
+        assert!(text.contains(r#"reachd_icmp_rtt_seconds_count{device="r1"} 2"#));
+        assert!(text.contains(r#"reachd_icmp_rtt_seconds_sum{device="r1"} 0.0033"#));
+        assert!(text.contains(r#"reachd_icmp_requests_sent_total{device="r1"} 3"#));
+        assert!(text.contains(r#"reachd_icmp_replies_received_total{device="r1"} 2"#));
+        assert!(text.contains(r#"reachd_icmp_loss_ratio{device="r1"} 0.333"#));
+    }
+
+    #[test]
+    fn removed_targets_lose_every_series() {
+        let m = Metrics::new();
+        let s = StateStore::default();
+        for (name, reason) in [("gone", Reason::NoReply), ("kept", Reason::Ok)] {
+            let mut r = result(name, reason, 100);
+            r.verdict.icmp = Some(IcmpStats {
+                sent: 1,
+                received: 1,
+                rtts: vec![Duration::from_millis(1)],
+            });
+            s.record(&r);
+        }
+        s.remove(&TargetKey {
+            device: "gone".into(),
+            protocol: Protocol::Icmp,
+        });
+        let text = m.render(&s);
+        assert!(!text.contains(r#"device="gone""#), "{text}");
+        assert!(text.contains(r#"reachd_up{device="kept",protocol="icmp"} 1"#));
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::new();
+        let s = StateStore::default();
+        s.record(&result("a\"b\\c\nd", Reason::Ok, 1));
+        let text = m.render(&s);
+        assert!(
+            text.contains(r#"reachd_up{device="a\"b\\c\nd",protocol="icmp"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn device_info_follows_the_inventory() {
+        let m = Metrics::new();
+        let dev = |name: &str, labels: &[(&str, &str)]| Device {
+            name: name.into(),
+            host: "192.0.2.1".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        };
+        let s = StateStore::default();
+        m.set_devices(&[
+            dev("r1", &[("site", "par1")]),
+            dev("r2", &[("role", "core")]),
+        ]);
+        let text = m.render(&s);
+        assert!(text.contains(
+            r#"reachd_device_info{device="r1",address="192.0.2.1",role="",site="par1"} 1"#
+        ));
+        m.set_devices(&[dev("r2", &[("role", "edge")])]);
+        let text = m.render(&s);
+        assert_eq!(
+            lines_with(&text, "reachd_device_info{"),
+            vec![r#"reachd_device_info{device="r2",address="192.0.2.1",role="edge"} 1"#]
+        );
+    }
+
+    #[test]
+    fn reload_metrics() {
+        let m = Metrics::new();
+        m.reload(true, std::time::UNIX_EPOCH + Duration::from_secs(42));
+        m.reload(false, std::time::UNIX_EPOCH + Duration::from_secs(50));
+        let text = m.render(&StateStore::default());
+        assert!(text.contains("reachd_config_last_reload_successful 0"));
+        assert!(text.contains("reachd_config_last_reload_success_timestamp_seconds 42"));
+    }
+}
