@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::sink::Sinks;
 use crate::view;
 
-pub mod render;
 pub mod server;
+pub mod single_flight;
 pub mod web_config;
 
 /// A reload request from HTTP; answered with the outcome.
@@ -34,7 +34,7 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     pub reload: mpsc::Sender<ReloadRequest>,
     /// Single-flight `/metrics` renders.
-    pub renderer: Arc<render::Renderer>,
+    pub renderer: Arc<single_flight::Renderer>,
     /// TLS, users and headers in force.
     pub web: server::Live,
     /// `--web.enable-lifecycle`: `POST /-/reload` is allowed.
@@ -52,7 +52,7 @@ impl AppState {
     ) -> Self {
         let render_sinks = sinks.clone();
         AppState {
-            renderer: Arc::new(render::Renderer::new(move || {
+            renderer: Arc::new(single_flight::Renderer::new(move || {
                 render_sinks.metrics.render(&render_sinks.state)
             })),
             sinks,

@@ -775,7 +775,7 @@ async fn drive<I>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{AppState, ReloadRequest, render::Renderer, router};
+    use crate::http::{AppState, ReloadRequest, router, single_flight::Renderer};
     use crate::sink::Sinks;
     use std::sync::atomic::AtomicBool;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
