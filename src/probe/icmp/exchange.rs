@@ -16,7 +16,7 @@ use futures::future::join_all;
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
-use super::resolve::Dest;
+use super::dest::Dest;
 use crate::verdict::{IcmpStats, Outcome, Reason};
 
 /// What became of one echo request.

@@ -17,8 +17,8 @@
 //! raw socket, which sees every ICMP packet reaching the host, the
 //! identifier (random per probe) keeps other pingers' replies out.
 
+mod dest;
 mod exchange;
-mod resolve;
 mod seq;
 mod setup;
 
@@ -32,8 +32,8 @@ use tokio::time::Instant;
 
 pub use setup::IcmpSetupError;
 
+use self::dest::{Dest, Failure};
 use self::exchange::{Echo, Transport, exchange};
-use self::resolve::{Dest, Failure};
 use self::seq::SeqRegistry;
 use self::setup::Family;
 use crate::probe::{BoxFuture, Probe};
@@ -143,12 +143,12 @@ impl IcmpProbe {
         };
         let finish_at = finish_at(progress.deadline(), target.timeout);
 
-        let dest = match resolve::classify(&target.host)? {
+        let dest = match dest::classify(&target.host)? {
             Some(dest) => dest,
-            None => resolve::lookup(&target.host, finish_at, |a| self.family(a).is_ok()).await?,
+            None => dest::lookup(&target.host, finish_at, |a| self.family(a).is_ok()).await?,
         };
         progress.enter(Phase::Connect);
-        resolve::check_unicast(dest)?;
+        dest::check_unicast(dest)?;
 
         let count = u16::try_from(spec.count)
             .ok()
