@@ -51,7 +51,7 @@ impl Filter {
 
 /// Runs every target once (per-protocol concurrency limits apply) and
 /// returns the results in target order. A target whose protocol has no
-/// probe (a bug: [`build_probes`](crate::daemon::build_probes) makes every
+/// probe (a bug: [`build_probes`](crate::probe::factory::build_probes) makes every
 /// one a plan needs) gets an `error` verdict saying so.
 pub async fn run_round(
     targets: Vec<Arc<Target>>,
@@ -211,7 +211,7 @@ pub async fn check(plan: Plan, filter: Filter, format: Format) -> ExitCode {
         eprintln!("reachd: {e}");
         return ExitCode::from(2);
     }
-    let probes = match crate::daemon::build_probes(&plan) {
+    let probes = match crate::probe::factory::build_probes(&plan) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("reachd: {e}");

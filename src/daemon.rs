@@ -2,25 +2,21 @@
 //! feed the sinks, serve HTTP, and react to signals (SIGHUP reloads,
 //! SIGTERM/SIGINT stop gracefully).
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use futures::StreamExt;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::config::{self, Plan, Sources};
+use crate::engine::Engine;
 use crate::http::{self, AppState, ReloadRequest};
-use crate::probe::Probes;
-use crate::result::Event;
-use crate::scheduler::{self, Handle};
+use crate::probe::{Probes, factory};
 use crate::sink::Sinks;
-use crate::target::{Protocol, Target, TargetKey};
 
 /// How the plan is obtained, again on every reload (on a thread of its
 /// own: loading reads files and parses, blocking work).
@@ -90,232 +86,6 @@ pub fn load_and_init_logging(
     }
 }
 
-/// The probe for `protocol`; an error says what to fix.
-fn build_probe(protocol: Protocol, plan: &Plan) -> Result<Arc<dyn crate::probe::Probe>, String> {
-    use crate::probe::icmp::IcmpProbe;
-    Ok(match protocol {
-        Protocol::Icmp => {
-            let icmp = if plan.icmp_broadcast {
-                IcmpProbe::with_broadcast()
-            } else {
-                IcmpProbe::new()
-            };
-            let icmp = icmp.map_err(|e| e.to_string())?;
-            info!(mode = icmp.mode(), "ICMP sockets open");
-            Arc::new(icmp)
-        }
-        Protocol::Ssh => {
-            let ssh = crate::probe::ssh::SshProbe::new(plan.state_dir.as_deref());
-            match ssh.tofu_file() {
-                Some(f) => {
-                    info!(known_hosts = %f.display(), "SSH accept-new host keys are recorded here")
-                }
-                None => info!("no state_dir: SSH accept-new host keys are kept in memory only"),
-            }
-            Arc::new(ssh)
-        }
-        Protocol::Telnet => Arc::new(crate::probe::telnet::TelnetProbe::new()),
-    })
-}
-
-/// The protocols `plan` has targets for.
-fn protocols(plan: &Plan) -> Vec<Protocol> {
-    Protocol::ALL
-        .into_iter()
-        .filter(|p| plan.targets.iter().any(|t| t.protocol == *p))
-        .collect()
-}
-
-/// The probes `plan` needs; an error says what to fix.
-pub fn build_probes(plan: &Plan) -> Result<Probes, String> {
-    complete_probes(plan, Probes::default())
-}
-
-/// `probes`, plus those `plan` needs and `probes` lacks.
-fn complete_probes(plan: &Plan, mut probes: Probes) -> Result<Probes, String> {
-    for p in protocols(plan) {
-        if probes.get(p).is_none() {
-            probes.insert(build_probe(p, plan)?);
-        }
-    }
-    Ok(probes)
-}
-
-/// Splits targets by protocol, dropping (with a warning) those whose probe
-/// could not be started.
-fn by_protocol(targets: &[Arc<Target>], probes: &Probes) -> BTreeMap<Protocol, Vec<Arc<Target>>> {
-    let mut map: BTreeMap<Protocol, Vec<Arc<Target>>> = BTreeMap::new();
-    for t in targets {
-        map.entry(t.protocol).or_default().push(t.clone());
-    }
-    map.retain(|p, ts| {
-        if probes.get(*p).is_some() {
-            return true;
-        }
-        warn!(protocol = %p, targets = ts.len(), "the {p} probe could not start (see above): these targets are not checked");
-        false
-    });
-    map
-}
-
-/// The running schedulers, one per protocol, all feeding one event channel.
-pub struct Engine {
-    probes: Probes,
-    sinks: Sinks,
-    handles: BTreeMap<Protocol, Handle>,
-    events: mpsc::Sender<Event>,
-    grace: std::time::Duration,
-    concurrency: BTreeMap<Protocol, usize>,
-    /// The targets now scheduled, to tell what a reload changes.
-    current: HashMap<TargetKey, Arc<Target>>,
-    heartbeats: crate::notify::Heartbeats,
-}
-
-/// What a reload changed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Changes {
-    pub added: usize,
-    pub removed: usize,
-    pub changed: usize,
-    pub unchanged: usize,
-}
-
-impl Changes {
-    fn between(
-        old: &HashMap<TargetKey, Arc<Target>>,
-        new: &HashMap<TargetKey, Arc<Target>>,
-    ) -> Self {
-        let mut c = Changes::default();
-        for (k, t) in new {
-            match old.get(k) {
-                None => c.added += 1,
-                Some(o) if o == t => c.unchanged += 1,
-                Some(_) => c.changed += 1,
-            }
-        }
-        c.removed = old.keys().filter(|k| !new.contains_key(*k)).count();
-        c
-    }
-}
-
-impl Engine {
-    /// Starts the schedulers for `plan` and the task that feeds the sinks.
-    /// The returned join handle ends when every scheduler has drained.
-    pub fn start(
-        plan: &Plan,
-        probes: Probes,
-        sinks: Sinks,
-    ) -> (Engine, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<Event>(4096);
-        let consumer_sinks = sinks.clone();
-        let consumer = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                consumer_sinks.handle(&ev);
-            }
-        });
-        let mut engine = Engine {
-            probes,
-            sinks,
-            handles: BTreeMap::new(),
-            events: tx,
-            grace: plan.shutdown_grace,
-            concurrency: plan.concurrency.clone(),
-            current: keyed(&plan.targets),
-            heartbeats: Default::default(),
-        };
-        engine.sinks.metrics.set_devices(&plan.devices);
-        engine.sinks.metrics.reload(true, SystemTime::now());
-        for (protocol, targets) in by_protocol(&plan.targets, &engine.probes) {
-            engine.spawn(protocol, targets);
-        }
-        (engine, consumer)
-    }
-
-    fn spawn(&mut self, protocol: Protocol, targets: Vec<Arc<Target>>) {
-        let Some(probe) = self.probes.get(protocol).cloned() else {
-            return;
-        };
-        let opts = scheduler::Options {
-            concurrency: self.concurrency.get(&protocol).copied().unwrap_or(100),
-            grace: self.grace,
-            buffer: 1024,
-        };
-        info!(protocol = %protocol, targets = targets.len(), concurrency = opts.concurrency, "scheduling");
-        let metrics = self.sinks.metrics.scheduler(protocol);
-        // The scheduler and its checks run on the protocol's own lane.
-        let lane = crate::lane::handle(protocol, probe.lane_threads());
-        let (handle, mut stream) = {
-            let _on_lane = lane.enter();
-            scheduler::spawn(probe, targets, opts, metrics)
-        };
-        self.heartbeats
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((protocol.to_string(), handle.heartbeat()));
-        let tx = self.events.clone();
-        tokio::spawn(async move {
-            while let Some(ev) = stream.next().await {
-                if tx.send(ev).await.is_err() {
-                    break;
-                }
-            }
-        });
-        self.handles.insert(protocol, handle);
-    }
-
-    /// Applies a new plan: new targets start, removed ones stop and lose
-    /// their series, unchanged ones keep their state and schedule.
-    pub async fn apply(&mut self, plan: &Plan) -> Changes {
-        // A reload may bring the first targets of a protocol.
-        for p in protocols(plan) {
-            if self.probes.get(p).is_none() {
-                match build_probe(p, plan) {
-                    Ok(probe) => self.probes.insert(probe),
-                    Err(e) => error!(protocol = %p, "{e}"),
-                }
-            }
-        }
-        let new = keyed(&plan.targets);
-        let changes = Changes::between(&self.current, &new);
-        self.current = new;
-        self.sinks.metrics.set_devices(&plan.devices);
-        let mut wanted = by_protocol(&plan.targets, &self.probes);
-        for (protocol, handle) in &self.handles {
-            handle
-                .update(wanted.remove(protocol).unwrap_or_default())
-                .await;
-        }
-        if plan.concurrency != self.concurrency {
-            warn!("a concurrency change takes effect at the next restart");
-        }
-        if plan.shutdown_grace != self.grace {
-            warn!("a shutdown_grace change takes effect at the next restart");
-        }
-        for (protocol, targets) in wanted {
-            self.spawn(protocol, targets);
-        }
-        changes
-    }
-
-    /// The schedulers' heartbeats, for the systemd watchdog.
-    pub fn heartbeats(&self) -> crate::notify::Heartbeats {
-        self.heartbeats.clone()
-    }
-
-    /// Stops scheduling; in-flight checks get the grace period.
-    pub fn shutdown(self) {
-        for h in self.handles.values() {
-            h.shutdown();
-        }
-        // Dropping `self.events` lets the consumer end once every
-        // scheduler's stream has drained.
-    }
-}
-
-fn keyed(targets: &[Arc<Target>]) -> HashMap<TargetKey, Arc<Target>> {
-    targets.iter().map(|t| (t.key(), t.clone())).collect()
-}
-
 /// What `plan` can hold open at once, HTTP connections included.
 pub fn fd_need(plan: &Plan) -> crate::fdlimit::Need {
     crate::fdlimit::Need::of(&plan.concurrency, plan.http.limits.fd_budget())
@@ -362,7 +132,7 @@ pub async fn serve(
             return ExitCode::from(1);
         }
     }
-    let probes = match complete_probes(&plan, opened) {
+    let probes = match factory::complete_probes(&plan, opened) {
         Ok(p) => p,
         Err(e) => {
             // Logging is set up and writes to stderr: say it once.
@@ -551,7 +321,7 @@ async fn reload(
     serving: &Plan,
     stop: impl std::future::Future<Output = ()>,
 ) -> Option<Result<String, String>> {
-    let metrics = engine.sinks.metrics.clone();
+    let metrics = engine.sinks().metrics.clone();
     crate::notify::reloading();
     let loaded = load_unless_stopped(source, stop).await?;
     let outcome = match loaded {
@@ -609,62 +379,7 @@ async fn reload(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::Reason;
     use std::time::Duration;
-
-    fn plan(dir: &std::path::Path, name: &str, checks: &str, port: u16) -> Plan {
-        let file = dir.join(name);
-        std::fs::write(
-            &file,
-            format!(
-                "devices:\n  - name: r1\n    address: 127.0.0.1\n    checks: {checks}\n    \
-                 password: x\n    telnet: {{port: {port}, interval: 1s, timeout: 1s, \
-                 connect_timeout: 500ms, read_timeout: 500ms}}\n"
-            ),
-        )
-        .unwrap();
-        config::load(&Sources {
-            config: Some(file),
-            inventories: vec![],
-        })
-        .unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_reload_can_bring_the_first_targets_of_a_protocol() {
-        let dir = std::env::temp_dir().join(format!("reachd-engine-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        // A loopback port nothing listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let before = plan(&dir, "a.yaml", "[]", port);
-        assert!(before.targets.is_empty());
-        let sinks = Sinks::new();
-        let probes = build_probes(&before).unwrap();
-        let (mut engine, _consumer) = Engine::start(&before, probes, sinks.clone());
-
-        // The reload brings the first telnet target: its probe must start.
-        let after = plan(&dir, "b.yaml", "[telnet]", port);
-        let changes = engine.apply(&after).await;
-        assert_eq!(changes.added, 1);
-        let row = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                if let Some(row) = sinks.state.snapshot().into_iter().next() {
-                    return row;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .expect("the new telnet target is checked");
-        assert_eq!(row.protocol, Protocol::Telnet);
-        assert_eq!(row.reason, Reason::Refused);
-        engine.shutdown();
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 
     /// A source whose load blocks until released.
     struct Stuck(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
-use crate::scheduler::{BEAT, Heartbeat};
+use crate::engine::scheduler::{BEAT, Heartbeat};
 
 fn send(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(states) {

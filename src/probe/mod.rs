@@ -5,6 +5,7 @@
 //! to enforce the target's timeout: [`run_check`] does, so a probe that hangs
 //! still ends in a `timeout` verdict naming the phase it hung in.
 
+pub mod factory;
 pub mod icmp;
 pub mod session;
 pub mod ssh;
@@ -25,9 +26,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Probe: Send + Sync + 'static {
     fn protocol(&self) -> Protocol;
 
-    /// Worker threads of the protocol's own runtime (see [`crate::lane`]).
+    /// Worker threads of the protocol's own runtime (see [`crate::engine::lane`]).
     /// One suits checks that mostly wait; checks whose work can hold a
-    /// thread (key exchanges, decoding) want [`crate::lane::cpu_bound`].
+    /// thread (key exchanges, decoding) want [`crate::engine::lane::cpu_bound`].
     fn lane_threads(&self) -> usize {
         1
     }

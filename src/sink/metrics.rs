@@ -11,7 +11,7 @@ use prometheus::{
     Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 
-use crate::scheduler::SchedulerMetrics;
+use crate::engine::scheduler::SchedulerMetrics;
 use crate::sink::state::unix_seconds;
 use crate::target::{Device, Protocol};
 

@@ -130,7 +130,7 @@ impl Probe for SshProbe {
     }
 
     fn lane_threads(&self) -> usize {
-        crate::lane::cpu_bound()
+        crate::engine::lane::cpu_bound()
     }
 
     fn check<'a>(&'a self, target: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome> {

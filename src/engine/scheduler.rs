@@ -1,5 +1,6 @@
 //! The scheduler: for one protocol, runs every target once per interval and
-//! yields the results as an async stream.
+//! sends each result down the channel it is given (the engine's one channel
+//! to the sinks), waiting when the channel is full.
 //!
 //! - First runs are spread over the interval by a stable hash of the target
 //!   ([`spread_offset`]), so start-up and reloads cause no thundering herd.
@@ -18,7 +19,6 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::Stream;
 use prometheus::{Histogram, IntCounter, IntGauge};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -56,8 +56,6 @@ pub struct Options {
     /// How long in-flight checks may run on after shutdown before they are
     /// cancelled.
     pub grace: Duration,
-    /// Results buffered before the scheduler waits for its consumer.
-    pub buffer: usize,
 }
 
 /// Controls a running scheduler.
@@ -124,15 +122,16 @@ impl Handle {
     }
 }
 
-/// Starts a scheduler for `targets` (all of one protocol) on `probe`.
+/// Starts a scheduler for `targets` (all of one protocol) on `probe`, on
+/// the current runtime, sending its results to `out`.
 pub fn spawn(
     probe: Arc<dyn Probe>,
     targets: Vec<Arc<Target>>,
     opts: Options,
     metrics: SchedulerMetrics,
-) -> (Handle, impl Stream<Item = Event> + Send + Unpin + 'static) {
+    out: mpsc::Sender<Event>,
+) -> Handle {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let (out_tx, mut out_rx) = mpsc::channel(opts.buffer.max(1));
     let (done_tx, done_rx) = mpsc::unbounded_channel();
     let heartbeat = Arc::new(Heartbeat::new());
     let mut sched = Scheduler {
@@ -146,21 +145,17 @@ pub fn spawn(
         permits: Arc::new(Semaphore::new(opts.concurrency.max(1))),
         tasks: JoinSet::new(),
         done_tx,
-        out: out_tx,
+        out,
         metrics,
         grace: opts.grace,
     };
     let removed = sched.apply(targets);
     debug_assert!(removed.is_empty());
     tokio::spawn(sched.run(cmd_rx, done_rx));
-    let stream = futures::stream::poll_fn(move |cx| out_rx.poll_recv(cx));
-    (
-        Handle {
-            commands: cmd_tx,
-            heartbeat,
-        },
-        stream,
-    )
+    Handle {
+        commands: cmd_tx,
+        heartbeat,
+    }
 }
 
 struct Slot {
@@ -457,7 +452,7 @@ mod tests {
     use crate::probe::BoxFuture;
     use crate::target::{CheckSpec, IcmpSpec, Protocol};
     use crate::verdict::{Outcome, Phase, Progress, Reason};
-    use futures::StreamExt;
+    use futures::{Stream, StreamExt};
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -521,8 +516,21 @@ mod tests {
         Options {
             concurrency,
             grace: Duration::from_secs(5),
-            buffer: 1024,
         }
+    }
+
+    /// A scheduler sending into a channel of `buffer` results, and that
+    /// channel as a stream.
+    fn spawn_streamed(
+        probe: Arc<dyn Probe>,
+        targets: Vec<Arc<Target>>,
+        opts: Options,
+        metrics: SchedulerMetrics,
+        buffer: usize,
+    ) -> (Handle, impl Stream<Item = Event> + Unpin) {
+        let (tx, mut rx) = mpsc::channel(buffer);
+        let h = spawn(probe, targets, opts, metrics, tx);
+        (h, futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
     }
 
     fn start(
@@ -538,7 +546,7 @@ mod tests {
         let epoch = Instant::now();
         *fake.epoch.lock().unwrap() = Some(epoch);
         let m = SchedulerMetrics::detached();
-        let (h, s) = spawn(fake.clone(), targets, opts(concurrency), m.clone());
+        let (h, s) = spawn_streamed(fake.clone(), targets, opts(concurrency), m.clone(), 1024);
         (h, s, m, epoch)
     }
 
@@ -766,9 +774,9 @@ mod tests {
         let opts = Options {
             concurrency: 10,
             grace: Duration::from_secs(1),
-            buffer: 1,
         };
-        let (h, _stream) = spawn(fake.clone(), targets, opts, SchedulerMetrics::detached());
+        let (h, _stream) =
+            spawn_streamed(fake.clone(), targets, opts, SchedulerMetrics::detached(), 1);
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert!(
             h.heartbeat().age() >= Duration::from_secs(20),
