@@ -18,7 +18,8 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REACHD = os.path.join(ROOT, "target", "release", "reachd")
+# REACHD_BIN compares another build (e.g. before and after a change).
+REACHD = os.environ.get("REACHD_BIN") or os.path.join(ROOT, "target", "release", "reachd")
 
 # The end of every Python client: check all devices behind a semaphore, print
 # how many are up.
