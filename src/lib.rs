@@ -20,6 +20,7 @@ pub mod notify;
 pub mod probe;
 pub mod result;
 pub mod secret;
+pub mod settings;
 pub mod sim;
 pub mod sink;
 pub mod target;

@@ -6,7 +6,56 @@ use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use crate::config::LogFormat;
+use serde::{Deserialize, Deserializer};
+
+use crate::settings::str_then;
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Text on a terminal, JSON otherwise (journald, Loki).
+    #[default]
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A tracing filter directive: `info`, `debug`, `reachd=debug,warn`.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Auto,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+/// A tracing filter: `info`, `debug`, `reachd=debug,warn`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLevel(pub String);
+
+impl<'de> Deserialize<'de> for LogLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        str_then(d, "a log level", |s| {
+            if s.trim().is_empty() {
+                return Err("must not be empty".to_owned());
+            }
+            match tracing_subscriber::EnvFilter::builder().parse(s) {
+                Ok(_) => Ok(LogLevel(s.to_owned())),
+                Err(e) => Err(format!(
+                    "invalid log level `{s}`: {e} (use e.g. info, debug, reachd=debug,warn)"
+                )),
+            }
+        })
+    }
+}
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `level`.
 /// Logs go to stderr. Calling it twice is harmless (the first one stays).

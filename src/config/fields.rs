@@ -3,121 +3,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::marker::PhantomData;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::context;
-use super::error::{closest, custom};
+use crate::settings::{custom, str_then};
 use crate::target::Protocol;
-
-/// An unsigned integer within `MIN..=MAX`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Bounded<const MIN: u64, const MAX: u64>(pub u64);
-
-impl<'de, const MIN: u64, const MAX: u64> Deserialize<'de> for Bounded<MIN, MAX> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<const MIN: u64, const MAX: u64>;
-        impl<const MIN: u64, const MAX: u64> Visitor<'_> for V<MIN, MAX> {
-            type Value = u64;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "a whole number from {MIN} to {MAX}")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
-                if (MIN..=MAX).contains(&v) {
-                    Ok(v)
-                } else {
-                    Err(custom(format!(
-                        "{v} is out of range (expected {MIN} to {MAX})"
-                    )))
-                }
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
-                match u64::try_from(v) {
-                    Ok(v) => self.visit_u64(v),
-                    Err(_) => Err(custom(format!(
-                        "{v} is out of range (expected {MIN} to {MAX})"
-                    ))),
-                }
-            }
-        }
-        d.deserialize_any(V::<MIN, MAX>).map(Bounded)
-    }
-}
-
-pub(crate) type Port = Bounded<1, 65535>;
-pub(crate) type Count = Bounded<1, 100>;
-pub(crate) type Concurrency = Bounded<1, 1_000_000>;
-/// ICMP payload bytes: what fits in one IPv4 datagram.
-pub(crate) type PayloadSize = Bounded<0, 65507>;
-
-/// A field that only `defaults:` may set; elsewhere it is an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct DefaultsOnly;
-
-impl<'de> Deserialize<'de> for DefaultsOnly {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        const MSG: &str =
-            "concurrency is a daemon-wide limit per protocol: set it under `defaults:`";
-        // Refused inside the visitor, so that the error points at the value.
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = DefaultsOnly;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(MSG)
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<DefaultsOnly, E> {
-                Err(custom(MSG))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<DefaultsOnly, E> {
-                Err(custom(MSG))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<DefaultsOnly, E> {
-                Err(custom(MSG))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<DefaultsOnly, E> {
-                Err(custom(MSG))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// A non-empty string, trimmed of nothing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct NonEmpty(pub String);
-
-impl<'de> Deserialize<'de> for NonEmpty {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        str_then(d, "a string", |s| {
-            if s.trim().is_empty() {
-                return Err("must not be empty".to_owned());
-            }
-            Ok(NonEmpty(s.to_owned()))
-        })
-    }
-}
-
-/// A path, relative to the file that names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RelPath(pub PathBuf);
-
-impl<'de> Deserialize<'de> for RelPath {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        str_then(d, "a path", |s| relative_path(s).map(RelPath))
-    }
-}
-
-/// A non-blank path, made relative to the file being parsed.
-pub(crate) fn relative_path(s: &str) -> Result<PathBuf, String> {
-    if s.trim().is_empty() {
-        return Err("must not be empty".to_owned());
-    }
-    Ok(context::current()?.relative(s))
-}
 
 /// A device address: an IP address or a host name. Never resolved here.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,7 +82,8 @@ impl<'de> Deserialize<'de> for Address {
     }
 }
 
-/// A device name, unique across all files. Claimed as soon as it is read.
+/// A device name (its uniqueness across files is checked as devices are
+/// resolved).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DeviceName(pub String);
 
@@ -224,32 +117,18 @@ impl<'de> Deserialize<'de> for DeviceName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         str_then(d, "a device name", |s| {
             check_device_name(s)?;
-            context::current()?.claim_name(s)?;
             Ok(DeviceName(s.to_owned()))
         })
     }
 }
 
-/// The name of a profile that exists.
+/// The name of a profile (that it exists is checked as it is resolved).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ProfileRef(pub String);
+pub(crate) struct ProfileName(pub String);
 
-impl<'de> Deserialize<'de> for ProfileRef {
+impl<'de> Deserialize<'de> for ProfileName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        str_then(d, "a profile name", |s| {
-            let ctx = context::current()?;
-            if ctx.profiles.contains_key(s) {
-                return Ok(ProfileRef(s.to_owned()));
-            }
-            Err(if ctx.profiles.is_empty() {
-                format!("unknown profile `{s}` (no profiles are defined)")
-            } else if let Some(best) = closest(s, ctx.profiles.keys().map(String::as_str)) {
-                format!("unknown profile `{s}`, did you mean `{best}`?")
-            } else {
-                let known: Vec<&str> = ctx.profiles.keys().map(String::as_str).collect();
-                format!("unknown profile `{s}` (defined: {})", known.join(", "))
-            })
-        })
+        str_then(d, "a profile name", |s| Ok(ProfileName(s.to_owned())))
     }
 }
 
@@ -399,84 +278,6 @@ impl<'de> Deserialize<'de> for Labels {
     }
 }
 
-/// A regex that compiles (kept as text: the probe compiles it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Regex(pub String);
-
-impl<'de> Deserialize<'de> for Regex {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        str_then(d, "a regular expression", |s| match regex::Regex::new(s) {
-            Ok(_) => Ok(Regex(s.to_owned())),
-            Err(e) => Err(format!("invalid regex `{s}`: {}", regex_reason(&e))),
-        })
-    }
-}
-
-/// The one-line reason of a regex error (its Display is a multi-line
-/// diagram ending in `error: …`).
-fn regex_reason(e: &regex::Error) -> String {
-    let text = e.to_string();
-    text.lines()
-        .rev()
-        .find_map(|l| l.trim().strip_prefix("error: "))
-        .map(str::to_owned)
-        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-/// An OpenSSH-style algorithm list: `+aes128-cbc,3des-cbc`, `-ssh-rsa`,
-/// `^curve25519-sha256`, or a plain list replacing the defaults.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct AlgList(pub String);
-
-impl<'de> Deserialize<'de> for AlgList {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = String;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an algorithm list such as \"+aes128-cbc,3des-cbc\" or a list of names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-                check_alg_list(v).map_err(custom)?;
-                Ok(v.to_owned())
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element::<String>()? {
-                    items.push(item);
-                }
-                let joined = items.join(",");
-                check_alg_list(&joined).map_err(custom)?;
-                Ok(joined)
-            }
-        }
-        d.deserialize_any(V).map(AlgList)
-    }
-}
-
-fn check_alg_list(s: &str) -> Result<(), String> {
-    if s.trim().is_empty() {
-        return Err("algorithm list must not be empty".to_owned());
-    }
-    for (i, item) in s.split(',').enumerate() {
-        let name = if i == 0 {
-            item.trim_start_matches(['+', '-', '^'])
-        } else {
-            item.strip_prefix(['+', '-']).unwrap_or(item)
-        };
-        let ok = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
-        if !ok {
-            return Err(format!(
-                "invalid algorithm list `{s}` (expected comma-separated names, e.g. +aes128-cbc,3des-cbc)"
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// A listen address: `127.0.0.1:9806`, `[::1]:9806`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Listen(pub SocketAddr);
@@ -489,83 +290,6 @@ impl<'de> Deserialize<'de> for Listen {
             })
         })
     }
-}
-
-/// A tracing filter: `info`, `debug`, `reachd=debug,warn`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct LogLevel(pub String);
-
-impl<'de> Deserialize<'de> for LogLevel {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        str_then(d, "a log level", |s| {
-            if s.trim().is_empty() {
-                return Err("must not be empty".to_owned());
-            }
-            match tracing_subscriber::EnvFilter::builder().parse(s) {
-                Ok(_) => Ok(LogLevel(s.to_owned())),
-                Err(e) => Err(format!(
-                    "invalid log level `{s}`: {e} (use e.g. info, debug, reachd=debug,warn)"
-                )),
-            }
-        })
-    }
-}
-
-/// Deserializes a string and checks or converts it with `f` inside the
-/// visitor, so that `f`'s error carries the string's own line and column.
-pub(crate) fn str_then<'de, D, T, F>(d: D, expecting: &'static str, f: F) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    F: FnOnce(&str) -> Result<T, String>,
-{
-    struct V<F> {
-        expecting: &'static str,
-        f: F,
-    }
-    impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for V<F> {
-        type Value = T;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.expecting)
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-            (self.f)(v).map_err(custom)
-        }
-    }
-    d.deserialize_str(V { expecting, f })
-}
-
-/// Deserializes a `T` from a map, then converts it with `f` — whose error
-/// gets the map's line and column. `T` is usually a derived struct.
-pub(crate) fn map_then<'de, D, T, R, F>(d: D, expecting: &'static str, f: F) -> Result<R, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-    F: FnOnce(T) -> Result<R, String>,
-{
-    struct V<T, F> {
-        expecting: &'static str,
-        f: F,
-        t: PhantomData<T>,
-    }
-    impl<'de, T, R, F> Visitor<'de> for V<T, F>
-    where
-        T: DeserializeOwned,
-        F: FnOnce(T) -> Result<R, String>,
-    {
-        type Value = R;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.expecting)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<R, A::Error> {
-            let t = T::deserialize(de::value::MapAccessDeserializer::new(map))?;
-            (self.f)(t).map_err(custom)
-        }
-    }
-    d.deserialize_map(V {
-        expecting,
-        f,
-        t: PhantomData,
-    })
 }
 
 #[cfg(test)]
@@ -623,20 +347,5 @@ mod tests {
         );
         assert!(check_label_name("a-b").is_err());
         assert!(check_label_name("").is_err());
-    }
-
-    #[test]
-    fn algorithm_lists() {
-        for ok in [
-            "+aes128-cbc,3des-cbc",
-            "-ssh-rsa",
-            "^curve25519-sha256",
-            "aes128-ctr,+x@openssh.com",
-        ] {
-            assert_eq!(check_alg_list(ok), Ok(()), "{ok}");
-        }
-        for bad in ["", "+", "aes128-cbc,,3des-cbc", "aes 128"] {
-            assert!(check_alg_list(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -2,20 +2,19 @@
 //! by the main file's `inventory:` or by `--inventory`.
 
 use std::fmt;
-use std::path::PathBuf;
-use std::rc::Rc;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_yaml::Value;
 
-use super::context::{self, Ctx};
-use super::error::{ConfigError, custom, unknown_field_name};
-use super::fields::{ProfileRef, RelPath, relative_path};
-use super::native::{self, NativeEntry};
-use super::resolve::Resolved;
-use super::scrapli::{self, ScrapliEntry};
-use super::secret_source::io_reason;
+use super::entry::{self, DEVICE_KEYS};
+use super::fields::ProfileName;
+use super::resolve::{self, File, Resolved, Resolver};
+use super::scrapli;
+use crate::settings::values::RelPath;
+use crate::settings::yaml::{self, FieldPath, unknown_field_name};
+use crate::settings::{ConfigError, custom};
 
 /// The format of an inventory file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -44,9 +43,11 @@ struct RawSource {
     path: RelPath,
     #[serde(default)]
     format: Format,
-    profile: Option<ProfileRef>,
+    profile: Option<ProfileName>,
 }
 
+/// A source as written: its path is relative to the main file until
+/// [`Source::rebase`].
 impl<'de> Deserialize<'de> for Source {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -56,8 +57,11 @@ impl<'de> Deserialize<'de> for Source {
                 f.write_str("an inventory file path or {path, format, profile}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Source, E> {
+                if v.trim().is_empty() {
+                    return Err(custom("must not be empty"));
+                }
                 Ok(Source {
-                    path: relative_path(v).map_err(custom)?,
+                    path: PathBuf::from(v),
                     format: Format::Auto,
                     profile: None,
                 })
@@ -72,6 +76,14 @@ impl<'de> Deserialize<'de> for Source {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+impl Source {
+    /// The source with its path relative to `dir`, the main file's.
+    pub fn rebase(mut self, dir: &Path) -> Source {
+        self.path = dir.join(&self.path);
+        self
     }
 }
 
@@ -106,46 +118,25 @@ fn detect(items: &[Value]) -> Detected {
     }
 }
 
-/// Reads one inventory file, with `ctx` describing it (its path, profile,
-/// and the shared profiles, defaults and names).
-pub(crate) fn load(source: &Source, ctx: Ctx) -> Result<Vec<Resolved>, ConfigError> {
-    let file = source.path.clone();
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        ConfigError::whole_file(
-            &file,
-            format!("cannot read inventory file: {}", io_reason(&e)),
-        )
-    })?;
-    ConfigError::check_depth(&file, &text)?;
-    let value: Value =
-        serde_yaml::from_str(&text).map_err(|e| ConfigError::from_plain_yaml(&file, &e))?;
+/// Reads one inventory file and resolves its devices.
+pub(crate) fn load(source: &Source, r: &mut Resolver) -> Result<Vec<Resolved>, ConfigError> {
+    let path = source.path.as_path();
+    let text = yaml::read(path, "inventory file")?;
+    let value = yaml::load(path, &text)?;
+    let whole = |m: &str| Err(ConfigError::whole_file(path, m));
     let items = match &value {
-        Value::Null => {
-            return Err(ConfigError::whole_file(
-                &file,
-                "inventory file is empty (expected a list of devices)",
-            ));
-        }
+        Value::Null => return whole("inventory file is empty (expected a list of devices)"),
         Value::Sequence(items) if items.is_empty() => {
-            return Err(ConfigError::whole_file(
-                &file,
-                "inventory file has no devices (the list is empty)",
-            ));
+            return whole("inventory file has no devices (the list is empty)");
         }
         Value::Sequence(items) => items,
         Value::Mapping(_) => {
-            return Err(ConfigError::whole_file(
-                &file,
+            return whole(
                 "expected a list of devices at the top level, found a map \
                  (Nornir-style inventories are not supported yet)",
-            ));
+            );
         }
-        _ => {
-            return Err(ConfigError::whole_file(
-                &file,
-                "expected a list of devices at the top level",
-            ));
-        }
+        _ => return whole("expected a list of devices at the top level"),
     };
     let detected = match source.format {
         Format::Auto => detect(items),
@@ -155,25 +146,29 @@ pub(crate) fn load(source: &Source, ctx: Ctx) -> Result<Vec<Resolved>, ConfigErr
             because: None,
         },
     };
-    let ctx = Rc::new(Ctx {
-        file_profile: source.profile.clone(),
-        list_name: "",
-        ..ctx
-    });
-    let parsed = context::scoped(ctx, || {
-        let de = serde_yaml::Deserializer::from_str(&text);
-        match detected.format {
-            Format::Scrapli => serde_path_to_error::deserialize::<_, Vec<ScrapliEntry>>(de)
-                .map(|v| v.into_iter().map(|e| e.0).collect::<Vec<_>>()),
-            _ => serde_path_to_error::deserialize::<_, Vec<NativeEntry>>(de)
-                .map(|v| v.into_iter().map(|e| e.0).collect::<Vec<_>>()),
-        }
-    });
-    parsed.map_err(|e| {
-        let mut err = ConfigError::from_yaml(&file, e);
+    let hint = |mut err: ConfigError| {
         add_format_hint(&mut err, &detected);
         err
-    })
+    };
+    let file = File { path, text: &text };
+    let profile = source.profile.as_deref();
+    let at = |i| FieldPath::default().index(i);
+    if detected.format == Format::Scrapli {
+        let entries: Vec<scrapli::Entry> =
+            yaml::parse(path, &text, &scrapli::IGNORED_KEYS).map_err(hint)?;
+        entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| scrapli::resolve(r, &file, &at(i), e, profile))
+            .collect()
+    } else {
+        let entries: Vec<entry::Device> = yaml::parse(path, &text, &[]).map_err(hint)?;
+        entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| resolve::native(r, &file, &at(i), d, profile))
+            .collect()
+    }
 }
 
 /// An unknown key that the other format knows means the file mixes formats
@@ -188,7 +183,7 @@ fn add_format_hint(err: &mut ConfigError, detected: &Detected) {
         None => "because its first entry has no scrapli key".to_owned(),
     };
     let hint = match detected.format {
-        Format::Scrapli if native::KEYS.contains(&key) => Some(format!(
+        Format::Scrapli if DEVICE_KEYS.contains(&key) => Some(format!(
             "`{key}` is a reachd inventory key, but this file is read as scrapli-style ({how}); \
              one file holds one format"
         )),

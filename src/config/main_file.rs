@@ -1,41 +1,47 @@
 //! The main configuration file.
 //!
-//! It is read from disk once and parsed four times over the same text. First
-//! untyped, as a YAML value: syntax errors and duplicate keys anywhere (a
-//! typed pass would let a repeated label key overwrite the first), and the
-//! top level must be a map. Then in three typed passes, so that what a node
-//! needs is known before the node is parsed, whatever order the keys come
-//! in:
-//! 1. everything but `inventory:` and `devices:` (settings, `defaults:`,
-//!    `profiles:`), rejecting unknown top-level keys;
-//! 2. `inventory:`, whose sources may name a profile;
-//! 3. `devices:`, resolved against the profiles and defaults.
+//! It is read once, loaded untyped (syntax errors and duplicate keys
+//! anywhere; the top level must be a map), parsed once into plain structs,
+//! then resolved: `defaults:` and `profiles:` first, so that the
+//! `inventory:` sources and the `devices:` can name them, whatever order
+//! the keys come in.
 //!
-//! The typed passes parse the text, not the value: only the text's
-//! deserializer knows the line and column of each node for the errors.
-//! Each pass stops at its first error. Pass 1 failing ends the load (nothing
-//! after it can be checked without profiles); passes 2 and 3 are
-//! independent and both report.
+//! An error in the settings (everything but `inventory:` and `devices:`)
+//! ends the load: nothing after it can be checked without profiles. Errors
+//! in `inventory:` and in `devices:` are independent and both reported
+//! (each section stops at its first): when one of these fails to parse, the
+//! file is parsed again without it, to check the rest.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_yaml::Value;
 
-use super::context::{self, Ctx};
-use super::duration::{Dur, PositiveDur};
-use super::error::{ConfigError, unknown_field_name};
-use super::fields::{Bounded, Listen, LogLevel, RelPath};
+use super::entry::{Defaults, Device, Profile};
+use super::fields::Listen;
 use super::inventory::Source;
-use super::native::NativeEntry;
-use super::resolve::{Defaults, Layer, Profile, Resolved};
+use super::resolve::{self, File, Resolved, Resolver};
 use super::scrapli;
-use super::secret_source::io_reason;
-use super::{LogFormat, LogSettings};
+use crate::http::server::Limits;
+use crate::logging::{LogFormat, LogLevel, LogSettings};
+use crate::settings::duration::{Dur, PositiveDur};
+use crate::settings::values::{Bounded, RelPath};
+use crate::settings::yaml::{self, FieldPath, unknown_field_name};
+use crate::settings::{ConfigError, Field};
+
+/// The HTTP server's settings (`http:`) and the web config file
+/// (`web_config:`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub limits: Limits,
+    /// `POST /-/reload` is allowed (`--web.enable-lifecycle`).
+    pub enable_lifecycle: bool,
+    /// The exporter-toolkit web config file (`--web.config.file`).
+    pub web_config: Option<PathBuf>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a map with format and level")]
@@ -55,9 +61,11 @@ struct RawHttp {
     enable_lifecycle: Option<bool>,
 }
 
+/// The file as written. `I` and `D` are what `inventory:` and `devices:`
+/// are parsed as: their lists, or nothing when they failed to parse.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Settings {
+struct Raw<I, D> {
     listen: Option<Listen>,
     http: Option<RawHttp>,
     web_config: Option<RelPath>,
@@ -66,20 +74,8 @@ struct Settings {
     state_dir: Option<RelPath>,
     defaults: Option<Defaults>,
     profiles: Option<BTreeMap<String, Profile>>,
-    #[allow(dead_code)]
-    inventory: Option<IgnoredAny>,
-    #[allow(dead_code)]
-    devices: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct InventoryPass {
-    inventory: Option<Vec<Source>>,
-}
-
-#[derive(Deserialize)]
-struct DevicesPass {
-    devices: Option<Vec<NativeEntry>>,
+    inventory: Option<I>,
+    devices: Option<D>,
 }
 
 /// What the main file says (all unset when there is none).
@@ -88,116 +84,183 @@ pub(crate) struct MainFile {
     pub listen: Option<std::net::SocketAddr>,
     pub log: LogSettings,
     pub shutdown_grace: Option<Duration>,
-    pub http: super::HttpSettings,
+    pub http: HttpSettings,
     pub state_dir: Option<PathBuf>,
-    pub defaults: Rc<Defaults>,
-    pub profiles: Rc<BTreeMap<String, Rc<Layer>>>,
     pub inventory: Vec<Source>,
     pub devices: Vec<Resolved>,
-    /// Errors of passes 2 and 3.
+    /// Errors in `inventory:` and `devices:`.
     pub errors: Vec<ConfigError>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
+impl<I, D> Raw<I, D> {
+    /// The same settings, with `inventory:` and `devices:` converted.
+    fn with<J, E>(
+        self,
+        i: impl FnOnce(I) -> Option<J>,
+        d: impl FnOnce(D) -> Option<E>,
+    ) -> Raw<J, E> {
+        Raw {
+            listen: self.listen,
+            http: self.http,
+            web_config: self.web_config,
+            log: self.log,
+            shutdown_grace: self.shutdown_grace,
+            state_dir: self.state_dir,
+            defaults: self.defaults,
+            profiles: self.profiles,
+            inventory: self.inventory.and_then(i),
+            devices: self.devices.and_then(d),
+        }
+    }
+}
+
+type Parsed = Raw<Vec<Source>, Vec<Device>>;
+
+/// The file parsed, `inventory:` and/or `devices:` left out.
+fn parse_without(
     file: &Path,
     text: &str,
-    ctx: Rc<Ctx>,
-) -> Result<T, ConfigError> {
-    context::scoped(ctx, || {
-        serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text))
-            .map_err(|e| ConfigError::from_yaml(file, e))
+    inventory: bool,
+    devices: bool,
+) -> Result<Parsed, ConfigError> {
+    fn none<T, U>(_: T) -> Option<U> {
+        None
+    }
+    match (inventory, devices) {
+        (false, false) => yaml::parse::<Parsed>(file, text, &[]),
+        (false, true) => {
+            yaml::parse::<Raw<Vec<Source>, IgnoredAny>>(file, text, &[]).map(|r| r.with(Some, none))
+        }
+        (true, false) => {
+            yaml::parse::<Raw<IgnoredAny, Vec<Device>>>(file, text, &[]).map(|r| r.with(none, Some))
+        }
+        (true, true) => {
+            yaml::parse::<Raw<IgnoredAny, IgnoredAny>>(file, text, &[]).map(|r| r.with(none, none))
+        }
+    }
+}
+
+/// Whether `e` is about section `s` of the file.
+fn in_section(e: &ConfigError, s: &str) -> bool {
+    e.field.as_deref().is_some_and(|f| {
+        f.strip_prefix(s)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
     })
 }
 
 /// Reads the main file. `Err` when nothing further can be checked.
-pub(crate) fn load(file: &Path, ctx: Ctx) -> Result<MainFile, ConfigError> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        ConfigError::whole_file(file, format!("cannot read config file: {}", io_reason(&e)))
-    })?;
-    ConfigError::check_depth(file, &text)?;
-    let value: Value =
-        serde_yaml::from_str(&text).map_err(|e| ConfigError::from_plain_yaml(file, &e))?;
-    let text = match value {
+pub(crate) fn load(path: &Path, r: &mut Resolver) -> Result<MainFile, ConfigError> {
+    let text = yaml::read(path, "config file")?;
+    let text = match yaml::load(path, &text)? {
         // Empty, or only comments: all defaults.
         Value::Null => "{}".to_owned(),
         Value::Mapping(_) => text,
         _ => {
             return Err(ConfigError::whole_file(
-                file,
+                path,
                 "expected a map of settings at the top level (listen, defaults, profiles, \
                  inventory, devices, …)",
             ));
         }
     };
+    // Sections that fail to parse are left out, their errors kept.
+    let (mut inventory_error, mut devices_error) = (None, None);
+    let raw = loop {
+        match parse_without(
+            path,
+            &text,
+            inventory_error.is_some(),
+            devices_error.is_some(),
+        ) {
+            Ok(raw) => break raw,
+            Err(e) if inventory_error.is_none() && in_section(&e, "inventory") => {
+                inventory_error = Some(e);
+            }
+            Err(mut e) if devices_error.is_none() && in_section(&e, "devices") => {
+                scrapli_hint(&mut e);
+                devices_error = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let file = File { path, text: &text };
+    let dir = file.dir();
+    let root = FieldPath::default();
 
-    // Profiles and defaults are unknown yet: empty while they are parsed.
-    let settings: Settings = parse(file, &text, Rc::new(ctx.clone()))?;
-    let profiles: BTreeMap<String, Rc<Layer>> = settings
-        .profiles
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, Rc::new(v.0)))
-        .collect();
-    let log = settings
-        .log
-        .map_or_else(LogSettings::default, |l| LogSettings {
-            format: l.format.unwrap_or_default(),
-            level: l
-                .level
-                .map_or_else(|| LogSettings::default().level, |l| l.0),
-        });
-    let ctx = Rc::new(Ctx {
-        profiles: Rc::new(profiles),
-        defaults: Rc::new(settings.defaults.unwrap_or_default()),
-        ..ctx
+    // Settings: `defaults:` and `profiles:`, which devices resolve against.
+    if let Some(Defaults(mut defaults)) = raw.defaults {
+        // The defaults alone must already make sense.
+        defaults
+            .validate()
+            .map_err(|e| file.error(&root.key("defaults"), e))?;
+        defaults.rebase(&dir);
+        r.defaults = defaults;
+    }
+    for (name, Profile(settings)) in raw.profiles.unwrap_or_default() {
+        let layer = r.layer(&file, &root.key("profiles").key(&name), settings)?;
+        r.profiles.insert(name, layer);
+    }
+
+    let mut inventory = Vec::new();
+    if inventory_error.is_none() {
+        for (i, source) in raw.inventory.unwrap_or_default().into_iter().enumerate() {
+            if let Some(p) = &source.profile {
+                if let Err(e) = r.known_profile(p) {
+                    let at = root.key("inventory").index(i).key("profile");
+                    inventory_error = Some(file.error(&at, e));
+                    inventory.clear();
+                    break;
+                }
+            }
+            inventory.push(source.rebase(&dir));
+        }
+    }
+    let mut devices = Vec::new();
+    if devices_error.is_none() {
+        for (i, d) in raw.devices.unwrap_or_default().into_iter().enumerate() {
+            let at = root.key("devices").index(i);
+            match resolve::native(r, &file, &at, d, None) {
+                Ok(d) => devices.push(d),
+                Err(e) => {
+                    devices_error = Some(e);
+                    devices.clear();
+                    break;
+                }
+            }
+        }
+    }
+    let log = raw.log.map_or_else(LogSettings::default, |l| LogSettings {
+        format: l.format.unwrap_or_default(),
+        level: l
+            .level
+            .map_or_else(|| LogSettings::default().level, |l| l.0),
     });
-
-    let mut errors = Vec::new();
-    let inventory = match parse::<InventoryPass>(file, &text, ctx.clone()) {
-        Ok(p) => p.inventory.unwrap_or_default(),
-        Err(e) => {
-            errors.push(e);
-            Vec::new()
-        }
-    };
-    let devices = match parse::<DevicesPass>(file, &text, ctx.clone()) {
-        Ok(p) => p
-            .devices
-            .unwrap_or_default()
-            .into_iter()
-            .map(|d| d.0)
-            .collect(),
-        Err(mut e) => {
-            scrapli_hint(&mut e);
-            errors.push(e);
-            Vec::new()
-        }
-    };
     Ok(MainFile {
-        listen: settings.listen.map(|l| l.0),
+        listen: raw.listen.map(|l| l.0),
         log,
-        shutdown_grace: settings.shutdown_grace.map(|d| d.0),
-        http: http_settings(settings.http, settings.web_config),
-        state_dir: settings.state_dir.map(|p| p.0),
-        defaults: ctx.defaults.clone(),
-        profiles: ctx.profiles.clone(),
+        shutdown_grace: raw.shutdown_grace.map(|d| d.0),
+        http: http_settings(raw.http, raw.web_config.map(|p| dir.join(p.0))),
+        state_dir: raw.state_dir.map(|p| dir.join(p.0)),
         inventory,
         devices,
-        errors,
+        errors: [inventory_error, devices_error]
+            .into_iter()
+            .flatten()
+            .collect(),
     })
 }
 
-fn http_settings(raw: Option<RawHttp>, web_config: Option<RelPath>) -> super::HttpSettings {
-    let mut s = super::HttpSettings {
-        web_config: web_config.map(|p| p.0),
+fn http_settings(raw: Option<RawHttp>, web_config: Option<PathBuf>) -> HttpSettings {
+    let mut s = HttpSettings {
+        web_config,
         ..Default::default()
     };
     let Some(raw) = raw else {
         return s;
     };
-    let l = &mut s.limits;
+    let l: &mut Limits = &mut s.limits;
     if let Some(n) = raw.max_connections {
-        l.max_connections = usize::try_from(n.0).unwrap_or(usize::MAX);
+        l.max_connections = n.value();
     }
     if let Some(d) = raw.header_timeout {
         l.header_timeout = d.0;
@@ -206,7 +269,7 @@ fn http_settings(raw: Option<RawHttp>, web_config: Option<RelPath>) -> super::Ht
         l.idle_timeout = d.0;
     }
     if let Some(n) = raw.max_body_bytes {
-        l.max_body_bytes = usize::try_from(n.0).unwrap_or(usize::MAX);
+        l.max_body_bytes = n.value();
     }
     s.enable_lifecycle = raw.enable_lifecycle.unwrap_or(false);
     s

@@ -1,11 +1,15 @@
 //! Configuration and inventory loading: files in, a [`Plan`] out.
 //!
 //! The main file (see `config/reachd.example.yaml` for every key) holds the
-//! daemon's settings, per-protocol `defaults:`, credential/group `profiles:`,
+//! daemon's settings, per-check `defaults:`, credential/group `profiles:`,
 //! `inventory:` sources and `devices:`. Inventory files are device lists in
 //! reachd's own format or scrapli's (`config/devices.scrapli.yaml`).
-//! Settings cascade field by field: built-in defaults → `defaults:` →
-//! profile → device.
+//!
+//! Each file is parsed once into plain structs, then resolved by plain
+//! functions: settings cascade field by field, built-in defaults →
+//! `defaults:` → profile → device. A check's block (`icmp:`, `ssh:`, …) is
+//! declared by the check itself (`probe/<name>/settings.rs`) and found
+//! through the list of checks ([`crate::probe::Layers`]).
 //!
 //! Everything is checked at load time — types, ranges, durations, label
 //! names, regexes, profile names, duplicate device names, and every secret is
@@ -13,23 +17,20 @@
 //! resolves a host name or touches the network.
 //!
 //! Files, one job each:
-//! - `main_file`: the main file, in passes;
+//! - `main_file`: the main file;
 //! - `inventory`: inventory sources and files, format detection;
-//! - `native`, `scrapli`: the two device entry formats;
-//! - `resolve`: per-protocol blocks, profiles, defaults and the cascade;
-//! - `fields`, `duration`, `secret_source`: validated values;
-//! - `context`: what a node needs to know while it is parsed;
-//! - `depth`: a linear look at a file's nesting before it is parsed;
-//! - `error`: errors with their location.
+//! - `entry`, `scrapli`: the two device entry formats (and profiles,
+//!   `defaults:`);
+//! - `resolve`: the cascade, device names, targets;
+//! - `fields`, `secret_source`: validated values of devices and profiles.
+//!
+//! Value types, errors and the YAML reader shared with the web config and
+//! the checks' settings are in [`crate::settings`].
 
-mod context;
-mod depth;
-mod duration;
-mod error;
+mod entry;
 mod fields;
 mod inventory;
 mod main_file;
-mod native;
 mod resolve;
 mod scrapli;
 mod secret_source;
@@ -37,20 +38,15 @@ mod secret_source;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-pub(crate) use duration::parse as parse_duration;
-pub use error::{ConfigError, ConfigErrors};
-pub(crate) use error::{closest, custom as de_error};
-pub(crate) use fields::str_then;
-pub(crate) use secret_source::io_reason;
+pub use crate::logging::{LogFormat, LogSettings};
+pub use crate::settings::{ConfigError, ConfigErrors};
+pub use main_file::HttpSettings;
 
 use crate::target::{Device, Protocol, Target};
-use context::{Ctx, EnvLookup};
+use resolve::Resolver;
 
 /// What to load: a main config file, inventory files, or both.
 ///
@@ -62,50 +58,12 @@ pub struct Sources {
     pub inventories: Vec<PathBuf>,
 }
 
-/// Log output format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Text on a terminal, JSON otherwise (journald, Loki).
-    #[default]
-    Auto,
-    Json,
-    Text,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    /// A tracing filter directive: `info`, `debug`, `reachd=debug,warn`.
-    pub level: String,
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        LogSettings {
-            format: LogFormat::Auto,
-            level: "info".to_owned(),
-        }
-    }
-}
-
 /// The default listen address: loopback only.
 pub const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9806);
 
 /// The default grace period for in-flight checks on shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// The HTTP server's settings (`http:`) and the web config file
-/// (`web_config:`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HttpSettings {
-    pub limits: crate::http::server::Limits,
-    /// `POST /-/reload` is allowed (`--web.enable-lifecycle`).
-    pub enable_lifecycle: bool,
-    /// The exporter-toolkit web config file (`--web.config.file`).
-    pub web_config: Option<PathBuf>,
-}
 
 /// Everything the daemon needs, resolved and checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -144,30 +102,22 @@ pub fn load_with_env(
     sources: &Sources,
     env: impl Fn(&str) -> Option<std::ffi::OsString> + 'static,
 ) -> Result<Plan, ConfigErrors> {
-    load_with(sources, Rc::new(env))
+    load_with(sources, Box::new(env))
 }
 
-fn load_with(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors> {
-    let names = Rc::default();
+fn load_with(sources: &Sources, env: Box<secret_source::Env>) -> Result<Plan, ConfigErrors> {
+    let mut r = Resolver::new(env);
     let main_file::MainFile {
         listen,
         log,
         shutdown_grace,
         http,
         state_dir,
-        defaults,
-        profiles,
         devices: mut resolved,
         mut inventory,
         mut errors,
     } = match &sources.config {
-        Some(file) => {
-            let ctx = Ctx {
-                names: Rc::clone(&names),
-                ..Ctx::new(file, env.clone())
-            };
-            main_file::load(file, ctx).map_err(|e| ConfigErrors(vec![e]))?
-        }
+        Some(file) => main_file::load(file, &mut r).map_err(|e| ConfigErrors(vec![e]))?,
         None => main_file::MainFile::default(),
     };
     inventory.extend(sources.inventories.iter().map(|p| inventory::Source {
@@ -176,13 +126,7 @@ fn load_with(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors> {
         profile: None,
     }));
     for source in &inventory {
-        let ctx = Ctx {
-            profiles: Rc::clone(&profiles),
-            defaults: Rc::clone(&defaults),
-            names: Rc::clone(&names),
-            ..Ctx::new(&source.path, env.clone())
-        };
-        match inventory::load(source, ctx) {
+        match inventory::load(source, &mut r) {
             Ok(devices) => resolved.extend(devices),
             Err(e) => errors.push(e),
         }
@@ -199,7 +143,7 @@ fn load_with(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors> {
         )]));
     }
     let state_dir = state_dir.or_else(|| {
-        let dirs = env("STATE_DIRECTORY")?;
+        let dirs = (r.env)("STATE_DIRECTORY")?;
         // systemd joins several StateDirectory= paths with `:`.
         let first = dirs.to_str()?.split(':').next()?.to_owned();
         (!first.is_empty()).then(|| PathBuf::from(first))
@@ -233,7 +177,7 @@ fn load_with(sources: &Sources, env: EnvLookup) -> Result<Plan, ConfigErrors> {
     Ok(Plan {
         listen: listen.unwrap_or(DEFAULT_LISTEN),
         log,
-        concurrency: defaults.concurrency_limits(),
+        concurrency: r.defaults.concurrency(),
         shutdown_grace: shutdown_grace.unwrap_or(DEFAULT_SHUTDOWN_GRACE),
         http,
         state_dir,

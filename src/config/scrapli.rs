@@ -22,15 +22,15 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, Visitor};
 
-use super::context;
-use super::duration::PositiveDur;
-use super::error::{closest, custom};
-use super::fields::{
-    Address, Checks, DeviceName, Labels, NonEmpty, PlatformName, Port, ProfileRef, RelPath,
-    map_then,
-};
-use super::resolve::{Layer, Resolved, SessionLayer, port, resolve_device};
-use super::secret_source::{KeyPath, SecretValue};
+use super::fields::{Address, Checks, DeviceName, Labels, PlatformName, ProfileName};
+use super::resolve::{File, Layer, Resolved, Resolver};
+use super::secret_source::{KeySource, SecretSource};
+use crate::probe::Login;
+use crate::settings::duration::PositiveDur;
+use crate::settings::error::closest;
+use crate::settings::values::{NonEmpty, Port, RelPath};
+use crate::settings::yaml::FieldPath;
+use crate::settings::{ConfigError, Field, custom};
 use crate::target::{HostKeyPolicy, Protocol};
 
 /// scrapli keys that reachd accepts and ignores.
@@ -177,16 +177,16 @@ impl<'de> Deserialize<'de> for Transport {
 // The ignored keys are fields only so that `deny_unknown_fields` accepts them.
 #[allow(dead_code)]
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawEntry {
+#[serde(deny_unknown_fields, expecting = "a scrapli device (a map with host)")]
+pub(crate) struct Entry {
     host: Address,
     name: Option<DeviceName>,
     port: Option<Port>,
     auth_username: Option<Blank<NonEmpty>>,
-    auth_password: Option<SecretValue>,
-    auth_secondary: Option<SecretValue>,
-    auth_private_key: Option<Blank<KeyPath>>,
-    auth_private_key_passphrase: Option<SecretValue>,
+    auth_password: Option<SecretSource>,
+    auth_secondary: Option<SecretSource>,
+    auth_private_key: Option<Blank<KeySource>>,
+    auth_private_key_passphrase: Option<SecretSource>,
     auth_strict_key: Option<PyBool>,
     ssh_known_hosts_file: Option<Blank<RelPath>>,
     timeout_socket: Option<PositiveDur>,
@@ -196,7 +196,7 @@ struct RawEntry {
     // reachd's own keys, welcome in a scrapli entry.
     labels: Option<Labels>,
     checks: Option<Checks>,
-    profile: Option<ProfileRef>,
+    profile: Option<ProfileName>,
     // scrapli keys that do not matter here.
     timeout_ops: Option<IgnoredAny>,
     transport_options: Option<IgnoredAny>,
@@ -219,66 +219,87 @@ struct RawEntry {
     variant: Option<IgnoredAny>,
 }
 
-/// A scrapli secret; `""` (scrapli's default) means none.
-fn set(secret: Option<SecretValue>) -> Option<crate::secret::Secret> {
-    secret.map(|s| s.0).filter(|s| !s.expose().is_empty())
-}
-
-/// A scrapli-style entry, resolved.
-pub(crate) struct ScrapliEntry(pub Resolved);
-
-impl<'de> Deserialize<'de> for ScrapliEntry {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        map_then(d, "a scrapli device (a map with host)", |raw: RawEntry| {
-            let ctx = context::current()?;
-            // scrapli's default transport is `system` (OpenSSH).
-            let transport = raw.transport.map_or(Protocol::Ssh, |t| t.0);
-            let name = match raw.name {
-                Some(n) => n.0,
-                None => {
-                    ctx.claim_host_name(&raw.host.0, transport).map_err(|e| {
-                        format!("{e}; an entry without `name` is named by its `host`")
-                    })?;
-                    raw.host.0.clone()
-                }
-            };
-            let session = SessionLayer {
-                port: port(raw.port),
-                connect_timeout: raw.timeout_socket.map(|d| d.0),
-                read_timeout: raw.timeout_transport.map(|d| d.0),
-                ..SessionLayer::default()
-            };
-            let ssh = SessionLayer {
-                host_key: raw.auth_strict_key.map(|PyBool(strict)| {
-                    if strict {
-                        HostKeyPolicy::Strict
-                    } else {
-                        HostKeyPolicy::Off
-                    }
-                }),
-                known_hosts: raw.ssh_known_hosts_file.and_then(|p| p.0).map(|p| p.0),
-                ..session.clone()
-            };
-            let layer = Layer {
-                username: raw.auth_username.and_then(|u| u.0).map(|u| u.0),
-                password: set(raw.auth_password),
-                secondary: set(raw.auth_secondary),
-                private_key: raw.auth_private_key.and_then(|k| k.0).map(|k| k.0),
-                private_key_passphrase: set(raw.auth_private_key_passphrase),
-                platform: raw.platform.and_then(|p| p.0).map(|p| p.0),
-                checks: Some(
-                    raw.checks
-                        .map_or_else(|| vec![Protocol::Icmp, transport], |c| c.0),
-                ),
-                labels: raw.labels.map(|l| l.0).unwrap_or_default(),
-                icmp: Default::default(),
-                ssh,
-                telnet: session,
-            };
-            let profile = raw.profile.map(|p| p.0);
-            let resolved = resolve_device(&ctx, name, raw.host.0, profile.as_deref(), layer)?;
-            ctx.entry.set(ctx.entry.get() + 1);
-            Ok(ScrapliEntry(resolved))
-        })
+/// Resolves a scrapli-style entry at `at` of `file`: a device with an icmp
+/// check and the check its `transport` names (unless it lists `checks`).
+/// `file_profile` applies when the entry names no profile.
+pub(crate) fn resolve(
+    r: &mut Resolver,
+    file: &File,
+    at: &FieldPath,
+    e: Entry,
+    file_profile: Option<&str>,
+) -> Result<Resolved, ConfigError> {
+    // scrapli's default transport is `system` (OpenSSH).
+    let transport = e.transport.map_or(Protocol::Ssh, |t| t.0);
+    if let Some(n) = &e.name {
+        r.claim(file.path, at, &n.0, None)
+            .map_err(|err| file.error(&at.key("name"), err))?;
     }
+    let profile = e.profile.map(|p| p.0);
+    if let Some(p) = &profile {
+        r.known_profile(p)
+            .map_err(|err| file.error(&at.key("profile"), err))?;
+    }
+    let secret = |key: &str, s| r.secret(file, &at.key(key), s, true);
+    let password = secret("auth_password", e.auth_password)?;
+    let secondary = secret("auth_secondary", e.auth_secondary)?;
+    let passphrase = secret("auth_private_key_passphrase", e.auth_private_key_passphrase)?;
+    let dir = file.dir();
+    let private_key = match e.auth_private_key.and_then(|k| k.0) {
+        Some(k) => Some(
+            k.path(&dir, &*r.env)
+                .map_err(|err| file.error(&at.key("auth_private_key"), err))?,
+        ),
+        None => None,
+    };
+    let name = match e.name {
+        Some(n) => n.0,
+        None => {
+            r.claim(file.path, at, &e.host.0, Some(transport))
+                .map_err(|err| {
+                    file.error(
+                        at,
+                        format!("{err}; an entry without `name` is named by its `host`"),
+                    )
+                })?;
+            e.host.0.clone()
+        }
+    };
+    let mut layer = Layer {
+        login: Login {
+            username: e.auth_username.and_then(|u| u.0).map(|u| u.0),
+            password,
+            secondary,
+            private_key,
+            private_key_passphrase: passphrase,
+            platform: e.platform.and_then(|p| p.0).map(|p| p.0),
+        },
+        checks: Some(
+            e.checks
+                .map_or_else(|| vec![Protocol::Icmp, transport], |c| c.0),
+        ),
+        labels: e.labels.map(|l| l.0).unwrap_or_default(),
+        blocks: Default::default(),
+    };
+    // scrapli's connection settings are the login checks' settings.
+    let port: Option<u16> = e.port.map(Field::value);
+    let connect_timeout = e.timeout_socket.map(Field::value);
+    let read_timeout = e.timeout_transport.map(Field::value);
+    let (ssh, telnet) = (&mut layer.blocks.ssh, &mut layer.blocks.telnet);
+    (ssh.port, ssh.connect_timeout, ssh.read_timeout) = (port, connect_timeout, read_timeout);
+    (telnet.port, telnet.connect_timeout, telnet.read_timeout) =
+        (port, connect_timeout, read_timeout);
+    ssh.host_key = e.auth_strict_key.map(|PyBool(strict)| {
+        if strict {
+            HostKeyPolicy::Strict
+        } else {
+            HostKeyPolicy::Off
+        }
+    });
+    ssh.known_hosts = e
+        .ssh_known_hosts_file
+        .and_then(|p| p.0)
+        .map(|p| Some(dir.join(p.0)));
+    r.device(name, e.host.0, profile.as_deref().or(file_profile), layer)
+        .map_err(|err| file.error(at, err))
 }

@@ -1,21 +1,24 @@
 //! Where a password comes from: inline, `{env: VAR}`, `{file: PATH}` or
 //! `{credential: NAME}` (systemd `LoadCredential=`, read from
-//! `$CREDENTIALS_DIRECTORY/NAME`). Resolved while the file is parsed, so a
-//! missing variable, file or credential is an error at its line.
+//! `$CREDENTIALS_DIRECTORY/NAME`); and where a private key file is. Their
+//! form is checked while the file is parsed; they are read when the file's
+//! devices are resolved, and a missing variable, file or credential is an
+//! error at its line.
 //!
 //! No message here ever contains a secret's text: a value of the wrong type
 //! is described by its type only, never quoted.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::context::{self, Ctx};
-use super::error::{closest, custom};
-use super::fields::relative_path;
 use crate::secret::Secret;
+use crate::settings::custom;
+use crate::settings::error::closest;
+use crate::settings::yaml::io_reason;
 
 /// Secret files larger than this are a mistake (a key file named instead of
 /// a password file, say).
@@ -23,13 +26,21 @@ const MAX_SECRET_FILE: u64 = 64 * 1024;
 
 const SOURCES: [&str; 3] = ["env", "file", "credential"];
 
-/// A resolved secret.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct SecretValue(pub Secret);
+/// Looks up an environment variable (injectable, for tests).
+pub(crate) type Env = dyn Fn(&str) -> Option<OsString>;
 
-impl<'de> Deserialize<'de> for SecretValue {
+/// Where a secret comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum SecretSource {
+    Inline(Secret),
+    Env(String),
+    File(String),
+    Credential(String),
+}
+
+impl<'de> Deserialize<'de> for SecretSource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(SecretVisitor).map(SecretValue)
+        d.deserialize_any(SecretVisitor)
     }
 }
 
@@ -39,41 +50,43 @@ const WRONG_TYPE: &str = "a secret must be a string (quote numbers, e.g. \"1234\
                           {env: VAR}, {file: PATH}, {credential: NAME}";
 
 impl<'de> Visitor<'de> for SecretVisitor {
-    type Value = Secret;
+    type Value = SecretSource;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a string or one of {env: VAR}, {file: PATH}, {credential: NAME}")
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Secret, E> {
-        Ok(Secret::new(v))
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<SecretSource, E> {
+        Ok(SecretSource::Inline(Secret::new(v)))
     }
 
     // Every other scalar: refused without quoting the value, which may be
     // the secret itself.
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Secret, E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<SecretSource, E> {
         Err(custom(WRONG_TYPE))
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Secret, E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<SecretSource, E> {
         Err(custom(WRONG_TYPE))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Secret, E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<SecretSource, E> {
         Err(custom(WRONG_TYPE))
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Secret, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<SecretSource, E> {
         Err(custom(WRONG_TYPE))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Secret, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<SecretSource, E> {
         Err(custom(WRONG_TYPE))
     }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Secret, A::Error> {
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<SecretSource, A::Error> {
         Err(custom(WRONG_TYPE))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Secret, A::Error> {
-        let (kind, arg) = one_entry(&mut map, &SOURCES, "secret")?;
-        let ctx = context::current().map_err(custom)?;
-        resolve(&ctx, kind, &arg).map_err(custom)
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretSource, A::Error> {
+        Ok(match one_entry(&mut map, &SOURCES, "secret")? {
+            ("env", arg) => SecretSource::Env(arg),
+            ("file", arg) => SecretSource::File(arg),
+            (_, arg) => SecretSource::Credential(arg),
+        })
     }
 }
 
@@ -109,39 +122,42 @@ fn one_entry<'de, A: MapAccess<'de>>(
     Ok((kind, arg))
 }
 
-fn resolve(ctx: &Ctx, kind: &str, arg: &str) -> Result<Secret, String> {
-    match kind {
-        "env" => {
-            let value = ctx
-                .env_var(arg)
-                .ok_or_else(|| format!("environment variable `{arg}` is not set"))?;
-            let value = value
-                .into_string()
-                .map_err(|_| format!("environment variable `{arg}` is not valid UTF-8"))?;
-            if value.is_empty() {
-                return Err(format!("environment variable `{arg}` is empty"));
+impl SecretSource {
+    /// The secret, read. `dir` is the directory of the file naming it.
+    pub fn read(&self, dir: &Path, env: &Env) -> Result<Secret, String> {
+        match self {
+            SecretSource::Inline(s) => Ok(s.clone()),
+            SecretSource::Env(arg) => {
+                let value =
+                    env(arg).ok_or_else(|| format!("environment variable `{arg}` is not set"))?;
+                let value = value
+                    .into_string()
+                    .map_err(|_| format!("environment variable `{arg}` is not valid UTF-8"))?;
+                if value.is_empty() {
+                    return Err(format!("environment variable `{arg}` is empty"));
+                }
+                Ok(Secret::new(value))
             }
-            Ok(Secret::new(value))
-        }
-        "file" => {
-            let path = ctx.relative(arg);
-            read_secret_file(&path, &format!("secret file `{}`", path.display()))
-        }
-        _ => {
-            let path = credential_path(ctx, arg)?;
-            read_secret_file(&path, &format!("credential `{arg}` ({})", path.display()))
+            SecretSource::File(arg) => {
+                let path = dir.join(arg);
+                read_secret_file(&path, &format!("secret file `{}`", path.display()))
+            }
+            SecretSource::Credential(arg) => {
+                let path = credential_path(env, arg)?;
+                read_secret_file(&path, &format!("credential `{arg}` ({})", path.display()))
+            }
         }
     }
 }
 
 /// `$CREDENTIALS_DIRECTORY/NAME`, with NAME checked to stay inside it.
-fn credential_path(ctx: &Ctx, name: &str) -> Result<PathBuf, String> {
+fn credential_path(env: &Env, name: &str) -> Result<PathBuf, String> {
     if name.contains('/') || name == "." || name == ".." {
         return Err(format!(
             "invalid credential name `{name}` (a file name in $CREDENTIALS_DIRECTORY)"
         ));
     }
-    let dir = ctx.env_var("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+    let dir = env("CREDENTIALS_DIRECTORY").ok_or_else(|| {
         format!(
             "credential `{name}` needs $CREDENTIALS_DIRECTORY, which systemd sets for \
              LoadCredential=; it is not set"
@@ -169,64 +185,60 @@ fn read_secret_file(path: &Path, what: &str) -> Result<Secret, String> {
     Ok(Secret::new(trimmed))
 }
 
-/// An io error's reason, without the "(os error 2)" noise.
-pub(crate) fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => {
-            let s = e.to_string();
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_owned(),
-                None => s,
-            }
-        }
-    }
+/// A private key file: a path (relative to the file naming it) or
+/// `{file: PATH}`, `{credential: NAME}`. Checked to exist; not read.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum KeySource {
+    File(String),
+    Credential(String),
 }
 
-/// A private key file: a path (relative to the file naming it) or
-/// `{credential: NAME}`. Checked to exist; not read.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct KeyPath(pub PathBuf);
-
-impl<'de> Deserialize<'de> for KeyPath {
+impl<'de> Deserialize<'de> for KeySource {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = PathBuf;
+            type Value = KeySource;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a key file path or {credential: NAME}")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<PathBuf, E> {
-                let path = relative_path(v).map_err(custom)?;
-                check_key_file(&path, &format!("private key file `{}`", path.display()))
-                    .map_err(custom)?;
-                Ok(path)
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KeySource, E> {
+                if v.trim().is_empty() {
+                    return Err(custom("must not be empty"));
+                }
+                Ok(KeySource::File(v.to_owned()))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PathBuf, A::Error> {
-                let (kind, arg) = one_entry(&mut map, &["file", "credential"], "key file")?;
-                let ctx = context::current().map_err(custom)?;
-                let (path, what) = if kind == "file" {
-                    let p = ctx.relative(&arg);
-                    let what = format!("private key file `{}`", p.display());
-                    (p, what)
-                } else {
-                    let p = credential_path(&ctx, &arg).map_err(custom)?;
-                    let what = format!("credential `{arg}` ({})", p.display());
-                    (p, what)
-                };
-                check_key_file(&path, &what).map_err(custom)?;
-                Ok(path)
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KeySource, A::Error> {
+                Ok(
+                    match one_entry(&mut map, &["file", "credential"], "key file")? {
+                        ("file", arg) => KeySource::File(arg),
+                        (_, arg) => KeySource::Credential(arg),
+                    },
+                )
             }
         }
-        d.deserialize_any(V).map(KeyPath)
+        d.deserialize_any(V)
     }
 }
 
-fn check_key_file(path: &Path, what: &str) -> Result<(), String> {
-    match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(format!("cannot use {what}: not a file")),
-        Err(e) => Err(format!("cannot use {what}: {}", io_reason(&e))),
+impl KeySource {
+    /// The key file's path, checked to be a file.
+    pub fn path(&self, dir: &Path, env: &Env) -> Result<PathBuf, String> {
+        let (path, what) = match self {
+            KeySource::File(p) => {
+                let p = dir.join(p);
+                let what = format!("private key file `{}`", p.display());
+                (p, what)
+            }
+            KeySource::Credential(arg) => {
+                let p = credential_path(env, arg)?;
+                let what = format!("credential `{arg}` ({})", p.display());
+                (p, what)
+            }
+        };
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => Ok(path),
+            Ok(_) => Err(format!("cannot use {what}: not a file")),
+            Err(e) => Err(format!("cannot use {what}: {}", io_reason(&e))),
+        }
     }
 }

@@ -154,7 +154,7 @@ fn odd_durations_never_panic() {
         "1ms5",
         "1hh",
     ] {
-        let _ = duration::parse(text);
+        let _ = crate::settings::duration::parse(text);
     }
 }
 

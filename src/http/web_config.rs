@@ -28,7 +28,8 @@ use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, Visitor};
 use tokio_rustls::rustls::{self, DistinguishedName, SignatureScheme};
 
-use crate::config::{ConfigError, de_error, str_then};
+use crate::settings::yaml;
+use crate::settings::{ConfigError, custom as de_error, str_then};
 
 /// A web configuration, checked and with its files read.
 pub struct WebConfig {
@@ -290,7 +291,7 @@ fn read(kind: &str, s: &str) -> Result<(PathBuf, Vec<u8>), String> {
         Err(e) => Err(format!(
             "cannot read {kind} {}: {}",
             path.display(),
-            crate::config::io_reason(&e)
+            yaml::io_reason(&e)
         )),
     }
 }
@@ -511,7 +512,7 @@ impl<'de> Deserialize<'de> for Headers {
                 let mut out = Vec::new();
                 while let Some(name) = map.next_key::<String>()? {
                     let Some(known) = KNOWN.iter().find(|k| k.eq_ignore_ascii_case(&name)) else {
-                        let hint = crate::config::closest(&name, KNOWN.iter().copied())
+                        let hint = crate::settings::error::closest(&name, KNOWN.iter().copied())
                             .map(|b| format!(", did you mean `{b}`?"))
                             .unwrap_or_else(|| format!(" (expected one of {})", KNOWN.join(", ")));
                         return Err(de_error(format!("unknown header `{name}`{hint}")));
@@ -575,7 +576,7 @@ struct Interval(Duration);
 impl<'de> Deserialize<'de> for Interval {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         str_then(d, "a duration", |s| {
-            crate::config::parse_duration(s).map(Interval)
+            crate::settings::duration::parse(s).map(Interval)
         })
     }
 }
@@ -601,10 +602,7 @@ pub fn load(file: &Path) -> Result<WebConfig, ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         ConfigError::whole_file(
             file,
-            format!(
-                "cannot read web config file: {}",
-                crate::config::io_reason(&e)
-            ),
+            format!("cannot read web config file: {}", yaml::io_reason(&e)),
         )
     })?;
     parse(file, &text)
@@ -614,9 +612,7 @@ pub fn load(file: &Path) -> Result<WebConfig, ConfigError> {
 /// relative to `file`'s directory).
 pub fn parse(file: &Path, text: &str) -> Result<WebConfig, ConfigError> {
     // Syntax and duplicate keys first.
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| ConfigError::from_plain_yaml(file, &e))?;
-    let text = match value {
+    let text = match yaml::load(file, text)? {
         serde_yaml::Value::Null => "{}",
         serde_yaml::Value::Mapping(_) => text,
         _ => {
@@ -629,10 +625,9 @@ pub fn parse(file: &Path, text: &str) -> Result<WebConfig, ConfigError> {
     };
     let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let previous = BASE.with(|b| std::mem::replace(&mut *b.borrow_mut(), base));
-    let raw: Result<RawWeb, _> =
-        serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text));
+    let raw: Result<RawWeb, _> = yaml::parse(file, text, &[]);
     BASE.with(|b| *b.borrow_mut() = previous);
-    let raw = raw.map_err(|e| ConfigError::from_yaml(file, e))?;
+    let raw = raw?;
     let err = |field: &str, message: String| ConfigError {
         field: Some(field.to_owned()),
         ..ConfigError::whole_file(file, message)

@@ -1,10 +1,12 @@
-//! Probes: one file per protocol behind one small interface.
+//! Checks: one folder per check (`probe/<name>/`: its settings in
+//! `settings.rs`, its probe), listed once, below, in [`checks!`].
 //!
 //! A probe performs one check of one target and reports an [`Outcome`],
 //! recording the phases it walks through in a [`Progress`]. It does not need
 //! to enforce the target's timeout: [`run_check`] does, so a probe that hangs
 //! still ends in a `timeout` verdict naming the phase it hung in.
 
+pub mod check;
 pub mod factory;
 pub mod icmp;
 pub mod session;
@@ -16,10 +18,100 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::target::{Protocol, Target};
-use futures::FutureExt;
+use std::collections::BTreeMap;
+use std::path::Path;
 
+use futures::FutureExt;
+use serde::de::MapAccess;
+
+pub use check::Check;
+pub use session::settings::Login;
+
+use crate::settings::{Block, CheckSettings, Layer};
+use crate::target::{CheckSpec, Protocol, Target};
 use crate::verdict::{Outcome, Phase, Progress, Reason, Verdict};
+
+/// From the list of checks: [`Layers`], every check's layer of settings,
+/// and what the configuration does with them, check by check.
+macro_rules! checks {
+    ($( $variant:ident $name:ident: $check:ty, )*) => {
+        /// Every check's settings as one level of the cascade sets them.
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct Layers {
+            $( pub $name: <$check as Check>::Layer, )*
+        }
+
+        impl Layers {
+            /// The checks' names, in order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            /// This level on top of `base`, field by field.
+            pub fn over(&self, base: &Layers) -> Layers {
+                Layers { $( $name: self.$name.over(&base.$name), )* }
+            }
+
+            /// Makes relative paths relative to `dir`.
+            pub fn rebase(&mut self, dir: &Path) {
+                $( self.$name.rebase(dir); )*
+            }
+
+            /// Parses the block of the check `name` (one of [`Layers::NAMES`]).
+            pub fn parse<'de, A: MapAccess<'de>>(
+                &mut self,
+                name: &str,
+                map: &mut A,
+                in_defaults: bool,
+            ) -> Result<(), A::Error> {
+                $(
+                    if name == stringify!($name) {
+                        self.$name = map.next_value_seed(Block::new(in_defaults))?;
+                    }
+                )*
+                Ok(())
+            }
+
+            /// Every check's settings, resolved alone, checked (`defaults:`
+            /// must make sense by itself).
+            pub fn validate(&self) -> Result<(), String> {
+                $( <$check as Check>::validate(&self.$name.resolve())?; )*
+                Ok(())
+            }
+
+            /// Each check's concurrency limit.
+            pub fn concurrency(&self) -> BTreeMap<Protocol, usize> {
+                BTreeMap::from([$( (Protocol::$variant, self.$name.resolve().concurrency()), )*])
+            }
+
+            /// The interval, timeout and spec of check `protocol` of a device
+            /// whose settings these are.
+            pub fn target(
+                &self,
+                protocol: Protocol,
+                login: &Login,
+            ) -> Result<(std::time::Duration, std::time::Duration, CheckSpec), String> {
+                match protocol {
+                    $(
+                        Protocol::$variant => {
+                            let s = self.$name.resolve();
+                            <$check as Check>::validate(&s)?;
+                            let spec = <$check as Check>::spec(&s, login)?;
+                            Ok((s.interval(), s.timeout(), spec))
+                        }
+                    )*
+                }
+            }
+        }
+    };
+}
+// Every check reachd has, the one list naming them all: its `Protocol`,
+// its name (its YAML block under `defaults:`, a profile or a device) and
+// its `Check`. The configuration learns about checks only through this
+// list.
+checks! {
+    Icmp icmp: icmp::settings::Icmp,
+    Ssh ssh: ssh::settings::Ssh,
+    Telnet telnet: telnet::settings::Telnet,
+}
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -63,7 +63,7 @@ pub struct SimArgs {
     #[arg(long = "fault", value_name = "NAME=FAULT", value_parser = parse_fault)]
     pub faults: Vec<(String, Vec<Fault>)>,
     /// Delay before each prompt of slow-prompt devices.
-    #[arg(long, default_value = "2s", value_parser = crate::config::parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = crate::settings::duration::parse)]
     pub slow_prompt: Duration,
     /// Write a reachd inventory of the devices to FILE (ssh and telnet
     /// checks, the credentials above, host_key: off), for
@@ -267,7 +267,7 @@ mod tests {
         assert!(parse_fault("R3=bogus").is_err());
         assert!(parse_fault("R3").is_err());
         assert_eq!(
-            crate::config::parse_duration("250ms").unwrap(),
+            crate::settings::duration::parse("250ms").unwrap(),
             Duration::from_millis(250)
         );
     }

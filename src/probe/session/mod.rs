@@ -7,6 +7,7 @@
 //! and [`tether`], a check's hold on its socket.
 
 pub mod dialogue;
+pub mod settings;
 pub mod tether;
 
 use std::collections::HashMap;

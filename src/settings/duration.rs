@@ -8,17 +8,17 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::error::custom;
+use super::de::custom;
 
 /// The longest duration accepted anywhere: a week. Longer values are
 /// mistakes, and would overflow timers.
-pub(crate) const MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 
 const HINT: &str = "use e.g. 500ms, 5s, 1m";
 
 /// Parses `500ms`, `5s`, `1m`, `1h`, `1m30s`, `1.5s`, or a bare number of
 /// seconds.
-pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+pub fn parse(text: &str) -> Result<Duration, String> {
     let invalid = || format!("invalid duration `{text}` ({HINT})");
     let s = text.trim();
     if s.is_empty() {
@@ -70,11 +70,11 @@ fn from_secs(secs: f64, text: &str) -> Result<Duration, String> {
 
 /// Any duration, zero included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Dur(pub Duration);
+pub struct Dur(pub Duration);
 
 /// A duration greater than zero (timeouts, intervals).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct PositiveDur(pub Duration);
+pub struct PositiveDur(pub Duration);
 
 struct DurVisitor;
 
@@ -152,12 +152,12 @@ impl<'de> Deserialize<'de> for PositiveDur {
 /// A check interval: at least `MIN_MS` milliseconds (a floor a network
 /// engineer accepts: checking faster only loads the devices and reachd).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Interval<const MIN_MS: u64>(pub Duration);
+pub struct Interval<const MIN_MS: u64>(pub Duration);
 
 /// The shortest icmp interval.
-pub(crate) type IcmpInterval = Interval<100>;
+pub type IcmpInterval = Interval<100>;
 /// The shortest ssh and telnet interval.
-pub(crate) type SessionInterval = Interval<1000>;
+pub type SessionInterval = Interval<1000>;
 
 impl<'de, const MIN_MS: u64> Deserialize<'de> for Interval<MIN_MS> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

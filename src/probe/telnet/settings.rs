@@ -1,0 +1,59 @@
+//! The `telnet:` settings: declared once, with their built-in defaults, and
+//! the Telnet check's place in the list of checks.
+
+use std::time::Duration;
+
+use crate::probe::check::Check;
+use crate::probe::session::settings::Login;
+use crate::probe::session::settings::{Dialogue, session_spec};
+use crate::settings::check_timing;
+use crate::settings::duration::{PositiveDur, SessionInterval};
+use crate::settings::values::{Concurrency, NonEmpty, Port, Regex};
+use crate::target::CheckSpec;
+
+crate::settings! {
+    /// The `telnet:` block (under `defaults:`, a profile or a device).
+    pub struct TelnetSettings, layer TelnetLayer, "a map of telnet settings" {
+        interval: SessionInterval => Duration = Duration::from_secs(60),
+        timeout: PositiveDur => Duration = Duration::from_secs(30),
+        concurrency: Concurrency => usize = 100,
+        port: Port => u16 = 23,
+        /// Connect (TCP) timeout, scrapli's `timeout_socket`.
+        connect_timeout: PositiveDur => Duration = Duration::from_secs(5),
+        /// Timeout of each wait for the device, scrapli's `timeout_transport`.
+        read_timeout: PositiveDur => Duration = Duration::from_secs(10),
+        /// `enable` after login (default: when there is a secondary password).
+        enable: bool => Option<bool> = None,
+        command: NonEmpty => Option<String> = None,
+        expect: Regex => Option<String> = None,
+    }
+}
+
+/// The Telnet login check.
+pub struct Telnet;
+
+impl Check for Telnet {
+    type Layer = TelnetLayer;
+
+    fn validate(s: &TelnetSettings) -> Result<(), String> {
+        check_timing("telnet", s)
+    }
+
+    fn spec(s: &TelnetSettings, login: &Login) -> Result<CheckSpec, String> {
+        if login.password.is_none() {
+            return Err(
+                "the telnet check needs a password (set `password` on the device or its profile)"
+                    .to_owned(),
+            );
+        }
+        let d = Dialogue {
+            port: s.port,
+            connect_timeout: s.connect_timeout,
+            read_timeout: s.read_timeout,
+            enable: s.enable,
+            command: &s.command,
+            expect: &s.expect,
+        };
+        session_spec("telnet", login, d).map(CheckSpec::Telnet)
+    }
+}
