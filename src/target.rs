@@ -7,58 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::secret::Secret;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    Icmp,
-    Ssh,
-    Telnet,
-}
-
-impl Protocol {
-    pub const ALL: [Protocol; 3] = [Protocol::Icmp, Protocol::Ssh, Protocol::Telnet];
-
-    /// Sockets one check in flight holds open (ICMP checks share a few
-    /// sockets between them all).
-    pub fn sockets_per_check(self) -> u64 {
-        match self {
-            Protocol::Icmp => 0,
-            Protocol::Ssh | Protocol::Telnet => 1,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Icmp => "icmp",
-            Protocol::Ssh => "ssh",
-            Protocol::Telnet => "telnet",
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Protocol {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "icmp" | "ping" => Ok(Protocol::Icmp),
-            "ssh" => Ok(Protocol::Ssh),
-            "telnet" => Ok(Protocol::Telnet),
-            other => Err(format!(
-                "unknown protocol `{other}` (expected icmp, ssh or telnet)"
-            )),
-        }
-    }
-}
+pub use crate::probe::icmp::settings::IcmpSpec;
+pub use crate::probe::session::settings::{Algorithms, HostKeyPolicy, SessionSpec};
+pub use crate::probe::{CheckSpec, Protocol};
 
 /// A device as the inventory describes it, for `reachd_device_info` and the
 /// status page.
@@ -104,86 +55,6 @@ impl fmt::Display for TargetKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.device, self.protocol)
     }
-}
-
-/// Protocol-specific settings; the scheduler never looks inside.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CheckSpec {
-    Icmp(IcmpSpec),
-    Ssh(SessionSpec),
-    Telnet(SessionSpec),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct IcmpSpec {
-    /// Echo requests per check; up if any is answered.
-    pub count: u32,
-    /// Time between two echo requests of one check.
-    pub spacing: Duration,
-    /// ICMP payload bytes.
-    pub payload_size: usize,
-}
-
-impl IcmpSpec {
-    /// The built-in defaults of the configuration's `icmp:` settings.
-    pub const DEFAULT: IcmpSpec = IcmpSpec {
-        count: 3,
-        spacing: Duration::from_millis(200),
-        payload_size: 56,
-    };
-}
-
-impl Default for IcmpSpec {
-    fn default() -> Self {
-        IcmpSpec::DEFAULT
-    }
-}
-
-/// How to log in over SSH or Telnet.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SessionSpec {
-    pub port: u16,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    /// The `enable` password (scrapli's `auth_secondary`).
-    pub secondary: Option<Secret>,
-    pub private_key: Option<std::path::PathBuf>,
-    pub private_key_passphrase: Option<Secret>,
-    pub host_key: HostKeyPolicy,
-    pub known_hosts: Option<std::path::PathBuf>,
-    /// Platform name (scrapli's: cisco_iosxe, arista_eos, juniper_junos, …).
-    pub platform: Option<String>,
-    /// Connect (TCP) timeout, scrapli's `timeout_socket`.
-    pub connect_timeout: Duration,
-    /// Timeout of each wait for the device, scrapli's `timeout_transport`.
-    pub read_timeout: Duration,
-    /// Whether to go to privileged mode with `enable`.
-    pub enable: bool,
-    /// A command to run after login, and a regex its output must match.
-    pub command: Option<String>,
-    pub expect: Option<String>,
-    /// OpenSSH-style algorithm list edits (`+aes128-cbc,-chacha20-poly1305@openssh.com`).
-    pub algorithms: Algorithms,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Algorithms {
-    pub kex: Option<String>,
-    pub ciphers: Option<String>,
-    pub macs: Option<String>,
-    pub host_key: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum HostKeyPolicy {
-    /// Only keys in the known_hosts file are accepted.
-    Strict,
-    /// Trust on first use: record an unknown key, refuse a changed one.
-    #[default]
-    AcceptNew,
-    /// Any key.
-    Off,
 }
 
 /// Spreads first runs over the interval: a stable hash of the device name and

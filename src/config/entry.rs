@@ -81,6 +81,13 @@ static PROFILE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
     ])
 });
 
+static DEFAULTS_EXPECTING: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "a map of per-protocol defaults ({})",
+        Layers::NAMES.join(", ")
+    )
+});
+
 /// Parses an entry's map: a device's own keys into `device`, the rest
 /// into `settings`.
 struct Entry {
@@ -173,7 +180,7 @@ impl<'de> Deserialize<'de> for Defaults {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let entry = Entry {
             keys: Layers::NAMES,
-            expecting: "a map of per-protocol defaults (icmp, ssh, telnet)",
+            expecting: &DEFAULTS_EXPECTING,
             in_defaults: true,
         };
         d.deserialize_map(entry)

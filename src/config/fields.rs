@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::LazyLock;
 
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
@@ -132,7 +133,7 @@ impl<'de> Deserialize<'de> for ProfileName {
     }
 }
 
-/// A list of checks: `[icmp, ssh, telnet]`.
+/// A list of checks: `[icmp, ssh]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Checks(pub Vec<Protocol>);
 
@@ -140,9 +141,9 @@ struct ProtocolName(Protocol);
 
 impl<'de> Deserialize<'de> for ProtocolName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        str_then(d, "a check: icmp, ssh or telnet", |s| {
-            s.parse::<Protocol>().map(ProtocolName)
-        })
+        static EXPECTING: LazyLock<String> =
+            LazyLock::new(|| format!("a check: {}", crate::probe::names_text()));
+        str_then(d, &EXPECTING, |s| s.parse::<Protocol>().map(ProtocolName))
     }
 }
 

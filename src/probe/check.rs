@@ -1,11 +1,34 @@
 //! A check, as the configuration sees it: its settings and how they
 //! become a probe's spec. Each check implements [`Check`] in its own
 //! folder (`probe/<name>/settings.rs`); the list in `probe/mod.rs` names
-//! them all.
+//! them all. And a probe, as the scheduler sees it: [`Probe`], and
+//! [`run_check`], which bounds every check by its timeout.
+//!
+//! A probe performs one check of one target and reports an [`Outcome`],
+//! recording the phases it walks through in a [`Progress`]. It does not need
+//! to enforce the target's timeout: [`run_check`] does, so a probe that hangs
+//! still ends in a `timeout` verdict naming the phase it hung in.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::FutureExt;
 
 use crate::probe::session::settings::Login;
 use crate::settings::Layer;
-use crate::target::CheckSpec;
+use crate::target::{Protocol, Target};
+use crate::verdict::{Outcome, Phase, Progress, Reason, Verdict};
+
+/// What starting a probe may need from the plan.
+pub struct ProbeEnv<'a> {
+    /// Where state is kept (SSH's accept-new host keys).
+    pub state_dir: Option<&'a Path>,
+    /// ICMP checks may ping broadcast addresses (only `reachd demo`).
+    pub icmp_broadcast: bool,
+}
 
 /// A check, as the configuration sees it: its settings and how they become
 /// a probe's spec.
@@ -13,6 +36,12 @@ pub trait Check {
     /// One level of the check's settings cascade (made by
     /// [`crate::settings!`]).
     type Layer: Layer;
+    /// What the probe runs with: one variant of [`crate::probe::CheckSpec`].
+    type Spec: Clone + std::fmt::Debug + PartialEq;
+    /// Other names for the check in `checks:` lists (`ping`).
+    const ALIASES: &'static [&'static str] = &[];
+    /// Sockets one check in flight holds open (for the fd budget).
+    const SOCKETS_PER_CHECK: u64 = 1;
 
     /// Whether the resolved settings make sense on their own; checked for
     /// `defaults:` and for every device.
@@ -22,5 +51,141 @@ pub trait Check {
     fn spec(
         settings: &<Self::Layer as Layer>::Settings,
         login: &Login,
-    ) -> Result<CheckSpec, String>;
+    ) -> Result<Self::Spec, String>;
+
+    /// Starts the check's probe (one per daemon); an error says what to fix.
+    fn probe(env: &ProbeEnv) -> Result<BoxProbe, String>;
+}
+
+/// A started probe.
+pub type BoxProbe = Arc<dyn Probe>;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+pub trait Probe: Send + Sync + 'static {
+    fn protocol(&self) -> Protocol;
+
+    /// Worker threads of the protocol's own runtime (see [`crate::engine::lane`]).
+    /// One suits checks that mostly wait; checks whose work can hold a
+    /// thread (key exchanges, decoding) want [`crate::engine::lane::cpu_bound`].
+    fn lane_threads(&self) -> usize {
+        1
+    }
+
+    /// Check `target` once. Call `progress.enter(phase)` on entering each
+    /// phase; a check starts in [`Phase::Resolve`].
+    fn check<'a>(&'a self, target: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome>;
+}
+
+/// Runs one check, bounded by the target's timeout whatever the probe does.
+/// A probe that panics (a bug) gives an `error` verdict in the phase it was
+/// in, so the target keeps being checked and reported.
+pub async fn run_check(probe: &dyn Probe, target: &Target) -> Verdict {
+    let progress = Progress::start(Phase::Resolve, target.timeout);
+    let check = AssertUnwindSafe(probe.check(target, &progress)).catch_unwind();
+    match tokio::time::timeout(target.timeout, check).await {
+        Ok(Ok(outcome)) => progress.finish(outcome),
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("no message");
+            let detail = format!("the {} probe failed (a bug): {what}", probe.protocol());
+            progress.finish(Outcome::fail(Reason::Error, detail))
+        }
+        Err(_) => progress.timed_out(target.timeout),
+    }
+}
+
+/// The probes available to a run, one per protocol.
+#[derive(Clone, Default)]
+pub struct Probes {
+    by_protocol: Vec<(Protocol, Arc<dyn Probe>)>,
+}
+
+impl Probes {
+    pub fn insert(&mut self, probe: Arc<dyn Probe>) {
+        let p = probe.protocol();
+        self.by_protocol.retain(|(q, _)| *q != p);
+        self.by_protocol.push((p, probe));
+    }
+    pub fn get(&self, protocol: Protocol) -> Option<&Arc<dyn Probe>> {
+        self.by_protocol
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .map(|(_, probe)| probe)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{CheckSpec, IcmpSpec};
+    use std::time::Duration;
+
+    /// Walks into `handshake`, then never returns.
+    struct Hangs;
+    impl Probe for Hangs {
+        fn protocol(&self) -> Protocol {
+            Protocol::Ssh
+        }
+        fn check<'a>(&'a self, _: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome> {
+            Box::pin(async move {
+                progress.enter(Phase::Connect);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                progress.enter(Phase::Handshake);
+                std::future::pending().await
+            })
+        }
+    }
+
+    fn target(timeout: Duration) -> Target {
+        Target {
+            device: "r1".into(),
+            protocol: Protocol::Ssh,
+            host: "127.0.0.1".into(),
+            interval: Duration::from_secs(10),
+            timeout,
+            spec: CheckSpec::Icmp(IcmpSpec::default()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_probe_ends_at_its_timeout_in_its_phase() {
+        let start = tokio::time::Instant::now();
+        let v = run_check(&Hangs, &target(Duration::from_secs(2))).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert_eq!(v.reason, Reason::Timeout);
+        assert_eq!(v.phase, Phase::Handshake);
+        assert_eq!(v.duration, Duration::from_secs(2));
+        assert_eq!(v.phases[0], (Phase::Resolve, Duration::ZERO));
+        assert_eq!(v.phases[1], (Phase::Connect, Duration::from_millis(10)));
+    }
+
+    /// Panics in `auth`.
+    struct Panics;
+    impl Probe for Panics {
+        fn protocol(&self) -> Protocol {
+            Protocol::Ssh
+        }
+        fn check<'a>(&'a self, _: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome> {
+            Box::pin(async move {
+                progress.enter(Phase::Auth);
+                panic!("index out of bounds");
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_probe_gives_an_error_verdict_in_its_phase() {
+        let v = run_check(&Panics, &target(Duration::from_secs(2))).await;
+        assert!(!v.up);
+        assert_eq!(v.reason, Reason::Error);
+        assert_eq!(v.phase, Phase::Auth);
+        assert_eq!(
+            v.detail,
+            "the ssh probe failed (a bug): index out of bounds"
+        );
+    }
 }

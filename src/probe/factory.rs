@@ -1,39 +1,20 @@
-//! The probe factory: the probe each protocol needs, opened for a plan.
+//! The probe factory: the probe each check of a plan needs, each opened
+//! by its check (`Check::probe`, through the list of checks).
 
 use std::sync::Arc;
 
-use tracing::info;
-
+use super::check::ProbeEnv;
 use super::{Probe, Probes};
 use crate::config::Plan;
 use crate::target::Protocol;
 
-/// The probe for `protocol`; an error says what to fix.
+/// The probe for `protocol`, opened for `plan`; an error says what to fix.
 pub fn build_probe(protocol: Protocol, plan: &Plan) -> Result<Arc<dyn Probe>, String> {
-    use crate::probe::icmp::IcmpProbe;
-    Ok(match protocol {
-        Protocol::Icmp => {
-            let icmp = if plan.icmp_broadcast {
-                IcmpProbe::with_broadcast()
-            } else {
-                IcmpProbe::new()
-            };
-            let icmp = icmp.map_err(|e| e.to_string())?;
-            info!(mode = icmp.mode(), "ICMP sockets open");
-            Arc::new(icmp)
-        }
-        Protocol::Ssh => {
-            let ssh = crate::probe::ssh::SshProbe::new(plan.state_dir.as_deref());
-            match ssh.tofu_file() {
-                Some(f) => {
-                    info!(known_hosts = %f.display(), "SSH accept-new host keys are recorded here")
-                }
-                None => info!("no state_dir: SSH accept-new host keys are kept in memory only"),
-            }
-            Arc::new(ssh)
-        }
-        Protocol::Telnet => Arc::new(crate::probe::telnet::TelnetProbe::new()),
-    })
+    let env = ProbeEnv {
+        state_dir: plan.state_dir.as_deref(),
+        icmp_broadcast: plan.icmp_broadcast,
+    };
+    super::start_probe(protocol, &env)
 }
 
 /// The protocols `plan` has targets for.

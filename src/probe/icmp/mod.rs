@@ -20,6 +20,7 @@
 mod dest;
 mod exchange;
 mod seq;
+pub mod check;
 pub mod settings;
 mod setup;
 

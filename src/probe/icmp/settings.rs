@@ -3,18 +3,38 @@
 
 use std::time::Duration;
 
-use crate::probe::check::Check;
-use crate::probe::session::settings::Login;
-use crate::settings::check_timing;
 use crate::settings::duration::{Dur, IcmpInterval, PositiveDur};
 use crate::settings::values::{Bounded, Concurrency};
-use crate::target::{CheckSpec, IcmpSpec};
-use crate::verdict::fmt_duration;
 
 /// Echo requests per check.
 pub type Count = Bounded<1, 100>;
 /// ICMP payload bytes: what fits in one IPv4 datagram.
 pub type PayloadSize = Bounded<0, 65507>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct IcmpSpec {
+    /// Echo requests per check; up if any is answered.
+    pub count: u32,
+    /// Time between two echo requests of one check.
+    pub spacing: Duration,
+    /// ICMP payload bytes.
+    pub payload_size: usize,
+}
+
+impl IcmpSpec {
+    /// The built-in defaults of the configuration's `icmp:` settings.
+    pub const DEFAULT: IcmpSpec = IcmpSpec {
+        count: 3,
+        spacing: Duration::from_millis(200),
+        payload_size: 56,
+    };
+}
+
+impl Default for IcmpSpec {
+    fn default() -> Self {
+        IcmpSpec::DEFAULT
+    }
+}
 
 crate::settings! {
     /// The `icmp:` block (under `defaults:`, a profile or a device).
@@ -28,32 +48,3 @@ crate::settings! {
     }
 }
 
-/// The ICMP echo check.
-pub struct Icmp;
-
-impl Check for Icmp {
-    type Layer = IcmpLayer;
-
-    fn validate(s: &IcmpSettings) -> Result<(), String> {
-        check_timing("icmp", s)?;
-        let last_sent = s.spacing.saturating_mul(s.count.saturating_sub(1));
-        if last_sent >= s.timeout {
-            return Err(format!(
-                "icmp: {} echo requests {} apart do not fit in the {} timeout \
-                 (lower count or spacing, or raise timeout)",
-                s.count,
-                fmt_duration(s.spacing),
-                fmt_duration(s.timeout)
-            ));
-        }
-        Ok(())
-    }
-
-    fn spec(s: &IcmpSettings, _: &Login) -> Result<CheckSpec, String> {
-        Ok(CheckSpec::Icmp(IcmpSpec {
-            count: s.count,
-            spacing: s.spacing,
-            payload_size: s.payload_size,
-        }))
-    }
-}

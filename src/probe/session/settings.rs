@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::secret::Secret;
-use crate::target::{Algorithms, HostKeyPolicy, SessionSpec};
 
 /// A device's credentials and platform: set on the device or its profile,
 /// not in a check's block, and used by the login checks.
@@ -56,4 +57,51 @@ pub fn session_spec(check: &str, login: &Login, d: Dialogue<'_>) -> Result<Sessi
         expect: d.expect.clone(),
         algorithms: Algorithms::default(),
     })
+}
+
+/// How to log in over SSH or Telnet.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSpec {
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// The `enable` password (scrapli's `auth_secondary`).
+    pub secondary: Option<Secret>,
+    pub private_key: Option<std::path::PathBuf>,
+    pub private_key_passphrase: Option<Secret>,
+    pub host_key: HostKeyPolicy,
+    pub known_hosts: Option<std::path::PathBuf>,
+    /// Platform name (scrapli's: cisco_iosxe, arista_eos, juniper_junos, …).
+    pub platform: Option<String>,
+    /// Connect (TCP) timeout, scrapli's `timeout_socket`.
+    pub connect_timeout: Duration,
+    /// Timeout of each wait for the device, scrapli's `timeout_transport`.
+    pub read_timeout: Duration,
+    /// Whether to go to privileged mode with `enable`.
+    pub enable: bool,
+    /// A command to run after login, and a regex its output must match.
+    pub command: Option<String>,
+    pub expect: Option<String>,
+    /// OpenSSH-style algorithm list edits (`+aes128-cbc,-chacha20-poly1305@openssh.com`).
+    pub algorithms: Algorithms,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Algorithms {
+    pub kex: Option<String>,
+    pub ciphers: Option<String>,
+    pub macs: Option<String>,
+    pub host_key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKeyPolicy {
+    /// Only keys in the known_hosts file are accepted.
+    Strict,
+    /// Trust on first use: record an unknown key, refuse a changed one.
+    #[default]
+    AcceptNew,
+    /// Any key.
+    Off,
 }

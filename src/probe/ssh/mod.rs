@@ -10,6 +10,7 @@
 
 pub mod algorithms;
 pub mod known_hosts;
+pub mod check;
 pub mod settings;
 
 use std::collections::HashMap;

@@ -8,13 +8,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use crate::probe::check::Check;
-use crate::probe::session::settings::Login;
-use crate::probe::session::settings::{Dialogue, session_spec};
 use crate::settings::duration::{PositiveDur, SessionInterval};
 use crate::settings::values::{Concurrency, NonEmpty, Port, Regex, RelPath};
-use crate::settings::{Field, check_timing, custom};
-use crate::target::{Algorithms, CheckSpec, HostKeyPolicy};
+use crate::settings::{Field, custom};
+use crate::probe::session::settings::HostKeyPolicy;
 
 crate::settings! {
     /// The `ssh:` block (under `defaults:`, a profile or a device).
@@ -40,51 +37,6 @@ crate::settings! {
     }
 }
 
-/// The SSH login check.
-pub struct Ssh;
-
-impl Check for Ssh {
-    type Layer = SshLayer;
-
-    fn validate(s: &SshSettings) -> Result<(), String> {
-        check_timing("ssh", s)
-    }
-
-    fn spec(s: &SshSettings, login: &Login) -> Result<CheckSpec, String> {
-        if login.username.is_none() {
-            return Err(
-                "the ssh check needs a username (set `username` on the device or its profile)"
-                    .to_owned(),
-            );
-        }
-        if login.password.is_none() && login.private_key.is_none() {
-            return Err(
-                "the ssh check needs a password or a private_key (on the device or its profile)"
-                    .to_owned(),
-            );
-        }
-        let d = Dialogue {
-            port: s.port,
-            connect_timeout: s.connect_timeout,
-            read_timeout: s.read_timeout,
-            enable: s.enable,
-            command: &s.command,
-            expect: &s.expect,
-        };
-        let mut spec = session_spec("ssh", login, d)?;
-        spec.private_key = login.private_key.clone();
-        spec.private_key_passphrase = login.private_key_passphrase.clone();
-        spec.host_key = s.host_key;
-        spec.known_hosts = s.known_hosts.clone();
-        spec.algorithms = Algorithms {
-            kex: s.kex.clone(),
-            ciphers: s.ciphers.clone(),
-            macs: s.macs.clone(),
-            host_key: s.host_key_algorithms.clone(),
-        };
-        Ok(CheckSpec::Ssh(spec))
-    }
-}
 
 impl Field<HostKeyPolicy> for HostKeyPolicy {
     fn value(self) -> HostKeyPolicy {

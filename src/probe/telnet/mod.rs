@@ -14,6 +14,7 @@
 //! is in [`protocol`].
 
 pub mod protocol;
+pub mod check;
 pub mod settings;
 
 use std::sync::Arc;

@@ -3,13 +3,8 @@
 
 use std::time::Duration;
 
-use crate::probe::check::Check;
-use crate::probe::session::settings::Login;
-use crate::probe::session::settings::{Dialogue, session_spec};
-use crate::settings::check_timing;
 use crate::settings::duration::{PositiveDur, SessionInterval};
 use crate::settings::values::{Concurrency, NonEmpty, Port, Regex};
-use crate::target::CheckSpec;
 
 crate::settings! {
     /// The `telnet:` block (under `defaults:`, a profile or a device).
@@ -29,31 +24,3 @@ crate::settings! {
     }
 }
 
-/// The Telnet login check.
-pub struct Telnet;
-
-impl Check for Telnet {
-    type Layer = TelnetLayer;
-
-    fn validate(s: &TelnetSettings) -> Result<(), String> {
-        check_timing("telnet", s)
-    }
-
-    fn spec(s: &TelnetSettings, login: &Login) -> Result<CheckSpec, String> {
-        if login.password.is_none() {
-            return Err(
-                "the telnet check needs a password (set `password` on the device or its profile)"
-                    .to_owned(),
-            );
-        }
-        let d = Dialogue {
-            port: s.port,
-            connect_timeout: s.connect_timeout,
-            read_timeout: s.read_timeout,
-            enable: s.enable,
-            command: &s.command,
-            expect: &s.expect,
-        };
-        session_spec("telnet", login, d).map(CheckSpec::Telnet)
-    }
-}
