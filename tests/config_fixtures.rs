@@ -436,6 +436,11 @@ fn render_plan(plan: &Plan, dir: &Path, secrets: &[Vec<u8>]) -> String {
                     o.push('\n');
                     render_session(&mut o, s, &path, secrets);
                 }
+                // A check added since: its spec as Debug, until it gets an arm.
+                #[allow(unreachable_patterns)]
+                other => {
+                    let _ = writeln!(o, " {other:?}");
+                }
             }
         }
     }

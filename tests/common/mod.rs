@@ -60,7 +60,7 @@ pub fn target(protocol: Protocol, addr: SocketAddr, s: SessionSpec, timeout: Dur
     let spec = match protocol {
         Protocol::Ssh => CheckSpec::Ssh(s),
         Protocol::Telnet => CheckSpec::Telnet(s),
-        Protocol::Icmp => panic!("no session spec for an ICMP target"),
+        other => panic!("no session spec for an {other} target"),
     };
     Target {
         device: "R1".into(),
