@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::fields::{Address, Checks, DeviceName, Labels, PlatformName, ProfileName};
-use super::secret_source::{KeySource, SecretSource};
 use crate::probe::Layers;
+use crate::secret::source::{KeySource, SecretSource};
 use crate::settings::Key;
 use crate::settings::values::NonEmpty;
 use crate::target::Protocol;

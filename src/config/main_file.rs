@@ -25,40 +25,18 @@ use super::fields::Listen;
 use super::inventory::Source;
 use super::resolve::{self, File, Resolved, Resolver};
 use super::scrapli;
-use crate::http::server::Limits;
+use crate::http::settings::{HttpSettings, RawHttp};
 use crate::logging::{LogFormat, LogLevel, LogSettings};
-use crate::settings::duration::{Dur, PositiveDur};
-use crate::settings::values::{Bounded, RelPath};
+use crate::settings::ConfigError;
+use crate::settings::duration::Dur;
+use crate::settings::values::RelPath;
 use crate::settings::yaml::{self, FieldPath, unknown_field_name};
-use crate::settings::{ConfigError, Field};
-
-/// The HTTP server's settings (`http:`) and the web config file
-/// (`web_config:`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HttpSettings {
-    pub limits: Limits,
-    /// `POST /-/reload` is allowed (`--web.enable-lifecycle`).
-    pub enable_lifecycle: bool,
-    /// The exporter-toolkit web config file (`--web.config.file`).
-    pub web_config: Option<PathBuf>,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a map with format and level")]
 struct RawLog {
     format: Option<LogFormat>,
     level: Option<LogLevel>,
-}
-
-/// `http:`: the HTTP server's limits and the lifecycle switch.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHttp {
-    max_connections: Option<Bounded<1, 65536>>,
-    header_timeout: Option<PositiveDur>,
-    idle_timeout: Option<PositiveDur>,
-    max_body_bytes: Option<Bounded<0, { 64 * 1024 * 1024 }>>,
-    enable_lifecycle: Option<bool>,
 }
 
 /// The file as written. `I` and `D` are what `inventory:` and `devices:`
@@ -239,7 +217,7 @@ pub(crate) fn load(path: &Path, r: &mut Resolver) -> Result<MainFile, ConfigErro
         listen: raw.listen.map(|l| l.0),
         log,
         shutdown_grace: raw.shutdown_grace.map(|d| d.0),
-        http: http_settings(raw.http, raw.web_config.map(|p| dir.join(p.0))),
+        http: HttpSettings::of(raw.http, raw.web_config.map(|p| dir.join(p.0))),
         state_dir: raw.state_dir.map(|p| dir.join(p.0)),
         inventory,
         devices,
@@ -248,31 +226,6 @@ pub(crate) fn load(path: &Path, r: &mut Resolver) -> Result<MainFile, ConfigErro
             .flatten()
             .collect(),
     })
-}
-
-fn http_settings(raw: Option<RawHttp>, web_config: Option<PathBuf>) -> HttpSettings {
-    let mut s = HttpSettings {
-        web_config,
-        ..Default::default()
-    };
-    let Some(raw) = raw else {
-        return s;
-    };
-    let l: &mut Limits = &mut s.limits;
-    if let Some(n) = raw.max_connections {
-        l.max_connections = n.value();
-    }
-    if let Some(d) = raw.header_timeout {
-        l.header_timeout = d.0;
-    }
-    if let Some(d) = raw.idle_timeout {
-        l.idle_timeout = d.0;
-    }
-    if let Some(n) = raw.max_body_bytes {
-        l.max_body_bytes = n.value();
-    }
-    s.enable_lifecycle = raw.enable_lifecycle.unwrap_or(false);
-    s
 }
 
 /// `devices:` is reachd's own format; a scrapli key there means a scrapli

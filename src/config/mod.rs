@@ -22,7 +22,8 @@
 //! - `entry`, `scrapli`: the two device entry formats (and profiles,
 //!   `defaults:`);
 //! - `resolve`: the cascade, device names, targets;
-//! - `fields`, `secret_source`: validated values of devices and profiles.
+//! - `fields`: validated values of devices and profiles (secrets:
+//!   [`crate::secret::source`]).
 //!
 //! Value types, errors and the YAML reader shared with the web config and
 //! the checks' settings are in [`crate::settings`].
@@ -33,7 +34,6 @@ mod inventory;
 mod main_file;
 mod resolve;
 mod scrapli;
-mod secret_source;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -41,9 +41,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::http::settings::HttpSettings;
 pub use crate::logging::{LogFormat, LogSettings};
 pub use crate::settings::{ConfigError, ConfigErrors};
-pub use main_file::HttpSettings;
 
 use crate::target::{Device, Protocol, Target};
 use resolve::Resolver;
@@ -105,7 +105,10 @@ pub fn load_with_env(
     load_with(sources, Box::new(env))
 }
 
-fn load_with(sources: &Sources, env: Box<secret_source::Env>) -> Result<Plan, ConfigErrors> {
+fn load_with(
+    sources: &Sources,
+    env: Box<crate::secret::source::Env>,
+) -> Result<Plan, ConfigErrors> {
     let mut r = Resolver::new(env);
     let main_file::MainFile {
         listen,

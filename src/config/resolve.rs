@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::entry::Settings;
-use super::secret_source::{Env, SecretSource};
 use crate::probe::{Layers, Login};
 use crate::secret::Secret;
+use crate::secret::source::{Env, SecretSource};
 use crate::settings::ConfigError;
 use crate::settings::error::closest;
 use crate::settings::yaml::{self, FieldPath};

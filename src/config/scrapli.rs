@@ -24,8 +24,8 @@ use serde::de::{self, IgnoredAny, Visitor};
 
 use super::fields::{Address, Checks, DeviceName, Labels, PlatformName, ProfileName};
 use super::resolve::{File, Layer, Resolved, Resolver};
-use super::secret_source::{KeySource, SecretSource};
 use crate::probe::Login;
+use crate::secret::source::{KeySource, SecretSource};
 use crate::settings::duration::PositiveDur;
 use crate::settings::error::closest;
 use crate::settings::values::{NonEmpty, Port, RelPath};

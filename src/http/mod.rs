@@ -22,6 +22,7 @@ use crate::sink::Sinks;
 use crate::view;
 
 pub mod server;
+pub mod settings;
 pub mod single_flight;
 pub mod web_config;
 

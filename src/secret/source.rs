@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use crate::secret::Secret;
+use super::Secret;
 use crate::settings::custom;
 use crate::settings::error::closest;
 use crate::settings::yaml::io_reason;
@@ -27,11 +27,11 @@ const MAX_SECRET_FILE: u64 = 64 * 1024;
 const SOURCES: [&str; 3] = ["env", "file", "credential"];
 
 /// Looks up an environment variable (injectable, for tests).
-pub(crate) type Env = dyn Fn(&str) -> Option<OsString>;
+pub type Env = dyn Fn(&str) -> Option<OsString>;
 
 /// Where a secret comes from.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum SecretSource {
+pub enum SecretSource {
     Inline(Secret),
     Env(String),
     File(String),
@@ -188,7 +188,7 @@ fn read_secret_file(path: &Path, what: &str) -> Result<Secret, String> {
 /// A private key file: a path (relative to the file naming it) or
 /// `{file: PATH}`, `{credential: NAME}`. Checked to exist; not read.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum KeySource {
+pub enum KeySource {
     File(String),
     Credential(String),
 }

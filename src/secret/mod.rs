@@ -1,7 +1,11 @@
-//! A password or passphrase that never prints.
+//! A password or passphrase that never prints, and where it comes from.
 //!
 //! `Debug` and `Display` show `<redacted>`; the only way to the text is
 //! [`Secret::expose`], called where the secret is sent to a device.
+//! [`source`]: a secret inline, from the environment, a file or a systemd
+//! credential, as the configuration names it, and private key files.
+
+pub mod source;
 
 use std::fmt;
 use std::sync::Arc;
