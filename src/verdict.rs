@@ -178,7 +178,7 @@ pub struct Verdict {
     /// Time spent in each phase that was entered, in order.
     #[serde(serialize_with = "ser_phases")]
     pub phases: Vec<(Phase, Duration)>,
-    /// Serialized under the check's name (`"icmp": {…}`), when present.
+    /// Serialized under the check's name (`"<check>": {…}`), when present.
     #[serde(flatten)]
     pub stats: Option<CheckStats>,
     #[serde(skip_serializing_if = "Option::is_none")]

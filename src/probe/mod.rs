@@ -1,8 +1,10 @@
 //! Checks: one folder per check (`probe/<name>/`: its settings and spec in
-//! `settings.rs`, its [`Check`] in `check.rs`, its probe in `mod.rs`),
-//! listed once, below.
-//! From that list come [`Protocol`], [`CheckSpec`], [`start_probe`] and
-//! [`Layers`]; the config, scheduler, sinks, views, HTTP and CLI learn
+//! `settings.rs`, its [`Check`] in `check.rs`, its probe in `mod.rs`, and
+//! what it measures beyond up or down, if anything, in `stats.rs`), listed
+//! once, below.
+//! From that list come [`Protocol`], [`CheckSpec`], [`CheckStats`],
+//! [`CheckCounters`], [`start_probe`] and [`Layers`]; the config,
+//! scheduler, sinks, views, HTTP and CLI learn
 //! about checks only through them and the traits in [`check`]. Beside the
 //! checks, [`session`]: what the SSH and Telnet checks share.
 
@@ -246,8 +248,9 @@ macro_rules! checks {
 }
 // Every check reachd has, the one list naming them all: its `Protocol`
 // variant, its name (its folder `probe/<name>/`, its YAML block under
-// `defaults:`, a profile or a device, its `protocol` label) and its
-// `Check`. Everything else learns about checks through this list.
+// `defaults:`, a profile or a device, its `protocol` label), its `Check`
+// and, for a check that measures more than up or down, its `Stats`.
+// Everything else learns about checks through this list.
 checks! {
     Icmp icmp: icmp::check::Icmp, stats icmp::stats::IcmpStats;
     Ssh ssh: ssh::check::Ssh;
