@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::stream::{self, FuturesUnordered};
 use reachd::probe::icmp::IcmpProbe;
+use reachd::probe::icmp::stats::IcmpStats;
 use reachd::probe::run_check;
 use reachd::target::{CheckSpec, IcmpSpec, Protocol, Target};
 use reachd::verdict::Verdict;
@@ -112,7 +113,7 @@ struct Tally {
 impl Tally {
     fn add(&mut self, v: &Verdict) {
         self.up += usize::from(v.up);
-        if let Some(s) = &v.icmp {
+        if let Some(s) = IcmpStats::of(v.stats.as_ref()) {
             self.sent += u64::from(s.sent);
             self.received += u64::from(s.received);
             self.rtts.extend_from_slice(&s.rtts);

@@ -128,7 +128,7 @@ pub fn print(results: &[CheckResult], format: Format, out: &mut dyn Write) -> st
                 .iter()
                 .map(|r| {
                     let v = &r.verdict;
-                    let time = match v.icmp.as_ref().and_then(|s| s.avg()) {
+                    let time = match v.stats.as_ref().and_then(|s| s.time()) {
                         Some(rtt) => format!("{:.3}ms", rtt.as_secs_f64() * 1000.0),
                         None => fmt_duration(v.duration),
                     };

@@ -12,6 +12,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod engine;
+pub mod exposition;
 pub mod fdlimit;
 pub mod http;
 pub mod logging;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 pub use crate::probe::icmp::settings::IcmpSpec;
 pub use crate::probe::session::settings::{Algorithms, HostKeyPolicy, SessionSpec};
-pub use crate::probe::{CheckSpec, Protocol};
+pub use crate::probe::{CheckSpec, CheckStats, Protocol};
 
 /// A device as the inventory describes it, for `reachd_device_info` and the
 /// status page.

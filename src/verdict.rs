@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::target::CheckStats;
+
 /// Why a check ended the way it did. `Ok` is the only "up" reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -123,35 +125,6 @@ impl fmt::Display for Phase {
     }
 }
 
-/// Echo statistics of one ICMP check.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct IcmpStats {
-    pub sent: u32,
-    pub received: u32,
-    /// Round-trip time of every reply received, in order.
-    #[serde(serialize_with = "ser_secs_list")]
-    pub rtts: Vec<Duration>,
-}
-
-impl IcmpStats {
-    pub fn loss_ratio(&self) -> f64 {
-        if self.sent == 0 {
-            return 1.0;
-        }
-        1.0 - f64::from(self.received) / f64::from(self.sent)
-    }
-    pub fn min(&self) -> Option<Duration> {
-        self.rtts.iter().copied().min()
-    }
-    pub fn max(&self) -> Option<Duration> {
-        self.rtts.iter().copied().max()
-    }
-    pub fn avg(&self) -> Option<Duration> {
-        let n = u32::try_from(self.rtts.len()).ok().filter(|n| *n > 0)?;
-        Some(self.rtts.iter().sum::<Duration>() / n)
-    }
-}
-
 /// What a probe reports when it finishes on its own (the phase and timings
 /// are tracked separately, by [`Progress`], so that a check cut off by its
 /// timeout still knows where it was).
@@ -161,7 +134,8 @@ pub struct Outcome {
     /// One line for people: "connection refused", "3/3 echo requests lost",
     /// the device's last output on a prompt timeout. Never a secret.
     pub detail: String,
-    pub icmp: Option<IcmpStats>,
+    /// What the check measured beyond up or down (ICMP: echo counts, RTTs).
+    pub stats: Option<CheckStats>,
     /// The CLI prompt reached (`R1#`), for SSH and Telnet.
     pub prompt: Option<String>,
 }
@@ -177,12 +151,12 @@ impl Outcome {
         Outcome {
             reason,
             detail: detail.into(),
-            icmp: None,
+            stats: None,
             prompt: None,
         }
     }
-    pub fn with_icmp(mut self, stats: IcmpStats) -> Self {
-        self.icmp = Some(stats);
+    pub fn with_stats(mut self, stats: impl Into<CheckStats>) -> Self {
+        self.stats = Some(stats.into());
         self
     }
     pub fn with_prompt(mut self, prompt: impl Into<String>) -> Self {
@@ -204,8 +178,9 @@ pub struct Verdict {
     /// Time spent in each phase that was entered, in order.
     #[serde(serialize_with = "ser_phases")]
     pub phases: Vec<(Phase, Duration)>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub icmp: Option<IcmpStats>,
+    /// Serialized under the check's name (`"<check>": {…}`), when present.
+    #[serde(flatten)]
+    pub stats: Option<CheckStats>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
 }
@@ -297,7 +272,7 @@ impl Progress {
             detail: outcome.detail,
             duration: now - self.started,
             phases,
-            icmp: outcome.icmp,
+            stats: outcome.stats,
             prompt: outcome.prompt,
         }
     }
@@ -341,10 +316,6 @@ pub fn fmt_duration(d: Duration) -> String {
 
 fn ser_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
-}
-
-fn ser_secs_list<S: serde::Serializer>(v: &[Duration], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(Duration::as_secs_f64))
 }
 
 fn ser_phases<S: serde::Serializer>(v: &[(Phase, Duration)], s: S) -> Result<S::Ok, S::Error> {
@@ -404,20 +375,6 @@ mod tests {
         for p in Phase::ALL {
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }
-    }
-
-    #[test]
-    fn icmp_stats_summary() {
-        let s = IcmpStats {
-            sent: 3,
-            received: 2,
-            rtts: vec![Duration::from_millis(1), Duration::from_millis(3)],
-        };
-        assert_eq!(s.min(), Some(Duration::from_millis(1)));
-        assert_eq!(s.max(), Some(Duration::from_millis(3)));
-        assert_eq!(s.avg(), Some(Duration::from_millis(2)));
-        assert!((s.loss_ratio() - 1.0 / 3.0).abs() < 1e-9);
-        assert_eq!(IcmpStats::default().loss_ratio(), 1.0);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use reachd::probe::icmp::IcmpProbe;
+use reachd::probe::icmp::stats::IcmpStats;
 use reachd::probe::run_check;
 use reachd::target::{CheckSpec, IcmpSpec, Protocol, Target};
 use reachd::verdict::{Phase, Reason};
@@ -86,7 +87,7 @@ async fn interop_check() {
         "took {:?}, timeout {timeout:?}",
         v.duration
     );
-    let stats = v.icmp.as_ref().expect("ICMP stats on every verdict");
+    let stats = IcmpStats::of(v.stats.as_ref()).expect("ICMP stats on every verdict");
     if v.reason != Reason::Dns {
         assert_eq!(v.phase, Phase::Connect);
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reachd::probe::icmp::IcmpProbe;
+use reachd::probe::icmp::stats::IcmpStats;
 use reachd::probe::{Probe, run_check};
 use reachd::target::{CheckSpec, IcmpSpec, Protocol, SessionSpec, Target};
 use reachd::verdict::{Phase, Reason, Verdict};
@@ -37,7 +38,7 @@ fn probe() -> IcmpProbe {
 
 #[track_caller]
 fn assert_up(v: &Verdict, sent: u32) {
-    let stats = v.icmp.as_ref().expect("ICMP stats");
+    let stats = IcmpStats::of(v.stats.as_ref()).expect("ICMP stats");
     assert!(v.up, "{v:?}");
     assert_eq!(v.reason, Reason::Ok, "{v:?}");
     assert_eq!(v.phase, Phase::Connect, "{v:?}");
@@ -107,7 +108,7 @@ async fn an_invalid_name_fails_in_resolve_without_a_query() {
         assert_eq!(v.reason, Reason::Dns, "{v:?}");
         assert_eq!(v.phase, Phase::Resolve, "{v:?}");
         assert!(v.detail.contains(host), "{}", v.detail);
-        let stats = v.icmp.expect("stats on down verdicts too");
+        let stats = IcmpStats::of(v.stats.as_ref()).expect("stats on down verdicts too");
         assert_eq!((stats.sent, stats.received), (0, 0));
     }
 }
@@ -127,7 +128,7 @@ async fn a_thousand_concurrent_checks_each_get_their_own_replies() {
     let mut down = Vec::new();
     for task in tasks {
         let (host, v) = task.await.expect("check task");
-        let s = v.icmp.as_ref().expect("stats");
+        let s = IcmpStats::of(v.stats.as_ref()).expect("stats");
         if !v.up || s.received != s.sent || s.sent != 3 {
             down.push(format!("{host}: {} {}", v.reason, v.detail));
         }
@@ -241,7 +242,7 @@ async fn impossible_settings_are_errors_not_panics() {
         let v = run_check(&p, &t).await;
         assert_eq!(v.reason, Reason::Error, "{name}: {v:?}");
         assert!(!v.detail.is_empty());
-        assert!(v.icmp.is_some(), "{name}");
+        assert!(IcmpStats::of(v.stats.as_ref()).is_some(), "{name}");
     }
 }
 
@@ -289,7 +290,11 @@ async fn loopback_broadcast_is_refused_unless_allowed_and_then_silent() {
     let v = run_check(&probe(), &target("bc", "127.255.255.255", 2)).await;
     assert_eq!(v.reason, Reason::Error, "{v:?}");
     assert!(v.detail.contains("a broadcast address?"), "{}", v.detail);
-    assert_eq!(v.icmp.as_ref().map(|s| s.sent), Some(0), "{v:?}");
+    assert_eq!(
+        IcmpStats::of(v.stats.as_ref()).map(|s| s.sent),
+        Some(0),
+        "{v:?}"
+    );
 
     let ignored = std::fs::read_to_string("/proc/sys/net/ipv4/icmp_echo_ignore_broadcasts")
         .expect("Linux /proc");

@@ -16,7 +16,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::FutureExt;
+use serde::Serialize;
 
+use crate::exposition::Family;
 use crate::probe::session::settings::Login;
 use crate::settings::Layer;
 use crate::target::{Protocol, Target};
@@ -55,6 +57,47 @@ pub trait Check {
 
     /// Starts the check's probe (one per daemon); an error says what to fix.
     fn probe(env: &ProbeEnv) -> Result<BoxProbe, String>;
+}
+
+/// What a check measures beyond up or down (ICMP: echo requests, replies
+/// and round-trip times), carried on its verdict as one variant of
+/// [`crate::probe::CheckStats`]; serialized under the check's name.
+/// A check with stats names the type in its line of the list of checks.
+pub trait Stats: Clone + std::fmt::Debug + PartialEq + Serialize {
+    /// What the state store keeps of them per target, over all its checks.
+    type Counters: Counters<Stats = Self>;
+
+    /// The time to show for the check in place of its duration (`reachd
+    /// check`'s table), if it has a better one (ICMP: the average RTT).
+    fn time(&self) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+/// A check's [`Stats`] added up per target: its own metric series and
+/// status fields.
+pub trait Counters: Clone + std::fmt::Debug + Default {
+    type Stats;
+    /// The check's own metric families, in the order of
+    /// [`Counters::write_series`]'s buffers.
+    const FAMILIES: &'static [Family];
+
+    /// Adds one check's stats.
+    fn add(&mut self, stats: &Self::Stats);
+
+    /// Writes the target's series of each family `i` of
+    /// [`Counters::FAMILIES`] to `out[i]`, one line each; `device` is the
+    /// device label's value, already escaped.
+    fn write_series(&self, device: &str, out: &mut [String]);
+
+    /// The target's fields in the status page's rows and
+    /// `/api/v1/status`, by name, after `duration`.
+    fn status_fields(&self) -> Vec<(&'static str, f64)>;
+
+    /// The status page's "last" column, in place of the check's duration.
+    fn last(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A started probe.

@@ -1,8 +1,10 @@
 //! Checks: one folder per check (`probe/<name>/`: its settings and spec in
-//! `settings.rs`, its [`Check`] in `check.rs`, its probe in `mod.rs`),
-//! listed once, below.
-//! From that list come [`Protocol`], [`CheckSpec`], [`start_probe`] and
-//! [`Layers`]; the config, scheduler, sinks, views, HTTP and CLI learn
+//! `settings.rs`, its [`Check`] in `check.rs`, its probe in `mod.rs`, and
+//! what it measures beyond up or down, if anything, in `stats.rs`), listed
+//! once, below.
+//! From that list come [`Protocol`], [`CheckSpec`], [`CheckStats`],
+//! [`CheckCounters`], [`start_probe`] and [`Layers`]; the config,
+//! scheduler, sinks, views, HTTP and CLI learn
 //! about checks only through them and the traits in [`check`]. Beside the
 //! checks, [`session`]: what the SSH and Telnet checks share.
 
@@ -16,15 +18,16 @@ use std::path::Path;
 use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
 
-pub use check::{BoxFuture, BoxProbe, Check, Probe, Probes, run_check};
+pub use check::{BoxFuture, BoxProbe, Check, Counters, Probe, Probes, Stats, run_check};
 pub use session::settings::Login;
 
+use crate::exposition::Family;
 use crate::settings::{Block, CheckSettings, Layer};
 
 /// From the list of checks: [`Layers`], every check's layer of settings,
 /// and what the configuration does with them, check by check.
 macro_rules! checks {
-    ($( $variant:ident $name:ident: $check:ty, )*) => {
+    ($( $variant:ident $name:ident: $check:ty $(, stats $stats:ty)?; )*) => {
         $( pub mod $name; )*
 
         /// A check, by its name.
@@ -70,6 +73,101 @@ macro_rules! checks {
         #[derive(Clone, Debug, PartialEq)]
         pub enum CheckSpec {
             $( $variant(<$check as Check>::Spec), )*
+        }
+
+        /// What a check measured beyond up or down, on its verdict: the
+        /// [`Stats`] of the checks that have some. Serialized as
+        /// `"<check>": {…}`.
+        #[derive(Clone, Debug, PartialEq, Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum CheckStats {
+            $( $( $variant($stats), )? )*
+        }
+
+        $( $(
+            impl From<$stats> for CheckStats {
+                fn from(s: $stats) -> Self {
+                    CheckStats::$variant(s)
+                }
+            }
+        )? )*
+
+        impl CheckStats {
+            /// The time to show for the check in place of its duration.
+            pub fn time(&self) -> Option<std::time::Duration> {
+                match self {
+                    $( $( CheckStats::$variant(s) => <$stats as Stats>::time(s), )? )*
+                }
+            }
+
+            /// Adds these stats to a target's `counters` (made on first use).
+            pub fn add_to(&self, counters: &mut Option<Box<CheckCounters>>) {
+                match self {
+                    $( $(
+                        CheckStats::$variant(s) => {
+                            if !matches!(counters.as_deref(), Some(CheckCounters::$variant(_))) {
+                                let fresh = <<$stats as Stats>::Counters>::default();
+                                *counters = Some(Box::new(CheckCounters::$variant(fresh)));
+                            }
+                            if let Some(CheckCounters::$variant(c)) = counters.as_deref_mut() {
+                                c.add(s);
+                            }
+                        }
+                    )? )*
+                }
+            }
+        }
+
+        /// A target's [`CheckStats`] added up over its checks: the
+        /// [`Counters`] of its check.
+        #[derive(Clone, Debug)]
+        pub enum CheckCounters {
+            $( $( $variant(<$stats as Stats>::Counters), )? )*
+        }
+
+        impl CheckCounters {
+            /// The checks' own metric families: each check with stats and
+            /// its families, in list order.
+            pub const FAMILIES: &'static [(Protocol, &'static [Family])] = &[
+                $( $( (Protocol::$variant, <<$stats as Stats>::Counters as Counters>::FAMILIES), )? )*
+            ];
+
+            /// Writes the target's series: `out` has one buffer per family
+            /// of [`CheckCounters::FAMILIES`], check after check; `device`
+            /// is the device label's value, already escaped.
+            pub fn write_series(&self, device: &str, out: &mut [String]) {
+                match self {
+                    $( $(
+                        CheckCounters::$variant(c) => {
+                            let at = Self::families_before(Protocol::$variant);
+                            let n = <<$stats as Stats>::Counters as Counters>::FAMILIES.len();
+                            c.write_series(device, &mut out[at..at + n]);
+                        }
+                    )? )*
+                }
+            }
+
+            /// The status row's fields, by name.
+            pub fn status_fields(&self) -> Vec<(&'static str, f64)> {
+                match self {
+                    $( $( CheckCounters::$variant(c) => <<$stats as Stats>::Counters as Counters>::status_fields(c), )? )*
+                }
+            }
+
+            /// The status page's "last" column, in place of the duration.
+            pub fn last(&self) -> Option<String> {
+                match self {
+                    $( $( CheckCounters::$variant(c) => <<$stats as Stats>::Counters as Counters>::last(c), )? )*
+                }
+            }
+
+            fn families_before(protocol: Protocol) -> usize {
+                Self::FAMILIES
+                    .iter()
+                    .take_while(|(p, _)| *p != protocol)
+                    .map(|(_, f)| f.len())
+                    .sum()
+            }
         }
 
         /// Starts the probe of check `protocol` (one per daemon); an error
@@ -150,12 +248,13 @@ macro_rules! checks {
 }
 // Every check reachd has, the one list naming them all: its `Protocol`
 // variant, its name (its folder `probe/<name>/`, its YAML block under
-// `defaults:`, a profile or a device, its `protocol` label) and its
-// `Check`. Everything else learns about checks through this list.
+// `defaults:`, a profile or a device, its `protocol` label), its `Check`
+// and, for a check that measures more than up or down, its `Stats`.
+// Everything else learns about checks through this list.
 checks! {
-    Icmp icmp: icmp::check::Icmp,
-    Ssh ssh: ssh::check::Ssh,
-    Telnet telnet: telnet::check::Telnet,
+    Icmp icmp: icmp::check::Icmp, stats icmp::stats::IcmpStats;
+    Ssh ssh: ssh::check::Ssh;
+    Telnet telnet: telnet::check::Telnet;
 }
 
 impl std::fmt::Display for Protocol {

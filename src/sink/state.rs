@@ -1,6 +1,7 @@
 //! The state of every target, kept compact for 100,000 targets: the last
-//! verdict, since when the target is up or down, and the counters and RTT
-//! histogram its metrics are rendered from. The single place that decides
+//! verdict, since when the target is up or down, the counters its metrics
+//! are rendered from, and its check's own counters (ICMP: echo counts and
+//! the RTT histogram). The single place that decides
 //! whether a result is a state change; read by metrics, the status page and
 //! the API.
 //!
@@ -14,14 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::probe::CheckCounters;
 use crate::result::CheckResult;
 use crate::target::{Protocol, Target, TargetKey};
 use crate::verdict::{Phase, Reason};
-
-/// ICMP RTT histogram bucket bounds (seconds), smokeping style: 100µs–2.5s.
-pub const RTT_BUCKETS: [f64; 14] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-];
 
 /// How a result relates to the state before it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -36,21 +33,6 @@ pub struct Transition {
     pub since: SystemTime,
     /// How long the previous up or down state lasted, when it flipped.
     pub previous_lasted: Option<Duration>,
-}
-
-/// Per-target ICMP counters.
-#[derive(Clone, Debug, Default)]
-pub struct IcmpCounters {
-    pub sent: u64,
-    pub received: u64,
-    /// Loss of the last check, 0..1.
-    pub loss: f64,
-    /// Average RTT of the last check, if any reply came.
-    pub last_rtt: Option<Duration>,
-    /// Non-cumulative bucket counts (one per bound, then +Inf).
-    pub buckets: [u64; RTT_BUCKETS.len() + 1],
-    pub rtt_sum: f64,
-    pub rtt_count: u64,
 }
 
 /// Everything kept about one target.
@@ -72,7 +54,8 @@ pub struct TargetState {
     pub changes: u64,
     /// Failures by reason, only reasons seen.
     pub failures: Vec<(Reason, u64)>,
-    pub icmp: Option<Box<IcmpCounters>>,
+    /// The check's own counters, from its verdicts' stats.
+    pub stats: Option<Box<CheckCounters>>,
 }
 
 /// One row of the status page and `/api/v1/status`.
@@ -91,11 +74,14 @@ pub struct TargetStatus {
     pub last_check: SystemTime,
     /// Duration of the last check, seconds.
     pub duration: f64,
-    /// Average RTT of the last ICMP check, seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub loss: Option<f64>,
+    /// The check's own fields (ICMP: `rtt`, the last check's average RTT in
+    /// seconds, and `loss`).
+    #[serde(flatten, serialize_with = "fields")]
+    pub fields: Vec<(&'static str, f64)>,
+    /// The status page's "last" column from the check's own counters
+    /// (ICMP: the RTT), shown in place of the duration.
+    #[serde(skip)]
+    pub last: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     pub checks: u64,
@@ -149,7 +135,7 @@ impl StateStore {
             checks: 0,
             changes: 0,
             failures: Vec::new(),
-            icmp: None,
+            stats: None,
         };
         let (s, previous) = match shard.get_mut(&key) {
             Some(s) => {
@@ -194,19 +180,8 @@ impl StateStore {
                 None => s.failures.push((v.reason, 1)),
             }
         }
-        if let Some(stats) = &v.icmp {
-            let c = s.icmp.get_or_insert_with(Box::default);
-            c.sent += u64::from(stats.sent);
-            c.received += u64::from(stats.received);
-            c.loss = stats.loss_ratio();
-            c.last_rtt = stats.avg();
-            for rtt in &stats.rtts {
-                let secs = rtt.as_secs_f64();
-                let i = RTT_BUCKETS.partition_point(|b| *b < secs);
-                c.buckets[i] += 1;
-                c.rtt_sum += secs;
-                c.rtt_count += 1;
-            }
+        if let Some(stats) = &v.stats {
+            stats.add_to(&mut s.stats);
         }
         Transition {
             previous,
@@ -247,12 +222,12 @@ impl StateStore {
                 since: s.since,
                 last_check: s.last_check,
                 duration: s.duration.as_secs_f64(),
-                rtt: s
-                    .icmp
+                fields: s
+                    .stats
                     .as_ref()
-                    .and_then(|c| c.last_rtt)
-                    .map(|d| d.as_secs_f64()),
-                loss: s.icmp.as_ref().map(|c| c.loss),
+                    .map(|c| c.status_fields())
+                    .unwrap_or_default(),
+                last: s.stats.as_ref().and_then(|c| c.last()),
                 prompt: s.prompt.as_deref().map(str::to_string),
                 checks: s.checks,
             })
@@ -278,6 +253,10 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+fn fields<S: serde::Serializer>(v: &[(&'static str, f64)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(v.iter().copied())
+}
+
 fn unix_secs<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(unix_seconds(*t))
 }
@@ -286,7 +265,7 @@ fn unix_secs<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Err
 pub(crate) mod tests {
     use super::*;
     use crate::target::{CheckSpec, IcmpSpec};
-    use crate::verdict::{IcmpStats, Outcome, Progress};
+    use crate::verdict::{Outcome, Progress};
 
     pub(crate) fn result(device: &str, reason: Reason, at_secs: u64) -> CheckResult {
         let target = Arc::new(Target {
@@ -347,28 +326,5 @@ pub(crate) mod tests {
             protocol: Protocol::Icmp,
         });
         assert!(s.is_empty());
-    }
-
-    #[test]
-    fn rtts_land_in_their_buckets() {
-        let s = StateStore::default();
-        let mut r = result("r1", Reason::Ok, 100);
-        r.verdict.icmp = Some(IcmpStats {
-            sent: 3,
-            received: 3,
-            rtts: vec![
-                Duration::from_micros(100), // on a bound: le="0.0001"
-                Duration::from_micros(101),
-                Duration::from_secs(3), // above every bound: +Inf
-            ],
-        });
-        s.record(&r);
-        s.for_each(|st| {
-            let c = st.icmp.as_ref().unwrap();
-            assert_eq!(c.buckets[0], 1);
-            assert_eq!(c.buckets[1], 1);
-            assert_eq!(c.buckets[RTT_BUCKETS.len()], 1);
-            assert_eq!(c.rtt_count, 3);
-        });
     }
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics: the `/metrics` view of the state store.
 //!
-//! Per-target series (up, reason, durations, counters, ICMP RTT histograms,
-//! `reachd_device_info`) are rendered at scrape time straight from the
+//! Per-target series (up, reason, durations, counters, each check's own
+//! series such as ICMP's RTT histograms, `reachd_device_info`) are rendered at scrape time straight from the
 //! [`StateStore`]: a few hundred bytes per target, where label-vector metrics
 //! cost kilobytes, which matters at 100,000 targets. reachd's own health
 //! (scheduler, reloads, build, process) uses the `prometheus` crate, in
@@ -16,8 +16,10 @@ use std::fmt::Write as _;
 
 use prometheus::{Encoder, TextEncoder};
 
+use crate::exposition::{Family, esc, header, num};
+use crate::probe::CheckCounters;
 use crate::sink::metrics::Metrics;
-use crate::sink::state::{RTT_BUCKETS, StateStore, TargetState, unix_seconds};
+use crate::sink::state::{StateStore, TargetState, unix_seconds};
 use crate::target::Device;
 
 /// The `/metrics` view.
@@ -34,34 +36,6 @@ impl Metrics {
         }
         out.push_str(&String::from_utf8_lossy(&buf));
         out
-    }
-}
-
-/// Escapes a label value for the text format.
-fn esc(v: &str) -> std::borrow::Cow<'_, str> {
-    if !v.contains(['\\', '"', '\n']) {
-        return v.into();
-    }
-    v.replace('\\', r"\\")
-        .replace('"', r#"\""#)
-        .replace('\n', r"\n")
-        .into()
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// Prometheus-style float: integers without a fraction, `+Inf`.
-fn num(v: f64) -> String {
-    if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
-    } else {
-        format!("{v}")
     }
 }
 
@@ -97,8 +71,9 @@ fn render_device_info(devices: &[Device], out: &mut String) {
     }
 }
 
-/// The per-target families: name, type, help.
-const FAMILIES: &[(&str, &str, &str)] = &[
+/// The per-target families every check has: name, type, help. Each
+/// check's own families follow ([`CheckCounters::FAMILIES`]).
+const FAMILIES: &[Family] = &[
     (
         "reachd_up",
         "gauge",
@@ -140,26 +115,6 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "gauge",
         "Unix time the last check ended.",
     ),
-    (
-        "reachd_icmp_requests_sent_total",
-        "counter",
-        "ICMP echo requests sent.",
-    ),
-    (
-        "reachd_icmp_replies_received_total",
-        "counter",
-        "ICMP echo replies received.",
-    ),
-    (
-        "reachd_icmp_loss_ratio",
-        "gauge",
-        "Fraction of the last check's echo requests left unanswered (0 to 1).",
-    ),
-    (
-        "reachd_icmp_rtt_seconds",
-        "histogram",
-        "ICMP echo round-trip times.",
-    ),
 ];
 
 /// Renders every target's series. Each target is read once, under its
@@ -170,13 +125,17 @@ fn render_targets(state: &StateStore, out: &mut String) {
     if state.is_empty() {
         return;
     }
-    let per_target = state.len() / FAMILIES.len() + 1;
-    let mut bufs: Vec<String> = FAMILIES
+    let families: Vec<&Family> = FAMILIES
+        .iter()
+        .chain(CheckCounters::FAMILIES.iter().flat_map(|(_, f)| f.iter()))
+        .collect();
+    let per_target = state.len() / families.len() + 1;
+    let mut bufs: Vec<String> = families
         .iter()
         .map(|_| String::with_capacity(per_target * 64))
         .collect();
     state.for_each(|s| render_target(s, &mut bufs));
-    for ((name, kind, help), buf) in FAMILIES.iter().zip(bufs) {
+    for ((name, kind, help), buf) in families.into_iter().zip(bufs) {
         if !buf.is_empty() {
             header(out, name, kind, help);
             out.push_str(&buf);
@@ -226,57 +185,16 @@ fn render_target(s: &TargetState, b: &mut [String]) {
         "reachd_last_check_timestamp_seconds{{{l}}} {}",
         num(unix_seconds(s.last_check))
     );
-    let Some(c) = &s.icmp else {
-        return;
-    };
-    let d = esc(&s.target.device);
-    let _ = writeln!(
-        b[9],
-        "reachd_icmp_requests_sent_total{{device=\"{d}\"}} {}",
-        c.sent
-    );
-    let _ = writeln!(
-        b[10],
-        "reachd_icmp_replies_received_total{{device=\"{d}\"}} {}",
-        c.received
-    );
-    let _ = writeln!(
-        b[11],
-        "reachd_icmp_loss_ratio{{device=\"{d}\"}} {}",
-        num(c.loss)
-    );
-    let h = &mut b[12];
-    let mut cum = 0;
-    for (i, bound) in RTT_BUCKETS.iter().enumerate() {
-        cum += c.buckets[i];
-        let _ = writeln!(
-            h,
-            "reachd_icmp_rtt_seconds_bucket{{device=\"{d}\",le=\"{bound}\"}} {cum}"
-        );
+    if let Some(c) = &s.stats {
+        c.write_series(&esc(&s.target.device), &mut b[FAMILIES.len()..]);
     }
-    cum += c.buckets[RTT_BUCKETS.len()];
-    let _ = writeln!(
-        h,
-        "reachd_icmp_rtt_seconds_bucket{{device=\"{d}\",le=\"+Inf\"}} {cum}"
-    );
-    let _ = writeln!(
-        h,
-        "reachd_icmp_rtt_seconds_sum{{device=\"{d}\"}} {}",
-        num(c.rtt_sum)
-    );
-    let _ = writeln!(
-        h,
-        "reachd_icmp_rtt_seconds_count{{device=\"{d}\"}} {}",
-        c.rtt_count
-    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sink::state::tests::result;
-    use crate::target::{Protocol, TargetKey};
-    use crate::verdict::{IcmpStats, Reason};
+    use crate::verdict::Reason;
     use std::collections::BTreeMap;
     use std::time::Duration;
 
@@ -322,51 +240,6 @@ mod tests {
         assert!(text.contains("# TYPE reachd_build_info gauge"));
         assert!(text.contains("reachd_targets{protocol=\"ssh\"} 0"));
         assert!(text.contains("process_resident_memory_bytes"));
-    }
-
-    #[test]
-    fn icmp_rtts_fill_the_histogram_and_counters() {
-        let m = Metrics::new();
-        let s = StateStore::default();
-        let mut r = result("r1", Reason::Ok, 100);
-        r.verdict.icmp = Some(IcmpStats {
-            sent: 3,
-            received: 2,
-            rtts: vec![Duration::from_micros(300), Duration::from_millis(3)],
-        });
-        s.record(&r);
-        let text = m.render(&s);
-        assert!(text.contains(r#"reachd_icmp_rtt_seconds_bucket{device="r1",le="0.00025"} 0"#));
-        assert!(text.contains(r#"reachd_icmp_rtt_seconds_bucket{device="r1",le="0.0005"} 1"#));
-        assert!(text.contains(r#"reachd_icmp_rtt_seconds_bucket{device="r1",le="0.005"} 2"#));
-        assert!(text.contains(r#"reachd_icmp_rtt_seconds_bucket{device="r1",le="+Inf"} 2"#));
-        assert!(text.contains(r#"reachd_icmp_rtt_seconds_count{device="r1"} 2"#));
-        assert!(text.contains(r#"reachd_icmp_rtt_seconds_sum{device="r1"} 0.0033"#));
-        assert!(text.contains(r#"reachd_icmp_requests_sent_total{device="r1"} 3"#));
-        assert!(text.contains(r#"reachd_icmp_replies_received_total{device="r1"} 2"#));
-        assert!(text.contains(r#"reachd_icmp_loss_ratio{device="r1"} 0.333"#));
-    }
-
-    #[test]
-    fn removed_targets_lose_every_series() {
-        let m = Metrics::new();
-        let s = StateStore::default();
-        for (name, reason) in [("gone", Reason::NoReply), ("kept", Reason::Ok)] {
-            let mut r = result(name, reason, 100);
-            r.verdict.icmp = Some(IcmpStats {
-                sent: 1,
-                received: 1,
-                rtts: vec![Duration::from_millis(1)],
-            });
-            s.record(&r);
-        }
-        s.remove(&TargetKey {
-            device: "gone".into(),
-            protocol: Protocol::Icmp,
-        });
-        let text = m.render(&s);
-        assert!(!text.contains(r#"device="gone""#), "{text}");
-        assert!(text.contains(r#"reachd_up{device="kept",protocol="icmp"} 1"#));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The status page (`/`) and the `/api/v1/status` document: every device ×
-//! protocol with state, reason, since when, last RTT or duration and the
-//! last output. The page's table is rendered here (so it reads without
+//! protocol with state, reason, since when, the last check's duration (or
+//! what its check shows instead: ICMP's RTT) and the last output. The page's table is rendered here (so it reads without
 //! JavaScript, refreshing itself every 10 s); the page's script then sorts,
 //! filters and refreshes it from `/api/v1/status` every 5 s without losing
 //! the reader's filter.
@@ -79,8 +79,8 @@ pub fn render_page(rows: &[TargetStatus], now: SystemTime) -> String {
             .duration_since(r.since)
             .map(|d| fmt_duration(Duration::from_secs(d.as_secs())))
             .unwrap_or_default();
-        let last = match r.rtt {
-            Some(rtt) => format!("rtt {:.3} ms", rtt * 1000.0),
+        let last = match &r.last {
+            Some(last) => last.clone(),
             None => fmt_duration(Duration::from_secs_f64(r.duration)),
         };
         let (class, state) = if r.up { ("up", "UP") } else { ("down", "DOWN") };

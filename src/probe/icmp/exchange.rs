@@ -17,7 +17,8 @@ use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 
 use super::dest::Dest;
-use crate::verdict::{IcmpStats, Outcome, Reason};
+use super::stats::IcmpStats;
+use crate::verdict::{Outcome, Reason};
 
 /// What became of one echo request.
 #[derive(Debug)]
@@ -149,7 +150,7 @@ fn summarize(addr: IpAddr, echoes: impl Iterator<Item = Echo>) -> Outcome {
     } else {
         Reason::NoReply
     };
-    Outcome::new(reason, detail).with_icmp(stats)
+    Outcome::new(reason, detail).with_stats(stats)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -266,7 +267,7 @@ mod tests {
         let (o, took) = run(&fake, 3, Duration::from_millis(950)).await;
         assert_eq!(o.reason, Reason::NoReply);
         assert_eq!(o.detail, "0/3 replies");
-        let s = o.icmp.unwrap();
+        let s = IcmpStats::of(o.stats.as_ref()).unwrap();
         assert_eq!((s.sent, s.received), (3, 0));
         assert!(s.rtts.is_empty());
         assert_eq!(took, Duration::from_millis(950));
@@ -289,7 +290,7 @@ mod tests {
         let (o, took) = run(&fake, 3, Duration::from_secs(1)).await;
         assert_eq!(o.reason, Reason::Ok);
         assert_eq!(o.detail, "3/3 replies, rtt 0.041/0.052/0.070 ms");
-        let s = o.icmp.unwrap();
+        let s = IcmpStats::of(o.stats.as_ref()).unwrap();
         assert_eq!((s.sent, s.received), (3, 3));
         assert_eq!(
             s.rtts,
@@ -315,7 +316,7 @@ mod tests {
         let (o, _) = run(&fake, 3, Duration::from_secs(1)).await;
         assert_eq!(o.reason, Reason::Ok);
         assert_eq!(o.detail, "1/3 replies, rtt 2.000/2.000/2.000 ms");
-        let s = o.icmp.unwrap();
+        let s = IcmpStats::of(o.stats.as_ref()).unwrap();
         assert_eq!((s.sent, s.received), (3, 1));
     }
 
@@ -328,7 +329,7 @@ mod tests {
             o.detail,
             "0/0 replies, network unreachable: no route to 198.18.0.2"
         );
-        assert_eq!(o.icmp.unwrap().sent, 0);
+        assert_eq!(IcmpStats::of(o.stats.as_ref()).unwrap().sent, 0);
         assert_eq!(took, Duration::ZERO);
     }
 
@@ -360,7 +361,7 @@ mod tests {
         );
         let (o, _) = run(&fake, 3, Duration::from_secs(2)).await;
         assert_eq!(o.reason, Reason::Ok);
-        assert_eq!(o.icmp.unwrap().received, 1);
+        assert_eq!(IcmpStats::of(o.stats.as_ref()).unwrap().received, 1);
     }
 
     #[tokio::test(start_paused = true)]
@@ -412,7 +413,7 @@ mod tests {
     async fn sequence_numbers_wrap() {
         let fake = Fake::new(65534, vec![Scripted::ReplyAfter(MS); 3]);
         let (o, _) = run(&fake, 3, Duration::from_secs(1)).await;
-        assert_eq!(o.icmp.unwrap().received, 3);
+        assert_eq!(IcmpStats::of(o.stats.as_ref()).unwrap().received, 3);
         let seqs: Vec<u16> = fake.sends().iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, vec![65534, 65535, 0]);
     }
@@ -421,7 +422,7 @@ mod tests {
     async fn count_one_and_five() {
         let fake = Fake::new(0, vec![Scripted::ReplyAfter(MS); 5]);
         let (o, _) = run(&fake, 1, Duration::from_secs(2)).await;
-        assert_eq!(o.icmp.unwrap().sent, 1);
+        assert_eq!(IcmpStats::of(o.stats.as_ref()).unwrap().sent, 1);
         let fake = Fake::new(0, vec![Scripted::ReplyAfter(MS); 5]);
         let (o, took) = run(&fake, 5, Duration::from_secs(2)).await;
         assert_eq!(o.detail, "5/5 replies, rtt 1.000/1.000/1.000 ms");

@@ -23,6 +23,7 @@ mod seq;
 pub mod check;
 pub mod settings;
 mod setup;
+pub mod stats;
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
@@ -40,7 +41,8 @@ use self::seq::SeqRegistry;
 use self::setup::Family;
 use crate::probe::{BoxFuture, Probe};
 use crate::target::{CheckSpec, Protocol, Target};
-use crate::verdict::{IcmpStats, Outcome, Phase, Progress, Reason};
+use self::stats::IcmpStats;
+use crate::verdict::{Outcome, Phase, Progress, Reason};
 
 /// Largest echo payload: 65535 minus the IPv4 and ICMP headers.
 const MAX_PAYLOAD_V4: usize = 65_507;
@@ -132,7 +134,7 @@ impl IcmpProbe {
     async fn run(&self, target: &Target, progress: &Progress) -> Outcome {
         match self.try_run(target, progress).await {
             Ok(outcome) => outcome,
-            Err(f) => Outcome::fail(f.reason, f.detail).with_icmp(IcmpStats::default()),
+            Err(f) => Outcome::fail(f.reason, f.detail).with_stats(IcmpStats::default()),
         }
     }
 
