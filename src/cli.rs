@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::check::{self, Filter, Format};
 use crate::config::{self, LogFormat, Sources};
 use crate::daemon::{self, Overrides};
+use crate::round::{self, Filter, Format};
 use crate::target::Protocol;
 
 /// Continuous reachability checks of network devices: ICMP ping, SSH login
@@ -227,7 +227,7 @@ pub fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let filter = Filter { protocols, devices };
-            runtime().block_on(check::check(plan, filter, format))
+            runtime().block_on(round::run(plan, filter, format))
         }
         Command::Validate { sources } => {
             let sources = match sources.sources() {

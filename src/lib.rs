@@ -6,7 +6,6 @@
 //! protocol, [`sink`]s (the state store, logs) consume the results, and
 //! [`view`]s render the store for [`http`] (metrics, status page, JSON API).
 
-pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -20,6 +19,7 @@ pub mod memory;
 pub mod notify;
 pub mod probe;
 pub mod result;
+pub mod round;
 pub mod secret;
 pub mod settings;
 pub mod sim;

@@ -6,7 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use reachd::probe::icmp::stats::IcmpStats;
 use reachd::result::CheckResult;
-use reachd::sink::metrics::Metrics;
+use reachd::sink::registry::Metrics;
 use reachd::sink::state::StateStore;
 use reachd::target::{CheckSpec, CheckStats, IcmpSpec, Protocol, Target, TargetKey};
 use reachd::verdict::{Outcome, Phase, Progress, Reason};

@@ -4,13 +4,13 @@
 //! by [`crate::view`]. Sinks know nothing about how a result was obtained.
 
 pub mod log;
-pub mod metrics;
+pub mod registry;
 pub mod state;
 
 use std::sync::Arc;
 
 use crate::result::Event;
-use metrics::Metrics;
+use registry::Metrics;
 use state::StateStore;
 
 /// The state store, and beside it the registry of reachd's own metrics.

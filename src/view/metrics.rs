@@ -18,7 +18,7 @@ use prometheus::{Encoder, TextEncoder};
 
 use crate::exposition::{Family, esc, header, num};
 use crate::probe::CheckCounters;
-use crate::sink::metrics::Metrics;
+use crate::sink::registry::Metrics;
 use crate::sink::state::{StateStore, TargetState, unix_seconds};
 use crate::target::Device;
 

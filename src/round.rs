@@ -181,7 +181,7 @@ pub fn print(results: &[CheckResult], format: Format, out: &mut dyn Write) -> st
 }
 
 /// `reachd check` on a loaded plan.
-pub async fn check(plan: Plan, filter: Filter, format: Format) -> ExitCode {
+pub async fn run(plan: Plan, filter: Filter, format: Format) -> ExitCode {
     let targets = match filter.select(&plan) {
         Ok(t) => t,
         Err(e) => {
