@@ -32,6 +32,22 @@ pub struct Dialogue<'a> {
     pub expect: &'a Option<String>,
 }
 
+/// The [`Dialogue`] of a login check's settings (`$s`: any settings block
+/// with the dialogue's fields, as both login checks' blocks have).
+macro_rules! dialogue_of {
+    ($s:expr) => {
+        $crate::probe::session::settings::Dialogue {
+            port: $s.port,
+            connect_timeout: $s.connect_timeout,
+            read_timeout: $s.read_timeout,
+            enable: $s.enable,
+            command: &$s.command,
+            expect: &$s.expect,
+        }
+    };
+}
+pub(crate) use dialogue_of;
+
 /// The spec of a login check named `check`; SSH adds its keys, host key
 /// policy and algorithms.
 pub fn session_spec(check: &str, login: &Login, d: Dialogue<'_>) -> Result<SessionSpec, String> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::SshProbe;
 use super::settings::{SshLayer, SshSettings};
 use crate::probe::check::{BoxProbe, Check, ProbeEnv};
-use crate::probe::session::settings::{Algorithms, Dialogue, Login, SessionSpec, session_spec};
+use crate::probe::session::settings::{Algorithms, Login, SessionSpec, dialogue_of, session_spec};
 use crate::settings::check_timing;
 /// The SSH login check.
 pub struct Ssh;
@@ -32,15 +32,7 @@ impl Check for Ssh {
                     .to_owned(),
             );
         }
-        let d = Dialogue {
-            port: s.port,
-            connect_timeout: s.connect_timeout,
-            read_timeout: s.read_timeout,
-            enable: s.enable,
-            command: &s.command,
-            expect: &s.expect,
-        };
-        let mut spec = session_spec("ssh", login, d)?;
+        let mut spec = session_spec("ssh", login, dialogue_of!(s))?;
         spec.private_key = login.private_key.clone();
         spec.private_key_passphrase = login.private_key_passphrase.clone();
         spec.host_key = s.host_key;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::TelnetProbe;
 use super::settings::{TelnetLayer, TelnetSettings};
 use crate::probe::check::{BoxProbe, Check, ProbeEnv};
-use crate::probe::session::settings::{Dialogue, Login, SessionSpec, session_spec};
+use crate::probe::session::settings::{Login, SessionSpec, dialogue_of, session_spec};
 use crate::settings::check_timing;
 /// The Telnet login check.
 pub struct Telnet;
@@ -26,15 +26,7 @@ impl Check for Telnet {
                     .to_owned(),
             );
         }
-        let d = Dialogue {
-            port: s.port,
-            connect_timeout: s.connect_timeout,
-            read_timeout: s.read_timeout,
-            enable: s.enable,
-            command: &s.command,
-            expect: &s.expect,
-        };
-        session_spec("telnet", login, d)
+        session_spec("telnet", login, dialogue_of!(s))
     }
 
     fn probe(_: &ProbeEnv) -> Result<BoxProbe, String> {
