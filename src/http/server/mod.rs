@@ -516,9 +516,14 @@ mod tests {
 
     /// Whether the server closed `s` (EOF or reset) without answering.
     async fn closed_by_server(s: &mut TcpStream) -> bool {
+        closed_within(s, GUARD).await
+    }
+
+    /// Whether the server closes `s` within `wait`.
+    async fn closed_within(s: &mut TcpStream, wait: Duration) -> bool {
         let mut buf = [0u8; 64];
         matches!(
-            tokio::time::timeout(GUARD, s.read(&mut buf)).await,
+            tokio::time::timeout(wait, s.read(&mut buf)).await,
             Ok(Ok(0)) | Ok(Err(_))
         )
     }
@@ -611,11 +616,7 @@ mod tests {
         // the waiting client has a slot, the others may stay.
         let mut closed = 0;
         for s in &mut idle {
-            let mut buf = [0u8; 64];
-            if matches!(
-                tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await,
-                Ok(Ok(0)) | Ok(Err(_))
-            ) {
+            if closed_within(s, Duration::from_millis(200)).await {
                 closed += 1;
             }
         }
