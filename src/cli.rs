@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use std::sync::Arc;
+
 use crate::config::{self, LogFormat, Sources};
+use crate::inventory::{Mode, Store};
 use crate::daemon::{self, Overrides};
 use crate::round::{self, Filter, Format};
 use crate::target::Protocol;
@@ -61,6 +64,11 @@ pub enum Command {
     Validate {
         #[command(flatten)]
         sources: SourceArgs,
+        /// Check remote sources' settings (NetBox, HTTP SD) without reading
+        /// them: what the unit's ExecStartPre does, so that a source that is
+        /// down never stops the service from starting.
+        #[arg(long)]
+        offline: bool,
     },
     /// Serve simulated Cisco-like SSH and Telnet devices on loopback (healthy and
     /// faulty) until Ctrl-C: for demos, tests and benchmarks.
@@ -162,6 +170,7 @@ impl SourceArgs {
         Ok(Sources {
             config: self.config.clone(),
             inventories: self.inventories.clone(),
+            store: Default::default(),
         })
     }
 }
@@ -206,6 +215,10 @@ pub fn main() -> ExitCode {
             };
             overrides.web_config = web.web_config;
             overrides.enable_lifecycle = web.enable_lifecycle;
+            let sources = Sources {
+                store: config::Remote(Arc::new(Store::new(Mode::Lenient))),
+                ..sources
+            };
             runtime().block_on(daemon::run(Box::new(sources), overrides))
         }
         Command::Check {
@@ -229,11 +242,14 @@ pub fn main() -> ExitCode {
             let filter = Filter { protocols, devices };
             runtime().block_on(round::run(plan, filter, format))
         }
-        Command::Validate { sources } => {
-            let sources = match sources.sources() {
+        Command::Validate { sources, offline } => {
+            let mut sources = match sources.sources() {
                 Ok(s) => s,
                 Err(code) => return code,
             };
+            if offline {
+                sources.store = config::Remote(Arc::new(Store::new(Mode::Offline)));
+            }
             match config::load(&sources) {
                 Ok(plan) => {
                     // What the service will get: ExecStartPre runs under the
@@ -253,6 +269,17 @@ pub fn main() -> ExitCode {
                         *counts.entry(t.protocol.as_str()).or_insert(0usize) += 1;
                     }
                     let per: Vec<String> = counts.iter().map(|(p, n)| format!("{p} {n}")).collect();
+                    for s in plan.sources.iter().filter(|s| s.kind != "file") {
+                        if offline {
+                            println!("{} {}: not read (--offline)", s.kind, s.name);
+                            continue;
+                        }
+                        let skipped = match s.skipped {
+                            0 => String::new(),
+                            n => format!(", {n} not checked: {}", s.skipped_examples.join("; ")),
+                        };
+                        println!("{} {}: {} devices{skipped}", s.kind, s.name, s.devices);
+                    }
                     println!(
                         "ok: {} devices, {} checks ({})",
                         plan.devices.len(),

@@ -15,6 +15,8 @@ use tracing::{error, info, warn};
 use crate::config::{self, Plan, Sources};
 use crate::engine::Engine;
 use crate::http::{self, AppState, ReloadRequest};
+use crate::inventory::Store;
+use crate::inventory::refresh::Refresher;
 use crate::probe::{Probes, factory};
 use crate::sink::Sinks;
 
@@ -22,11 +24,18 @@ use crate::sink::Sinks;
 /// own: loading reads files and parses, blocking work).
 pub trait PlanSource: Send + Sync + 'static {
     fn load(&self) -> Result<Plan, config::ConfigErrors>;
+    /// Where remote sources' snapshots are kept between loads.
+    fn store(&self) -> Arc<Store> {
+        Arc::default()
+    }
 }
 
 impl PlanSource for Sources {
     fn load(&self) -> Result<Plan, config::ConfigErrors> {
         config::load(self)
+    }
+    fn store(&self) -> Arc<Store> {
+        self.store.0.clone()
     }
 }
 
@@ -167,6 +176,14 @@ pub async fn serve(
     let (mut engine, consumer) = Engine::start(&plan, probes, sinks.clone());
     let ready = Arc::new(AtomicBool::new(false));
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    // Inventory sources that changed ask for reloads here.
+    let (changed_tx, mut changed_rx) = mpsc::channel::<String>(16);
+    let mut refresher = Refresher::start(
+        source.store(),
+        sinks.metrics.registry(),
+        changed_tx,
+        &plan,
+    );
     // HTTP runs on its own thread and runtime: nothing a client does can
     // take the checks' workers.
     let live = http::server::Live::new(web);
@@ -224,14 +241,30 @@ pub async fn serve(
     loop {
         tokio::select! {
             _ = hup.recv() => {
+                // Files are read now; remote sources are asked to refresh
+                // and reload again when they changed.
+                refresher.refresh_now();
                 let stop = stop_signal(&mut term, &mut int);
-                if reload(&source, &overrides, &mut engine, &plan, stop).await.is_none() {
+                if reload(&source, &overrides, &mut engine, &plan, &mut refresher, stop).await.is_none() {
+                    break;
+                }
+            }
+            Some(why) = changed_rx.recv() => {
+                // Changes that came together are read by one reload.
+                let mut reasons = vec![why];
+                while let Ok(more) = changed_rx.try_recv() {
+                    reasons.push(more);
+                }
+                info!(reason = %reasons.join("; "), "reloading: the inventory changed");
+                let stop = stop_signal(&mut term, &mut int);
+                if reload(&source, &overrides, &mut engine, &plan, &mut refresher, stop).await.is_none() {
                     break;
                 }
             }
             Some(reply) = reload_rx.recv() => {
+                refresher.refresh_now();
                 let stop = stop_signal(&mut term, &mut int);
-                match reload(&source, &overrides, &mut engine, &plan, stop).await {
+                match reload(&source, &overrides, &mut engine, &plan, &mut refresher, stop).await {
                     Some(outcome) => { let _ = reply.send(outcome); }
                     None => {
                         let _ = reply.send(Err("reachd is stopping: reload abandoned".to_owned()));
@@ -319,6 +352,7 @@ async fn reload(
     overrides: &Overrides,
     engine: &mut Engine,
     serving: &Plan,
+    refresher: &mut Refresher,
     stop: impl std::future::Future<Output = ()>,
 ) -> Option<Result<String, String>> {
     let metrics = engine.sinks().metrics.clone();
@@ -339,6 +373,7 @@ async fn reload(
                 warn!("this configuration would not start at the next restart: {e}");
             }
             let c = engine.apply(&plan).await;
+            refresher.update(&plan);
             metrics.reload(true, SystemTime::now());
             let msg = format!(
                 "configuration reloaded: {} devices, {} checks ({} added, {} removed, {} changed, {} unchanged)",
@@ -361,6 +396,7 @@ async fn reload(
             Ok(msg)
         }
         Err(errors) => {
+            refresher.failed(&errors);
             metrics.reload(false, SystemTime::now());
             let msg = format!("reload failed, the previous configuration keeps running:\n{errors}");
             error!(errors = %errors, "reload failed, the previous configuration keeps running");

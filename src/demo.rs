@@ -212,6 +212,9 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice], icmp: &IcmpLab) -> Plan {
         devices,
         targets,
         icmp_broadcast: *icmp == IcmpLab::All,
+        sources: Vec::new(),
+        remote: Vec::new(),
+        watch: Vec::new(),
     };
     overrides.apply(&mut plan);
     // The demo's reload endpoint is on, as long as only this machine can

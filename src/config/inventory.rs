@@ -1,5 +1,6 @@
-//! Inventory files: device lists in reachd's own format or scrapli's, named
-//! by the main file's `inventory:` or by `--inventory`.
+//! Inventory sources as written (`inventory:` items: files, NetBox, HTTP
+//! SD), and inventory files: device lists in reachd's own format or
+//! scrapli's, named by the main file's `inventory:` or by `--inventory`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -10,8 +11,10 @@ use serde_yaml::Value;
 
 use super::entry::{self, DEVICE_KEYS};
 use super::fields::ProfileName;
+use super::remote::RawRemote;
 use super::resolve::{self, File, Resolved, Resolver};
 use super::scrapli;
+use crate::inventory::RemoteSource;
 use crate::settings::values::RelPath;
 use crate::settings::yaml::{self, FieldPath, unknown_field_name};
 use crate::settings::{ConfigError, custom};
@@ -28,7 +31,7 @@ pub(crate) enum Format {
     Scrapli,
 }
 
-/// One inventory source: a path, or `{path, format, profile}`.
+/// One inventory file: a path, or `{path, format, profile}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Source {
     pub path: PathBuf,
@@ -37,42 +40,73 @@ pub(crate) struct Source {
     pub profile: Option<String>,
 }
 
+/// One `inventory:` item as written: a file, or a remote source's block.
+#[derive(Debug)]
+pub(crate) enum Spec {
+    File(Source),
+    Netbox(RawRemote),
+    HttpSd(RawRemote),
+}
+
+/// One `inventory:` item, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Input {
+    File(Source),
+    Remote(RemoteSource),
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
-    path: RelPath,
-    #[serde(default)]
-    format: Format,
+    path: Option<RelPath>,
+    format: Option<Format>,
     profile: Option<ProfileName>,
+    netbox: Option<RawRemote>,
+    http_sd: Option<RawRemote>,
 }
 
-/// A source as written: its path is relative to the main file until
+/// An item as written: a file's path is relative to the main file until
 /// [`Source::rebase`].
-impl<'de> Deserialize<'de> for Source {
+impl<'de> Deserialize<'de> for Spec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Source;
+            type Value = Spec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an inventory file path or {path, format, profile}")
+                f.write_str(
+                    "an inventory file path, {path, format, profile}, {netbox: {…}} or \
+                     {http_sd: {…}}",
+                )
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Source, E> {
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Spec, E> {
                 if v.trim().is_empty() {
                     return Err(custom("must not be empty"));
                 }
-                Ok(Source {
+                Ok(Spec::File(Source {
                     path: PathBuf::from(v),
                     format: Format::Auto,
                     profile: None,
-                })
+                }))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Source, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Spec, A::Error> {
                 let raw = RawSource::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Source {
-                    path: raw.path.0,
-                    format: raw.format,
-                    profile: raw.profile.map(|p| p.0),
-                })
+                let file_keys = raw.path.is_some() || raw.format.is_some() || raw.profile.is_some();
+                match (raw.path, raw.netbox, raw.http_sd) {
+                    (Some(path), None, None) => Ok(Spec::File(Source {
+                        path: path.0,
+                        format: raw.format.unwrap_or_default(),
+                        profile: raw.profile.map(|p| p.0),
+                    })),
+                    (None, Some(n), None) if !file_keys => Ok(Spec::Netbox(n)),
+                    (None, None, Some(h)) if !file_keys => Ok(Spec::HttpSd(h)),
+                    (None, None, None) => Err(custom(
+                        "an inventory source needs `path:`, `netbox:` or `http_sd:`",
+                    )),
+                    _ => Err(custom(
+                        "one source per item: `path:` (with `format:`, `profile:`), `netbox:` \
+                         or `http_sd:` (each with its own `profile:` inside)",
+                    )),
+                }
             }
         }
         d.deserialize_any(V)
@@ -150,7 +184,11 @@ pub(crate) fn load(source: &Source, r: &mut Resolver) -> Result<Vec<Resolved>, C
         add_format_hint(&mut err, &detected);
         err
     };
-    let file = File { path, text: &text };
+    let file = File {
+        path,
+        text: &text,
+        dir: None,
+    };
     let profile = source.profile.as_deref();
     let at = |i| FieldPath::default().index(i);
     if detected.format == Format::Scrapli {

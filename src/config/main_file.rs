@@ -22,7 +22,8 @@ use serde_yaml::Value;
 
 use super::entry::{Defaults, Device, Profile};
 use super::fields::Listen;
-use super::inventory::Source;
+use super::inventory::{Input, Spec};
+use super::remote;
 use super::resolve::{self, File, Resolved, Resolver};
 use super::scrapli;
 use crate::http::settings::{HttpSettings, RawHttp};
@@ -64,7 +65,7 @@ pub(crate) struct MainFile {
     pub shutdown_grace: Option<Duration>,
     pub http: HttpSettings,
     pub state_dir: Option<PathBuf>,
-    pub inventory: Vec<Source>,
+    pub inventory: Vec<Input>,
     pub devices: Vec<Resolved>,
     /// Errors in `inventory:` and `devices:`.
     pub errors: Vec<ConfigError>,
@@ -92,7 +93,7 @@ impl<I, D> Raw<I, D> {
     }
 }
 
-type Parsed = Raw<Vec<Source>, Vec<Device>>;
+type Parsed = Raw<Vec<Spec>, Vec<Device>>;
 
 /// The file parsed, `inventory:` and/or `devices:` left out.
 fn parse_without(
@@ -107,7 +108,7 @@ fn parse_without(
     match (inventory, devices) {
         (false, false) => yaml::parse::<Parsed>(file, text, &[]),
         (false, true) => {
-            yaml::parse::<Raw<Vec<Source>, IgnoredAny>>(file, text, &[]).map(|r| r.with(Some, none))
+            yaml::parse::<Raw<Vec<Spec>, IgnoredAny>>(file, text, &[]).map(|r| r.with(Some, none))
         }
         (true, false) => {
             yaml::parse::<Raw<IgnoredAny, Vec<Device>>>(file, text, &[]).map(|r| r.with(none, Some))
@@ -161,7 +162,11 @@ pub(crate) fn load(path: &Path, r: &mut Resolver) -> Result<MainFile, ConfigErro
             Err(e) => return Err(e),
         }
     };
-    let file = File { path, text: &text };
+    let file = File {
+        path,
+        text: &text,
+        dir: None,
+    };
     let dir = file.dir();
     let root = FieldPath::default();
 
@@ -181,16 +186,45 @@ pub(crate) fn load(path: &Path, r: &mut Resolver) -> Result<MainFile, ConfigErro
 
     let mut inventory = Vec::new();
     if inventory_error.is_none() {
-        for (i, source) in raw.inventory.unwrap_or_default().into_iter().enumerate() {
-            if let Some(p) = &source.profile {
-                if let Err(e) = r.known_profile(p) {
-                    let at = root.key("inventory").index(i).key("profile");
-                    inventory_error = Some(file.error(&at, e));
+        let mut names: Vec<String> = Vec::new();
+        for (i, spec) in raw.inventory.unwrap_or_default().into_iter().enumerate() {
+            let at = root.key("inventory").index(i);
+            let input = match spec {
+                Spec::File(source) => match &source.profile {
+                    Some(p) => r
+                        .known_profile(p)
+                        .map(|()| Input::File(source.rebase(&dir)))
+                        .map_err(|e| file.error(&at.key("profile"), e)),
+                    None => Ok(Input::File(source.rebase(&dir))),
+                },
+                Spec::Netbox(raw) => remote::source(r, &file, &at.key("netbox"), raw, true)
+                    .map(Input::Remote),
+                Spec::HttpSd(raw) => remote::source(r, &file, &at.key("http_sd"), raw, false)
+                    .map(Input::Remote),
+            };
+            let input = input.and_then(|input| match &input {
+                Input::Remote(s) if names.contains(&s.name) => Err(file.error(
+                    &at,
+                    format!(
+                        "a second source named `{}`: give each remote source its own `name:` \
+                         (the `source` label of its metrics)",
+                        s.name
+                    ),
+                )),
+                Input::Remote(s) => {
+                    names.push(s.name.clone());
+                    Ok(input)
+                }
+                Input::File(_) => Ok(input),
+            });
+            match input {
+                Ok(input) => inventory.push(input),
+                Err(e) => {
+                    inventory_error = Some(e);
                     inventory.clear();
                     break;
                 }
             }
-            inventory.push(source.rebase(&dir));
         }
     }
     let mut devices = Vec::new();

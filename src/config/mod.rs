@@ -32,6 +32,7 @@ mod entry;
 mod fields;
 mod inventory;
 mod main_file;
+mod remote;
 mod resolve;
 mod scrapli;
 
@@ -45,7 +46,9 @@ pub use crate::http::settings::HttpSettings;
 pub use crate::logging::{LogFormat, LogSettings};
 pub use crate::settings::{ConfigError, ConfigErrors};
 
+use crate::inventory::{RemoteSource, SourceReport, Store};
 use crate::target::{Device, Protocol, Target};
+use inventory::Input;
 use resolve::Resolver;
 
 /// What to load: a main config file, inventory files, or both.
@@ -56,7 +59,20 @@ use resolve::Resolver;
 pub struct Sources {
     pub config: Option<PathBuf>,
     pub inventories: Vec<PathBuf>,
+    /// Remote sources' last good snapshots (fetched on first use).
+    pub store: Remote,
 }
+
+/// The shared [`Store`] of remote snapshots; equal when the same store.
+#[derive(Clone, Debug, Default)]
+pub struct Remote(pub Arc<Store>);
+
+impl PartialEq for Remote {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+impl Eq for Remote {}
 
 /// The default listen address: loopback only.
 pub const DEFAULT_LISTEN: SocketAddr =
@@ -87,10 +103,17 @@ pub struct Plan {
     /// configuration; only `reachd demo` sets it, for its silent loopback
     /// target (see [`crate::probe::icmp::IcmpProbe::with_broadcast`]).
     pub icmp_broadcast: bool,
+    /// How each inventory source fared, in `inventory:` order.
+    pub sources: Vec<SourceReport>,
+    /// The remote sources, which the daemon refreshes.
+    pub remote: Vec<RemoteSource>,
+    /// Inventory files, which the daemon watches for changes.
+    pub watch: Vec<PathBuf>,
 }
 
 /// Loads and checks the configuration. Errors from several files are all
-/// reported (each file stops at its first error).
+/// reported (each file stops at its first error). Remote sources are read
+/// through `sources.store`: its last good snapshots, else fetched now.
 pub fn load(sources: &Sources) -> Result<Plan, ConfigErrors> {
     load_with_env(sources, |name: &str| std::env::var_os(name))
 }
@@ -123,21 +146,56 @@ fn load_with(
         Some(file) => main_file::load(file, &mut r).map_err(|e| ConfigErrors(vec![e]))?,
         None => main_file::MainFile::default(),
     };
-    inventory.extend(sources.inventories.iter().map(|p| inventory::Source {
-        path: p.clone(),
-        format: inventory::Format::Auto,
-        profile: None,
+    inventory.extend(sources.inventories.iter().map(|p| {
+        Input::File(inventory::Source {
+            path: p.clone(),
+            format: inventory::Format::Auto,
+            profile: None,
+        })
     }));
-    for source in &inventory {
-        match inventory::load(source, &mut r) {
-            Ok(devices) => resolved.extend(devices),
-            Err(e) => errors.push(e),
+    let dir = sources
+        .config
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let (mut reports, mut remote, mut watch) = (Vec::new(), Vec::new(), Vec::new());
+    for input in &inventory {
+        match input {
+            Input::File(source) => {
+                watch.push(source.path.clone());
+                let mut report = SourceReport {
+                    name: source.path.display().to_string(),
+                    kind: "file",
+                    ..SourceReport::default()
+                };
+                match inventory::load(source, &mut r) {
+                    Ok(devices) => {
+                        report.devices = devices.len();
+                        resolved.extend(devices);
+                    }
+                    Err(e) => {
+                        report.error = Some(e.to_string());
+                        errors.push(e);
+                    }
+                }
+                reports.push(report);
+            }
+            Input::Remote(source) => {
+                let (devices, report, errs) = remote::load(source, &sources.store.0, &dir, &mut r);
+                resolved.extend(devices);
+                reports.push(report);
+                errors.extend(errs);
+                remote.push(source.clone());
+            }
         }
     }
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
-    if resolved.is_empty() {
+    // A remote source may have no devices yet (or be down at startup):
+    // the daemon starts and waits for them.
+    if resolved.is_empty() && remote.is_empty() {
         let file = sources.config.clone().unwrap_or_default();
         return Err(ConfigErrors(vec![ConfigError::whole_file(
             &file,
@@ -187,6 +245,9 @@ fn load_with(
         devices,
         targets,
         icmp_broadcast: false,
+        sources: reports,
+        remote,
+        watch,
     })
 }
 

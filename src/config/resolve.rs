@@ -21,11 +21,17 @@ use crate::target::{Device, Protocol, Target};
 pub(crate) struct File<'a> {
     pub path: &'a Path,
     pub text: &'a str,
+    /// Where its relative paths start, when not its own directory (a
+    /// remote source's entries: the main file's).
+    pub dir: Option<&'a Path>,
 }
 
 impl File<'_> {
     /// The directory relative paths in the file start from.
     pub fn dir(&self) -> PathBuf {
+        if let Some(d) = self.dir {
+            return d.to_path_buf();
+        }
         self.path
             .parent()
             .map(Path::to_path_buf)

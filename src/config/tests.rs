@@ -52,6 +52,7 @@ impl Fx {
         self.load(&Sources {
             config: Some(path),
             inventories: vec![],
+            ..Default::default()
         })
     }
 
@@ -59,6 +60,7 @@ impl Fx {
         self.load(&Sources {
             config: None,
             inventories: files.iter().map(|f| self.dir.join(f)).collect(),
+            ..Default::default()
         })
     }
 
@@ -119,6 +121,7 @@ fn load_reads_the_real_environment() {
     let plan = load(&Sources {
         config: None,
         inventories: vec![data("devices_asyncssh.yaml")],
+        ..Default::default()
     })
     .unwrap();
     assert_eq!(plan.targets.len(), 8);
@@ -134,6 +137,7 @@ fn plan_debug_redacts_passwords() {
         .load(&Sources {
             config: None,
             inventories: vec![data("devices_asyncssh.yaml")],
+            ..Default::default()
         })
         .unwrap();
     let debug = format!("{plan:?}");

@@ -218,6 +218,7 @@ mod tests {
         config::load(&Sources {
             config: Some(file),
             inventories: vec![],
+            ..Default::default()
         })
         .unwrap()
     }

@@ -1,0 +1,199 @@
+//! Remote inventory sources in the configuration: `{netbox: {…}}` and
+//! `{http_sd: {…}}` under `inventory:` as written, resolved into
+//! [`RemoteSource`]s, and their snapshots' entries resolved into devices
+//! like a file's (see [`crate::inventory`] for fetching and mapping).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::entry;
+use super::fields::ProfileName;
+use super::resolve::{self, File, Resolved, Resolver};
+use crate::inventory::{
+    self, FilterValues, IpFamily, Kind, Mode, RemoteSource, SourceReport, Store,
+};
+use crate::secret::source::SecretSource;
+use crate::settings::duration::PositiveDur;
+use crate::settings::values::{NonEmpty, RelPath};
+use crate::settings::yaml::{self, FieldPath};
+use crate::settings::{ConfigError, str_then};
+
+/// How often a source is read unless its `refresh:` says otherwise.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
+pub const DEFAULT_HTTP_SD_REFRESH: Duration = Duration::from_secs(60);
+/// Refreshes more often than this would only load the source.
+const MIN_REFRESH: Duration = Duration::from_secs(5);
+
+/// An http(s) URL with a host.
+#[derive(Debug)]
+pub(crate) struct SourceUrl(pub String);
+
+impl<'de> Deserialize<'de> for SourceUrl {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        str_then(d, "an http:// or https:// URL", |s| {
+            let u = reqwest::Url::parse(s.trim()).map_err(|e| format!("invalid URL `{s}`: {e}"))?;
+            if !matches!(u.scheme(), "http" | "https") {
+                return Err(format!("invalid URL `{s}`: use http:// or https://"));
+            }
+            if u.host_str().is_none_or(str::is_empty) {
+                return Err(format!("invalid URL `{s}`: no host"));
+            }
+            Ok(SourceUrl(s.trim().to_owned()))
+        })
+    }
+}
+
+/// A `netbox:` or `http_sd:` block as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRemote {
+    url: SourceUrl,
+    token: Option<SecretSource>,
+    filter: Option<BTreeMap<String, FilterValues>>,
+    refresh: Option<PositiveDur>,
+    timeout: Option<PositiveDur>,
+    profile: Option<ProfileName>,
+    name: Option<NonEmpty>,
+    ip_family: Option<IpFamily>,
+    ca_file: Option<RelPath>,
+    tls_insecure_skip_verify: Option<bool>,
+}
+
+/// Resolves a block at `at` of `file`: secrets read, profile known, paths
+/// rebased. `netbox` says which kind the block is.
+pub(crate) fn source(
+    r: &Resolver,
+    file: &File,
+    at: &FieldPath,
+    raw: RawRemote,
+    netbox: bool,
+) -> Result<RemoteSource, ConfigError> {
+    let kind = if netbox {
+        Kind::Netbox {
+            filter: inventory::query(raw.filter.unwrap_or_default()),
+        }
+    } else {
+        if raw.filter.is_some() {
+            return Err(file.error(
+                &at.key("filter"),
+                "`filter` is for netbox sources (an http_sd URL carries its own query)".into(),
+            ));
+        }
+        Kind::HttpSd
+    };
+    if let Some(p) = &raw.profile {
+        r.known_profile(&p.0)
+            .map_err(|e| file.error(&at.key("profile"), e))?;
+    }
+    let refresh = raw.refresh.map(|d| d.0).unwrap_or(if netbox {
+        DEFAULT_REFRESH
+    } else {
+        DEFAULT_HTTP_SD_REFRESH
+    });
+    if refresh < MIN_REFRESH {
+        return Err(file.error(
+            &at.key("refresh"),
+            format!("refresh must be at least {}s", MIN_REFRESH.as_secs()),
+        ));
+    }
+    let token = r.secret(file, &at.key("token"), raw.token, true)?;
+    let http = inventory::client::Settings {
+        timeout: raw
+            .timeout
+            .map_or(inventory::client::Settings::default().timeout, |d| d.0),
+        ca_file: raw.ca_file.map(|p| file.dir().join(p.0)),
+        tls_insecure_skip_verify: raw.tls_insecure_skip_verify.unwrap_or(false),
+    };
+    if let Some(ca) = &http.ca_file {
+        if let Err(e) = std::fs::metadata(ca) {
+            return Err(file.error(
+                &at.key("ca_file"),
+                format!("cannot read {}: {}", ca.display(), yaml::io_reason(&e)),
+            ));
+        }
+    }
+    Ok(RemoteSource {
+        name: raw.name.map_or_else(|| raw.url.0.clone(), |n| n.0),
+        kind,
+        url: raw.url.0,
+        token,
+        refresh,
+        profile: raw.profile.map(|p| p.0),
+        ip_family: raw.ip_family.unwrap_or_default(),
+        http,
+    })
+}
+
+/// The devices of a remote source: its snapshot (the store's last good
+/// one, else fetched now) resolved like a file's entries. In a lenient
+/// store a source that cannot be fetched, and an entry that does not
+/// resolve, are reported and left out; otherwise they are errors.
+pub(crate) fn load(
+    source: &RemoteSource,
+    store: &Store,
+    dir: &Path,
+    r: &mut Resolver,
+) -> (Vec<Resolved>, SourceReport, Vec<ConfigError>) {
+    let mut report = SourceReport {
+        name: source.name.clone(),
+        kind: source.kind_name(),
+        ..SourceReport::default()
+    };
+    let label = format!("{} {}", source.kind_name(), source.name);
+    if store.mode == Mode::Offline {
+        return (vec![], report, vec![]);
+    }
+    let lenient = store.mode == Mode::Lenient;
+    let snapshot = match store.get_or_fetch(source) {
+        Ok(s) => s,
+        Err(e) => {
+            report.error = Some(e.clone());
+            let errors = if lenient {
+                vec![]
+            } else {
+                vec![ConfigError::whole_file(Path::new(&label), e)]
+            };
+            return (vec![], report, errors);
+        }
+    };
+    let mut errors = Vec::new();
+    let skip = |report: &mut SourceReport, why: String| {
+        report.skipped += 1;
+        if report.skipped_examples.len() < 5 {
+            report.skipped_examples.push(why);
+        }
+    };
+    for s in &snapshot.skipped {
+        if s.invalid && !lenient {
+            errors.push(ConfigError::whole_file(Path::new(&label), s.reason.clone()));
+        }
+        skip(&mut report, s.reason.clone());
+    }
+    let mut devices = Vec::with_capacity(snapshot.entries.len());
+    for e in &snapshot.entries {
+        let path = PathBuf::from(format!("{label}: {}", e.origin));
+        let file = File {
+            path: &path,
+            text: "",
+            dir: Some(dir),
+        };
+        let resolved = yaml::parse_value::<entry::Device>(&path, e.value.clone())
+            .and_then(|d| {
+                resolve::native(r, &file, &FieldPath::default(), d, source.profile.as_deref())
+            });
+        match resolved {
+            Ok(d) => devices.push(d),
+            Err(err) => {
+                if !lenient {
+                    errors.push(err.clone());
+                }
+                skip(&mut report, err.to_string());
+            }
+        }
+    }
+    report.devices = devices.len();
+    (devices, report, errors)
+}

@@ -1,0 +1,302 @@
+//! Remote inventory sources — NetBox and Prometheus HTTP service discovery
+//! — and what keeps every source fresh in the daemon.
+//!
+//! A remote source is fetched over HTTP(S) into a [`Snapshot`]: one entry
+//! per device in reachd's own device format (the map a file entry is),
+//! which the configuration then resolves like any file's entries (profiles,
+//! `defaults:`, validation). The [`Store`] keeps the last good snapshot of
+//! each source: a source that fails to answer keeps its devices.
+//!
+//! Files, one job each: `client` (HTTP with bounds and TLS), `netbox` and
+//! `http_sd` (one source each: fetch and map), `refresh` (the daemon's
+//! refresh tasks, file watching and the sources' metrics).
+
+pub mod client;
+pub mod http_sd;
+pub mod netbox;
+pub mod refresh;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_yaml::{Mapping, Value};
+
+use crate::secret::Secret;
+
+/// Which address of a device to use when it has both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpFamily {
+    /// The source's own primary address, else IPv4, else IPv6.
+    #[default]
+    Auto,
+    Ipv4,
+    Ipv6,
+}
+
+/// What kind of source, and what only that kind has.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    /// NetBox's device list, with these query parameters.
+    Netbox { filter: Vec<(String, String)> },
+    /// A Prometheus HTTP SD URL.
+    HttpSd,
+}
+
+/// A remote source, resolved from the configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteSource {
+    /// Unique among the sources: the `source` label of its metrics.
+    pub name: String,
+    pub kind: Kind,
+    pub url: String,
+    pub token: Option<Secret>,
+    pub refresh: Duration,
+    /// For entries that name no profile.
+    pub profile: Option<String>,
+    pub ip_family: IpFamily,
+    pub http: client::Settings,
+}
+
+impl RemoteSource {
+    /// `netbox` or `http_sd`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Netbox { .. } => "netbox",
+            Kind::HttpSd => "http_sd",
+        }
+    }
+
+    /// Fetches the source once.
+    pub async fn fetch(&self) -> Result<Snapshot, String> {
+        let client = client::Client::new(
+            &self.http,
+            self.token.as_ref().map(client::token_header),
+        )?;
+        match &self.kind {
+            Kind::Netbox { filter } => netbox::fetch(self, &client, filter).await,
+            Kind::HttpSd => http_sd::fetch(&self.url, &client, self.ip_family).await,
+        }
+    }
+
+    /// [`RemoteSource::fetch`] from blocking code, runtime or not: on a
+    /// thread of its own with a runtime of its own.
+    pub fn fetch_blocking(&self) -> Result<Snapshot, String> {
+        let source = self.clone();
+        std::thread::Builder::new()
+            .name("reachd-fetch".to_owned())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start a runtime: {e}"))?;
+                rt.block_on(source.fetch())
+            })
+            .map_err(|e| format!("cannot start a thread: {e}"))?
+            .join()
+            .unwrap_or_else(|_| Err("fetching failed unexpectedly (a bug: please report)".into()))
+    }
+}
+
+/// One device from a remote source, in reachd's device format.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// Names it in errors and logs: `device "r1" (id 7)`.
+    pub origin: String,
+    pub value: Value,
+}
+
+/// A device the source has but reachd does not check.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Skip {
+    pub reason: String,
+    /// Its reachd settings are wrong (an error for `validate`), rather than
+    /// missing what a check needs (a name, an address).
+    pub invalid: bool,
+}
+
+impl Skip {
+    pub fn quiet(reason: String) -> Skip {
+        Skip {
+            reason,
+            invalid: false,
+        }
+    }
+    pub fn invalid(origin: String, why: &str) -> Skip {
+        Skip {
+            reason: format!("{origin}: {why}"),
+            invalid: true,
+        }
+    }
+}
+
+/// What one fetch of a source gave.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub entries: Vec<Entry>,
+    pub skipped: Vec<Skip>,
+}
+
+/// Lays `mapped` labels under the entry's own `labels:` (its own win). An
+/// entry whose `labels` is not a map keeps it, for the parser to refuse.
+pub(crate) fn overlay_labels(entry: &mut Mapping, mapped: Mapping) {
+    if mapped.is_empty() {
+        return;
+    }
+    match entry.get_mut("labels") {
+        None | Some(Value::Null) => {
+            entry.insert("labels".into(), Value::Mapping(mapped));
+        }
+        Some(Value::Mapping(own)) => {
+            let mut all = mapped;
+            for (k, v) in std::mem::take(own) {
+                all.insert(k, v);
+            }
+            *own = all;
+        }
+        Some(_) => {}
+    }
+}
+
+/// The last good snapshot of each remote source, shared by the daemon's
+/// refresh tasks and the configuration loader.
+#[derive(Default)]
+pub struct Store {
+    cache: Mutex<HashMap<String, (RemoteSource, Arc<Snapshot>)>>,
+    pub mode: Mode,
+}
+
+/// What a load does with remote sources.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// A source that cannot be fetched, or an entry that does not resolve,
+    /// is an error (`validate`, `check`).
+    #[default]
+    Strict,
+    /// Such a source or entry is reported and left out (the daemon, which
+    /// keeps a source's last good devices and retries).
+    Lenient,
+    /// Sources are checked as written but not fetched (`validate
+    /// --offline`, the unit's `ExecStartPre`).
+    Offline,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    pub fn new(mode: Mode) -> Store {
+        Store {
+            mode,
+            ..Store::default()
+        }
+    }
+
+    /// The last good snapshot of exactly this source, if any.
+    pub fn cached(&self, source: &RemoteSource) -> Option<Arc<Snapshot>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(&source.name)
+            .filter(|(s, _)| s == source)
+            .map(|(_, snap)| snap.clone())
+    }
+
+    /// The cached snapshot, else one fetched now (and kept).
+    pub fn get_or_fetch(&self, source: &RemoteSource) -> Result<Arc<Snapshot>, String> {
+        if let Some(s) = self.cached(source) {
+            return Ok(s);
+        }
+        let fetched = source.fetch_blocking()?;
+        self.put(source, fetched);
+        Ok(self.cached(source).unwrap_or_default())
+    }
+
+    /// Keeps `snapshot` as the source's last good one; `true` when it
+    /// differs from the one kept before.
+    pub fn put(&self, source: &RemoteSource, snapshot: Snapshot) -> bool {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = cache
+            .get(&source.name)
+            .is_none_or(|(s, old)| s != source || **old != snapshot);
+        if changed {
+            cache.insert(source.name.clone(), (source.clone(), Arc::new(snapshot)));
+        }
+        changed
+    }
+
+    /// Forgets sources no longer configured.
+    pub fn retain(&self, names: &[&str]) {
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|n, _| names.contains(&n.as_str()));
+    }
+}
+
+/// How each source fared in a load: what the daemon's metrics and logs say.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceReport {
+    /// The `source` label: the file's path, or the remote source's name.
+    pub name: String,
+    /// `file`, `netbox` or `http_sd`.
+    pub kind: &'static str,
+    /// Devices it gave.
+    pub devices: usize,
+    /// Devices it has that are not checked, and why (at most a few kept).
+    pub skipped: usize,
+    pub skipped_examples: Vec<String>,
+    /// Why it could not be read (its devices are then its last good ones,
+    /// or none at startup).
+    pub error: Option<String>,
+}
+
+/// `filter:` values: a scalar or a list of them, each one query parameter.
+#[derive(Debug)]
+pub(crate) struct FilterValues(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for FilterValues {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum One {
+            S(String),
+            I(i64),
+            B(bool),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum V {
+            One(One),
+            Many(Vec<One>),
+        }
+        let text = |o: One| match o {
+            One::S(s) => s,
+            One::I(i) => i.to_string(),
+            One::B(b) => b.to_string(),
+        };
+        match V::deserialize(d).map_err(|_| {
+            crate::settings::custom::<D::Error>(
+                "expected a value or a list of values (NetBox query parameters)",
+            )
+        })? {
+            V::One(o) => Ok(FilterValues(vec![text(o)])),
+            V::Many(m) if m.is_empty() => Err(crate::settings::custom(
+                "an empty list filters nothing in: leave the key out",
+            )),
+            V::Many(m) => Ok(FilterValues(m.into_iter().map(text).collect())),
+        }
+    }
+}
+
+/// `filter:` as query parameters, in the order written.
+pub(crate) fn query(filter: BTreeMap<String, FilterValues>) -> Vec<(String, String)> {
+    filter
+        .into_iter()
+        .flat_map(|(k, vs)| vs.0.into_iter().map(move |v| (k.clone(), v)))
+        .collect()
+}

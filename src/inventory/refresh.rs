@@ -1,0 +1,373 @@
+//! The daemon's side of the inventory: each remote source re-read every
+//! `refresh:`, inventory files watched, and every change applied as a
+//! reload; each source's health exported.
+//!
+//! A refresh that fails keeps the source's last good devices (the
+//! [`Store`] is only replaced by a good fetch), says so once when the
+//! source goes down and once when it is back, and sets
+//! `reachd_inventory_source_up` to 0. A file that changes is re-read after
+//! it has been still for a moment (editors and config management write in
+//! steps, or write a new file and rename it over the old one); a file that
+//! vanishes or breaks fails that reload, which keeps the running
+//! configuration whole.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use prometheus::{GaugeVec, IntGaugeVec, Opts, Registry};
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::{RemoteSource, SourceReport, Store};
+use crate::config::{ConfigErrors, Plan};
+use crate::sink::state::unix_seconds;
+
+/// How often inventory files are looked at.
+pub const WATCH_EVERY: Duration = Duration::from_secs(2);
+/// How long a changed file must stay unchanged before it is read.
+pub const SETTLE: Duration = Duration::from_millis(500);
+/// A source that has never answered is retried this often (at most).
+const FIRST_RETRY: Duration = Duration::from_secs(30);
+
+/// The sources' series.
+#[derive(Clone)]
+struct SourceMetrics {
+    up: IntGaugeVec,
+    last_success: GaugeVec,
+    devices: IntGaugeVec,
+    skipped: IntGaugeVec,
+}
+
+impl SourceMetrics {
+    fn register(registry: &Registry) -> SourceMetrics {
+        let labels = &["source", "kind"];
+        let m = SourceMetrics {
+            up: IntGaugeVec::new(
+                Opts::new(
+                    "reachd_inventory_source_up",
+                    "Whether the inventory source's last read succeeded (1) or failed (0); a failed source keeps its last good devices.",
+                ),
+                labels,
+            )
+            .expect("static metric"),
+            last_success: GaugeVec::new(
+                Opts::new(
+                    "reachd_inventory_source_last_success_timestamp_seconds",
+                    "When the inventory source was last read successfully (Unix time).",
+                ),
+                labels,
+            )
+            .expect("static metric"),
+            devices: IntGaugeVec::new(
+                Opts::new(
+                    "reachd_inventory_source_devices",
+                    "Devices the inventory source gives that are checked.",
+                ),
+                labels,
+            )
+            .expect("static metric"),
+            skipped: IntGaugeVec::new(
+                Opts::new(
+                    "reachd_inventory_source_skipped_devices",
+                    "Devices of the inventory source that are not checked (no name, no address, invalid reachd settings); the log says why.",
+                ),
+                labels,
+            )
+            .expect("static metric"),
+        };
+        for c in [
+            Box::new(m.up.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.last_success.clone()),
+            Box::new(m.devices.clone()),
+            Box::new(m.skipped.clone()),
+        ] {
+            // Registered once per daemon: a clash is a bug.
+            registry.register(c).expect("inventory metrics registered once");
+        }
+        m
+    }
+
+    fn success(&self, name: &str, kind: &str, at: SystemTime) {
+        self.up.with_label_values(&[name, kind]).set(1);
+        self.last_success
+            .with_label_values(&[name, kind])
+            .set(unix_seconds(at));
+    }
+
+    fn failure(&self, name: &str, kind: &str) {
+        self.up.with_label_values(&[name, kind]).set(0);
+        // Present from the start, 0 until a first success.
+        let _ = self.last_success.with_label_values(&[name, kind]);
+    }
+
+    fn forget(&self, name: &str, kind: &str) {
+        for v in [&self.up, &self.devices, &self.skipped] {
+            let _ = v.remove_label_values(&[name, kind]);
+        }
+        let _ = self.last_success.remove_label_values(&[name, kind]);
+    }
+}
+
+/// A remote source's task.
+struct Task {
+    source: RemoteSource,
+    now: Arc<Notify>,
+    handle: JoinHandle<()>,
+}
+
+/// Keeps the plan's sources fresh; asks for a reload (with the reason) on
+/// `reload` when one changed.
+pub struct Refresher {
+    store: Arc<Store>,
+    metrics: SourceMetrics,
+    reload: mpsc::Sender<String>,
+    tasks: HashMap<String, Task>,
+    watcher: Option<(Vec<PathBuf>, JoinHandle<()>)>,
+    /// The sources of the running plan, for their series.
+    known: Vec<(String, &'static str)>,
+}
+
+impl Refresher {
+    pub fn start(
+        store: Arc<Store>,
+        registry: &Registry,
+        reload: mpsc::Sender<String>,
+        plan: &Plan,
+    ) -> Refresher {
+        let mut r = Refresher {
+            store,
+            metrics: SourceMetrics::register(registry),
+            reload,
+            tasks: HashMap::new(),
+            watcher: None,
+            known: Vec::new(),
+        };
+        r.update(plan);
+        r
+    }
+
+    /// The plan now running: its sources' series, tasks and watched files.
+    pub fn update(&mut self, plan: &Plan) {
+        let now = SystemTime::now();
+        let reported: Vec<(String, &'static str)> =
+            plan.sources.iter().map(|s| (s.name.clone(), s.kind)).collect();
+        for (name, kind) in &self.known {
+            if !reported.iter().any(|(n, k)| n == name && k == kind) {
+                self.metrics.forget(name, kind);
+            }
+        }
+        self.known = reported;
+        for s in &plan.sources {
+            self.report(s, now);
+        }
+        let names: Vec<&str> = plan.remote.iter().map(|s| s.name.as_str()).collect();
+        self.store.retain(&names);
+        self.tasks.retain(|name, t| {
+            let keep = plan.remote.iter().any(|s| s == &t.source);
+            if !keep {
+                info!(source = %name, "inventory source removed or changed: its refresh task ends");
+                t.handle.abort();
+            }
+            keep
+        });
+        for source in &plan.remote {
+            if self.tasks.contains_key(&source.name) {
+                continue;
+            }
+            let up = plan
+                .sources
+                .iter()
+                .find(|s| s.name == source.name)
+                .is_some_and(|s| s.error.is_none());
+            let now = Arc::new(Notify::new());
+            let handle = tokio::spawn(refresh_loop(
+                source.clone(),
+                self.store.clone(),
+                self.metrics.clone(),
+                self.reload.clone(),
+                now.clone(),
+                up,
+            ));
+            self.tasks.insert(
+                source.name.clone(),
+                Task {
+                    source: source.clone(),
+                    now,
+                    handle,
+                },
+            );
+        }
+        if self.watcher.as_ref().map(|(w, _)| w) != Some(&plan.watch) {
+            if let Some((_, h)) = self.watcher.take() {
+                h.abort();
+            }
+            if !plan.watch.is_empty() {
+                let h = tokio::spawn(watch_files(plan.watch.clone(), self.reload.clone()));
+                self.watcher = Some((plan.watch.clone(), h));
+            }
+        }
+    }
+
+    fn report(&self, s: &SourceReport, now: SystemTime) {
+        let m = &self.metrics;
+        m.devices
+            .with_label_values(&[&s.name, s.kind])
+            .set(s.devices as i64);
+        m.skipped
+            .with_label_values(&[&s.name, s.kind])
+            .set(s.skipped as i64);
+        // A remote source's health is its refresh task's to say, but for
+        // the load that fetched it.
+        match &s.error {
+            None => m.success(&s.name, s.kind, now),
+            Some(e) => {
+                warn!(source = %s.name, kind = s.kind, error = %e, "inventory source cannot be read: its last good devices are kept (none at startup)");
+                m.failure(&s.name, s.kind);
+            }
+        }
+        if s.skipped > 0 {
+            info!(
+                source = %s.name,
+                kind = s.kind,
+                skipped = s.skipped,
+                examples = %s.skipped_examples.join("; "),
+                "inventory source: some devices are not checked"
+            );
+        }
+    }
+
+    /// A reload failed: files named in its errors are down.
+    pub fn failed(&self, errors: &ConfigErrors) {
+        for (name, kind) in &self.known {
+            if *kind == "file" && errors.0.iter().any(|e| e.file.display().to_string() == *name) {
+                self.metrics.failure(name, kind);
+            }
+        }
+    }
+
+    /// Asks every remote source to refresh now (SIGHUP).
+    pub fn refresh_now(&self) {
+        for t in self.tasks.values() {
+            t.now.notify_one();
+        }
+    }
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        for t in self.tasks.values() {
+            t.handle.abort();
+        }
+        if let Some((_, h)) = &self.watcher {
+            h.abort();
+        }
+    }
+}
+
+/// Re-reads one source forever.
+async fn refresh_loop(
+    source: RemoteSource,
+    store: Arc<Store>,
+    metrics: SourceMetrics,
+    reload: mpsc::Sender<String>,
+    now: Arc<Notify>,
+    mut up: bool,
+) {
+    let kind = source.kind_name();
+    loop {
+        let wait = if up || store.cached(&source).is_some() {
+            source.refresh
+        } else {
+            source.refresh.min(FIRST_RETRY)
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = now.notified() => {}
+        }
+        match source.fetch().await {
+            Ok(snapshot) => {
+                metrics.success(&source.name, kind, SystemTime::now());
+                if !up {
+                    info!(source = %source.name, kind, devices = snapshot.entries.len(), "inventory source answers again");
+                    up = true;
+                }
+                let n = snapshot.entries.len();
+                if store.put(&source, snapshot) {
+                    let why = format!("inventory source {} changed ({n} devices)", source.name);
+                    // A full queue already holds a reload that reads it.
+                    let _ = reload.try_send(why);
+                }
+            }
+            Err(e) => {
+                metrics.failure(&source.name, kind);
+                if up {
+                    warn!(source = %source.name, kind, error = %e, "inventory source cannot be read: its last good devices are kept");
+                    up = false;
+                }
+            }
+        }
+    }
+}
+
+/// What a file looks like from outside: enough to see a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Seen {
+    Missing,
+    File {
+        len: u64,
+        modified: Option<SystemTime>,
+        inode: u64,
+    },
+}
+
+fn look(path: &PathBuf) -> Seen {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) => Seen::File {
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode: m.ino(),
+        },
+        Err(_) => Seen::Missing,
+    }
+}
+
+/// Watches inventory files; asks for a reload when one changed and then
+/// stayed still for [`SETTLE`].
+async fn watch_files(files: Vec<PathBuf>, reload: mpsc::Sender<String>) {
+    let mut seen: Vec<Seen> = files.iter().map(look).collect();
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now: Vec<Seen> = files.iter().map(look).collect();
+        if now == seen {
+            continue;
+        }
+        // Changed: wait until it is still.
+        let mut settled = now;
+        loop {
+            tokio::time::sleep(SETTLE).await;
+            let again: Vec<Seen> = files.iter().map(look).collect();
+            if again == settled {
+                break;
+            }
+            settled = again;
+        }
+        let changed: Vec<String> = files
+            .iter()
+            .zip(seen.iter().zip(&settled))
+            .filter(|(_, (a, b))| a != b)
+            .map(|(f, (_, b))| {
+                let gone = if *b == Seen::Missing { " (gone)" } else { "" };
+                format!("{}{gone}", f.display())
+            })
+            .collect();
+        seen = settled;
+        let _ = reload.try_send(format!("inventory file changed: {}", changed.join(", ")));
+    }
+}
