@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use std::sync::Arc;
 
 use crate::config::{self, LogFormat, Sources};
-use crate::inventory::{Mode, Store};
 use crate::daemon::{self, Overrides};
+use crate::inventory::{Mode, Store};
 use crate::round::{self, Filter, Format};
 use crate::target::Protocol;
 

@@ -197,10 +197,12 @@ pub(crate) fn load(path: &Path, r: &mut Resolver) -> Result<MainFile, ConfigErro
                         .map_err(|e| file.error(&at.key("profile"), e)),
                     None => Ok(Input::File(source.rebase(&dir))),
                 },
-                Spec::Netbox(raw) => remote::source(r, &file, &at.key("netbox"), raw, true)
-                    .map(Input::Remote),
-                Spec::HttpSd(raw) => remote::source(r, &file, &at.key("http_sd"), raw, false)
-                    .map(Input::Remote),
+                Spec::Netbox(raw) => {
+                    remote::source(r, &file, &at.key("netbox"), raw, true).map(Input::Remote)
+                }
+                Spec::HttpSd(raw) => {
+                    remote::source(r, &file, &at.key("http_sd"), raw, false).map(Input::Remote)
+                }
             };
             let input = input.and_then(|input| match &input {
                 Input::Remote(s) if names.contains(&s.name) => Err(file.error(

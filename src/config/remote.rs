@@ -180,10 +180,15 @@ pub(crate) fn load(
             text: "",
             dir: Some(dir),
         };
-        let resolved = yaml::parse_value::<entry::Device>(&path, e.value.clone())
-            .and_then(|d| {
-                resolve::native(r, &file, &FieldPath::default(), d, source.profile.as_deref())
-            });
+        let resolved = yaml::parse_value::<entry::Device>(&path, e.value.clone()).and_then(|d| {
+            resolve::native(
+                r,
+                &file,
+                &FieldPath::default(),
+                d,
+                source.profile.as_deref(),
+            )
+        });
         match resolved {
             Ok(d) => devices.push(d),
             Err(err) => {

@@ -56,10 +56,7 @@ impl Client {
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
                 .map_err(|e| format!("ca_file {}: not PEM certificates: {e}", path.display()))?;
             if certs.is_empty() {
-                return Err(format!(
-                    "ca_file {}: no certificate in it",
-                    path.display()
-                ));
+                return Err(format!("ca_file {}: no certificate in it", path.display()));
             }
             for c in certs {
                 b = b.add_root_certificate(c);

@@ -174,7 +174,12 @@ mod tests {
 
     #[test]
     fn empty_and_malformed_lists() {
-        assert!(parse(&json!([]), IpFamily::Auto).unwrap().entries.is_empty());
+        assert!(
+            parse(&json!([]), IpFamily::Auto)
+                .unwrap()
+                .entries
+                .is_empty()
+        );
         assert!(parse(&json!({"targets": []}), IpFamily::Auto).is_err());
         assert!(parse(&json!([{"labels": {}}]), IpFamily::Auto).is_err());
         assert!(parse(&json!([{"targets": [1]}]), IpFamily::Auto).is_err());

@@ -71,10 +71,8 @@ impl RemoteSource {
 
     /// Fetches the source once.
     pub async fn fetch(&self) -> Result<Snapshot, String> {
-        let client = client::Client::new(
-            &self.http,
-            self.token.as_ref().map(client::token_header),
-        )?;
+        let client =
+            client::Client::new(&self.http, self.token.as_ref().map(client::token_header))?;
         match &self.kind {
             Kind::Netbox { filter } => netbox::fetch(self, &client, filter).await,
             Kind::HttpSd => http_sd::fetch(&self.url, &client, self.ip_family).await,

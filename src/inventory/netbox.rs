@@ -108,7 +108,11 @@ fn ip_of(d: &Json, key: &str) -> Option<String> {
 /// Maps one device.
 pub fn entry(d: &Json, family: IpFamily) -> Result<Entry, Skip> {
     let id = d.get("id").and_then(Json::as_u64).unwrap_or_default();
-    let Some(name) = d.get("name").and_then(Json::as_str).filter(|n| !n.is_empty()) else {
+    let Some(name) = d
+        .get("name")
+        .and_then(Json::as_str)
+        .filter(|n| !n.is_empty())
+    else {
         return Err(Skip::quiet(format!("device id {id} has no name")));
     };
     let origin = format!("device \"{name}\" (id {id})");
@@ -118,7 +122,12 @@ pub fn entry(d: &Json, family: IpFamily) -> Result<Entry, Skip> {
             let block = &d["config_context"]["reachd"];
             match serde_yaml::to_value(block) {
                 Ok(Value::Mapping(m)) => m,
-                _ => return Err(Skip::invalid(origin, "config context `reachd` is not a map")),
+                _ => {
+                    return Err(Skip::invalid(
+                        origin,
+                        "config context `reachd` is not a map",
+                    ));
+                }
             }
         }
         Some(_) => {
@@ -250,7 +259,12 @@ mod tests {
     fn skipped_and_invalid_devices_say_why() {
         let mut d = device();
         d["name"] = Json::Null;
-        assert!(entry(&d, IpFamily::Auto).unwrap_err().reason.contains("id 7 has no name"));
+        assert!(
+            entry(&d, IpFamily::Auto)
+                .unwrap_err()
+                .reason
+                .contains("id 7 has no name")
+        );
         let mut d = device();
         d["primary_ip"] = Json::Null;
         d["primary_ip4"] = Json::Null;

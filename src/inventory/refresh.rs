@@ -85,7 +85,9 @@ impl SourceMetrics {
             Box::new(m.skipped.clone()),
         ] {
             // Registered once per daemon: a clash is a bug.
-            registry.register(c).expect("inventory metrics registered once");
+            registry
+                .register(c)
+                .expect("inventory metrics registered once");
         }
         m
     }
@@ -152,8 +154,11 @@ impl Refresher {
     /// The plan now running: its sources' series, tasks and watched files.
     pub fn update(&mut self, plan: &Plan) {
         let now = SystemTime::now();
-        let reported: Vec<(String, &'static str)> =
-            plan.sources.iter().map(|s| (s.name.clone(), s.kind)).collect();
+        let reported: Vec<(String, &'static str)> = plan
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), s.kind))
+            .collect();
         for (name, kind) in &self.known {
             if !reported.iter().any(|(n, k)| n == name && k == kind) {
                 self.metrics.forget(name, kind);
@@ -242,7 +247,12 @@ impl Refresher {
     /// A reload failed: files named in its errors are down.
     pub fn failed(&self, errors: &ConfigErrors) {
         for (name, kind) in &self.known {
-            if *kind == "file" && errors.0.iter().any(|e| e.file.display().to_string() == *name) {
+            if *kind == "file"
+                && errors
+                    .0
+                    .iter()
+                    .any(|e| e.file.display().to_string() == *name)
+            {
                 self.metrics.failure(name, kind);
             }
         }

@@ -58,7 +58,10 @@ pub(crate) fn parse<T: DeserializeOwned>(
 
 /// An untyped value parsed as a `T` (entries of remote sources): errors
 /// name the field path; there is no text to locate them in.
-pub(crate) fn parse_value<T: DeserializeOwned>(file: &Path, value: Value) -> Result<T, ConfigError> {
+pub(crate) fn parse_value<T: DeserializeOwned>(
+    file: &Path,
+    value: Value,
+) -> Result<T, ConfigError> {
     serde_path_to_error::deserialize(value).map_err(|e| from_yaml(file, e, &[]))
 }
 
