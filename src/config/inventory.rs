@@ -1,5 +1,6 @@
-//! Inventory files: device lists in reachd's own format or scrapli's, named
-//! by the main file's `inventory:` or by `--inventory`.
+//! Inventory files: device lists in reachd's own format or scrapli's, or a
+//! Nornir SimpleInventory (`nornir`), named by the main file's `inventory:`
+//! or by `--inventory`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use serde_yaml::Value;
 use super::entry::{self, DEVICE_KEYS};
 use super::fields::ProfileName;
 use super::resolve::{self, File, Resolved, Resolver};
-use super::scrapli;
+use super::{nornir, scrapli};
 use crate::settings::values::RelPath;
 use crate::settings::yaml::{self, FieldPath, unknown_field_name};
 use crate::settings::{ConfigError, custom};
@@ -21,20 +22,43 @@ use crate::settings::{ConfigError, custom};
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Format {
     /// scrapli-style if the first entry has a scrapli key (`host`,
-    /// `auth_username`, `transport`, …), else reachd's own.
+    /// `auth_username`, `transport`, …), else reachd's own; a Nornir hosts
+    /// file if the top level is a map of host names to maps.
     #[default]
     Auto,
     Reachd,
     Scrapli,
+    /// A Nornir SimpleInventory hosts file (with its groups and defaults).
+    Nornir,
 }
 
-/// One inventory source: a path, or `{path, format, profile}`.
+/// One inventory source: a path, or `{path, format, profile, groups,
+/// defaults}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Source {
     pub path: PathBuf,
     pub format: Format,
     /// Profile for every entry of the file that names none itself.
     pub profile: Option<String>,
+    /// Nornir only: the groups file (default: `groups.yaml` or `.yml`
+    /// beside the hosts file, if there is one).
+    pub groups: Option<PathBuf>,
+    /// Nornir only: the defaults file (default: `defaults.yaml` or `.yml`
+    /// beside the hosts file, if there is one).
+    pub defaults: Option<PathBuf>,
+}
+
+impl Source {
+    /// A file named by `--inventory`: format detected, no profile.
+    pub fn file(path: PathBuf) -> Source {
+        Source {
+            path,
+            format: Format::Auto,
+            profile: None,
+            groups: None,
+            defaults: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -44,6 +68,8 @@ struct RawSource {
     #[serde(default)]
     format: Format,
     profile: Option<ProfileName>,
+    groups: Option<RelPath>,
+    defaults: Option<RelPath>,
 }
 
 /// A source as written: its path is relative to the main file until
@@ -54,24 +80,30 @@ impl<'de> Deserialize<'de> for Source {
         impl<'de> Visitor<'de> for V {
             type Value = Source;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an inventory file path or {path, format, profile}")
+                f.write_str("an inventory file path or {path, format, profile, groups, defaults}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Source, E> {
                 if v.trim().is_empty() {
                     return Err(custom("must not be empty"));
                 }
-                Ok(Source {
-                    path: PathBuf::from(v),
-                    format: Format::Auto,
-                    profile: None,
-                })
+                Ok(Source::file(PathBuf::from(v)))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Source, A::Error> {
                 let raw = RawSource::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                if matches!(raw.format, Format::Reachd | Format::Scrapli)
+                    && (raw.groups.is_some() || raw.defaults.is_some())
+                {
+                    return Err(custom(
+                        "`groups` and `defaults` are Nornir files: only for `format: nornir` \
+                         (or `auto`)",
+                    ));
+                }
                 Ok(Source {
                     path: raw.path.0,
                     format: raw.format,
                     profile: raw.profile.map(|p| p.0),
+                    groups: raw.groups.map(|p| p.0),
+                    defaults: raw.defaults.map(|p| p.0),
                 })
             }
         }
@@ -80,9 +112,11 @@ impl<'de> Deserialize<'de> for Source {
 }
 
 impl Source {
-    /// The source with its path relative to `dir`, the main file's.
+    /// The source with its paths relative to `dir`, the main file's.
     pub fn rebase(mut self, dir: &Path) -> Source {
         self.path = dir.join(&self.path);
+        self.groups = self.groups.map(|p| dir.join(p));
+        self.defaults = self.defaults.map(|p| dir.join(p));
         self
     }
 }
@@ -124,16 +158,43 @@ pub(crate) fn load(source: &Source, r: &mut Resolver) -> Result<Vec<Resolved>, C
     let text = yaml::read(path, "inventory file")?;
     let value = yaml::load(path, &text)?;
     let whole = |m: &str| Err(ConfigError::whole_file(path, m));
-    let items = match &value {
-        Value::Null => return whole("inventory file is empty (expected a list of devices)"),
-        Value::Sequence(items) if items.is_empty() => {
+    let file = File { path, text: &text };
+    let profile = source.profile.as_deref();
+    let nornir = |r: &mut Resolver| {
+        let (groups, defaults) = (source.groups.as_deref(), source.defaults.as_deref());
+        nornir::load(r, &file, groups, defaults, profile)
+    };
+    let items = match (&value, source.format) {
+        (Value::Null, Format::Nornir) => {
+            return whole("inventory file is empty (expected a Nornir map of hosts)");
+        }
+        (Value::Null, _) => {
+            return whole("inventory file is empty (expected a list of devices)");
+        }
+        (Value::Mapping(_), Format::Nornir) => return nornir(r),
+        (Value::Mapping(_), Format::Auto) => match nornir::detect(&value) {
+            Ok(()) => return nornir(r),
+            Err(why) => {
+                return whole(&format!(
+                    "expected a list of devices, or a Nornir hosts file (a map of host names to \
+                     hosts), at the top level; found a map, but {why}"
+                ));
+            }
+        },
+        (_, Format::Nornir) => {
+            return whole(
+                "expected a Nornir hosts file (a map of host names to hosts) at the top level, \
+                 as its `format: nornir` says",
+            );
+        }
+        (Value::Sequence(items), _) if items.is_empty() => {
             return whole("inventory file has no devices (the list is empty)");
         }
-        Value::Sequence(items) => items,
-        Value::Mapping(_) => {
+        (Value::Sequence(items), _) => items,
+        (Value::Mapping(_), _) => {
             return whole(
-                "expected a list of devices at the top level, found a map \
-                 (Nornir-style inventories are not supported yet)",
+                "expected a list of devices at the top level, found a map (a Nornir hosts \
+                 file needs `format: nornir` or `auto`)",
             );
         }
         _ => return whole("expected a list of devices at the top level"),
@@ -150,8 +211,6 @@ pub(crate) fn load(source: &Source, r: &mut Resolver) -> Result<Vec<Resolved>, C
         add_format_hint(&mut err, &detected);
         err
     };
-    let file = File { path, text: &text };
-    let profile = source.profile.as_deref();
     let at = |i| FieldPath::default().index(i);
     if detected.format == Format::Scrapli {
         let entries: Vec<scrapli::Entry> =

@@ -32,6 +32,7 @@ mod entry;
 mod fields;
 mod inventory;
 mod main_file;
+mod nornir;
 mod resolve;
 mod scrapli;
 
@@ -123,11 +124,12 @@ fn load_with(
         Some(file) => main_file::load(file, &mut r).map_err(|e| ConfigErrors(vec![e]))?,
         None => main_file::MainFile::default(),
     };
-    inventory.extend(sources.inventories.iter().map(|p| inventory::Source {
-        path: p.clone(),
-        format: inventory::Format::Auto,
-        profile: None,
-    }));
+    inventory.extend(
+        sources
+            .inventories
+            .iter()
+            .map(|p| inventory::Source::file(p.clone())),
+    );
     for source in &inventory {
         match inventory::load(source, &mut r) {
             Ok(devices) => resolved.extend(devices),
