@@ -14,6 +14,7 @@ pub mod engine;
 pub mod exposition;
 pub mod fdlimit;
 pub mod http;
+pub mod inventory_cmd;
 pub mod logging;
 pub mod memory;
 pub mod notify;
