@@ -791,7 +791,13 @@ impl Inventory<'_> {
                 name.clone()
             }
         };
-        r.device(name, address, profile, layer)
-            .map_err(|e| hosts.error(at, e))
+        r.device(name, address, profile, layer).map_err(|e| {
+            let e = e.replace(
+                "on the device or its profile",
+                "on the Nornir host, a group or the defaults, or in its `reachd:` block or \
+                 profile",
+            );
+            hosts.error(at, e)
+        })
     }
 }
