@@ -3,7 +3,8 @@
 //! The main file (see `config/reachd.example.yaml` for every key) holds the
 //! daemon's settings, per-check `defaults:`, credential/group `profiles:`,
 //! `inventory:` sources and `devices:`. Inventory files are device lists in
-//! reachd's own format or scrapli's (`config/devices.scrapli.yaml`).
+//! reachd's own format or scrapli's (`config/devices.scrapli.yaml`), or
+//! Nornir SimpleInventory files (`config/nornir/`).
 //!
 //! Each file is parsed once into plain structs, then resolved by plain
 //! functions: settings cascade field by field, built-in defaults →
@@ -21,6 +22,7 @@
 //! - `inventory`: inventory sources and files, format detection;
 //! - `entry`, `scrapli`: the two device entry formats (and profiles,
 //!   `defaults:`);
+//! - `nornir`: Nornir's hosts, groups and defaults files → device entries;
 //! - `resolve`: the cascade, device names, targets;
 //! - `fields`: validated values of devices and profiles (secrets:
 //!   [`crate::secret::source`]).
