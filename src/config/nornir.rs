@@ -197,7 +197,7 @@ enum Datum {
     /// A list or a map.
     Other,
     /// The `reachd:` block (`None`: `reachd: null`).
-    Reachd(Option<Block>),
+    Reachd(Option<Box<Block>>),
 }
 
 /// `data`, in file order.
@@ -215,7 +215,7 @@ impl<'de> Deserialize<'de> for Data {
                 let mut out = Vec::new();
                 while let Some(key) = map.next_key::<String>()? {
                     let datum = if key == "reachd" {
-                        Datum::Reachd(map.next_value::<Option<Block>>()?)
+                        Datum::Reachd(map.next_value::<Option<Block>>()?.map(Box::new))
                     } else {
                         match map.next_value::<Value>()? {
                             Value::Null => Datum::Scalar(None),
@@ -366,7 +366,7 @@ struct Conn {
 }
 
 /// A `data` value, resolved.
-enum Value2 {
+enum DataItem {
     Scalar(Option<String>),
     Other,
     Reachd(Option<Box<ReachdBlock>>),
@@ -389,7 +389,7 @@ struct Level {
     platform: Option<String>,
     /// Parent groups, as indices into the groups, once checked.
     groups: Vec<usize>,
-    data: Vec<(String, Value2)>,
+    data: Vec<(String, DataItem)>,
     conns: [Conn; 3],
 }
 
@@ -400,9 +400,9 @@ fn level(r: &Resolver, file: &File, at: &FieldPath, e: Element) -> Result<Level,
     let data_at = at.key("data");
     for (key, datum) in e.data.map(|d| d.0).unwrap_or_default() {
         data.push(match datum {
-            Datum::Scalar(s) => (key, Value2::Scalar(s)),
-            Datum::Other => (key, Value2::Other),
-            Datum::Reachd(None) => (key, Value2::Reachd(None)),
+            Datum::Scalar(s) => (key, DataItem::Scalar(s)),
+            Datum::Other => (key, DataItem::Other),
+            Datum::Reachd(None) => (key, DataItem::Reachd(None)),
             Datum::Reachd(Some(b)) => {
                 let at = data_at.key("reachd");
                 if let Some(p) = &b.profile {
@@ -415,7 +415,7 @@ fn level(r: &Resolver, file: &File, at: &FieldPath, e: Element) -> Result<Level,
                     profile: b.profile,
                     layer,
                 };
-                (key, Value2::Reachd(Some(Box::new(block))))
+                (key, DataItem::Reachd(Some(Box::new(block))))
             }
         });
     }
@@ -730,12 +730,12 @@ impl Inventory<'_> {
                     continue;
                 }
                 match value {
-                    Value2::Scalar(Some(v))
+                    DataItem::Scalar(Some(v))
                         if check_label_name(key).is_ok() && v.len() <= MAX_LABEL_BYTES =>
                     {
                         labels.insert(key.clone(), v.clone());
                     }
-                    Value2::Reachd(b) => block = b.as_deref(),
+                    DataItem::Reachd(b) => block = b.as_deref(),
                     _ => {}
                 }
             }
