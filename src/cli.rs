@@ -70,6 +70,17 @@ pub enum Command {
         #[arg(long)]
         offline: bool,
     },
+    /// Print the devices every inventory source yields, resolved: name,
+    /// address, labels, and each check with its port, username and whether a
+    /// password and an enable password are set (never a secret). Resolves
+    /// no name, sends nothing; exit 2 on a configuration error.
+    Inventory {
+        #[command(flatten)]
+        sources: SourceArgs,
+        /// Output format (json: one object per device and line).
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Serve simulated Cisco-like SSH and Telnet devices on loopback (healthy and
     /// faulty) until Ctrl-C: for demos, tests and benchmarks.
     ///
@@ -94,7 +105,8 @@ pub struct SourceArgs {
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A device list, in reachd's own or scrapli's format (the seeds'
-    /// devices.yaml); repeatable. Works with or without --config.
+    /// devices.yaml), or a Nornir hosts.yaml (with groups.yaml and
+    /// defaults.yaml beside it); repeatable. Works with or without --config.
     #[arg(long = "inventory", short = 'i', value_name = "FILE")]
     pub inventories: Vec<PathBuf>,
 }
@@ -294,6 +306,10 @@ pub fn main() -> ExitCode {
                 }
             }
         }
+        Command::Inventory { sources, format } => match sources.sources() {
+            Ok(sources) => crate::inventory_cmd::run(&sources, format),
+            Err(code) => code,
+        },
         Command::Sim(args) => runtime().block_on(crate::sim::cli::run(args)),
         Command::Demo { listen, log } => {
             runtime().block_on(crate::demo::run(log.overrides(Some(listen))))

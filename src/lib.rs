@@ -15,6 +15,7 @@ pub mod exposition;
 pub mod fdlimit;
 pub mod http;
 pub mod inventory;
+pub mod inventory_cmd;
 pub mod logging;
 pub mod memory;
 pub mod notify;

@@ -171,6 +171,74 @@ fn validate_accepts_the_shipped_examples() {
 }
 
 #[test]
+fn inventory_prints_resolved_devices_and_never_a_secret() {
+    let d = Dir::new("inventory");
+    let hosts = d.file(
+        "hosts.yaml",
+        "r1:\n  hostname: 192.0.2.1\n  groups: [ios]\n  data: {site: fra1, rack: 7}\n\
+         sw1:\n  hostname: sw1.example.invalid\n  platform: cisco_ios_telnet\n  port: 2323\n",
+    );
+    d.file(
+        "groups.yaml",
+        "ios:\n  platform: cisco_ios\n  connection_options:\n    netmiko:\n      \
+         extras: {secret: s3cret-enable-4711}\n",
+    );
+    d.file(
+        "defaults.yaml",
+        "username: netops\npassword: s3cret-password-4711\n",
+    );
+    let o = reachd(&["inventory", "--inventory", &hosts, "--format", "json"]);
+    assert_eq!(code(&o), 0, "stderr: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(!out.contains("s3cret"), "{out}");
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0]["name"], "r1");
+    assert_eq!(rows[0]["address"], "192.0.2.1");
+    assert_eq!(
+        rows[0]["labels"],
+        serde_json::json!({"platform": "cisco_ios", "rack": "7", "site": "fra1"})
+    );
+    assert_eq!(
+        rows[0]["checks"][0],
+        serde_json::json!({"protocol": "icmp"})
+    );
+    let ssh = &rows[0]["checks"][1];
+    assert_eq!(ssh["protocol"], "ssh");
+    assert_eq!(ssh["port"], 22);
+    assert_eq!(ssh["username"], "netops");
+    assert_eq!(ssh["password_set"], true);
+    assert_eq!(ssh["enable_password_set"], true);
+    let telnet = &rows[1]["checks"][1];
+    assert_eq!(rows[1]["address"], "sw1.example.invalid");
+    assert_eq!(telnet["protocol"], "telnet");
+    assert_eq!(telnet["port"], 2323);
+    assert_eq!(telnet["enable_password_set"], false);
+
+    let o = reachd(&["inventory", "--inventory", &hosts]);
+    assert_eq!(code(&o), 0, "stderr: {}", text(&o.stderr));
+    let table = text(&o.stdout);
+    assert!(table.starts_with("DEVICE"), "{table}");
+    assert!(
+        table.contains("ssh:22(user=netops,password,enable)"),
+        "{table}"
+    );
+    assert!(!table.contains("s3cret"), "{table}");
+
+    let bad = d.file("bad.yaml", "r1:\n  hostnme: 192.0.2.1\n");
+    let o = reachd(&["inventory", "--inventory", &bad]);
+    assert_eq!(code(&o), 2);
+    assert_eq!(
+        text(&o.stderr).trim(),
+        format!("{bad}:2:3: r1.hostnme: unknown field `hostnme`, did you mean `hostname`?")
+    );
+    assert_eq!(code(&reachd(&["inventory"])), 2, "no sources: usage error");
+}
+
+#[test]
 fn missing_sources_and_bad_flags_are_usage_errors() {
     assert_eq!(code(&reachd(&["check"])), 2);
     assert_eq!(
@@ -178,7 +246,7 @@ fn missing_sources_and_bad_flags_are_usage_errors() {
         2
     );
     let help = text(&reachd(&["--help"]).stdout);
-    for cmd in ["run", "check", "validate", "demo"] {
+    for cmd in ["run", "check", "validate", "inventory", "demo"] {
         assert!(help.contains(cmd), "{help}");
     }
     let help = text(&reachd(&["check", "--help"]).stdout);

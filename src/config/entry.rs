@@ -187,3 +187,34 @@ impl<'de> Deserialize<'de> for Defaults {
             .map(|p| Defaults(p.settings.blocks))
     }
 }
+
+/// A device entry without its name: the `reachd:` block of a Nornir
+/// host's or group's `data` (the name is the Nornir host's).
+pub(crate) struct Block {
+    pub address: Option<String>,
+    pub profile: Option<String>,
+    pub settings: Settings,
+}
+
+static BLOCK_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    DEVICE_KEYS
+        .iter()
+        .copied()
+        .filter(|k| *k != "name")
+        .collect()
+});
+
+impl<'de> Deserialize<'de> for Block {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let entry = Entry {
+            keys: &BLOCK_KEYS,
+            expecting: "a reachd device entry without `name` (a map of settings)",
+            in_defaults: false,
+        };
+        d.deserialize_map(entry).map(|p| Block {
+            address: p.address,
+            profile: p.profile,
+            settings: p.settings,
+        })
+    }
+}

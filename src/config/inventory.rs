@@ -1,6 +1,7 @@
 //! Inventory sources as written (`inventory:` items: files, NetBox, HTTP
 //! SD), and inventory files: device lists in reachd's own format or
-//! scrapli's, named by the main file's `inventory:` or by `--inventory`.
+//! scrapli's, or a Nornir SimpleInventory (`nornir`), named by the main
+//! file's `inventory:` or by `--inventory`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use super::entry::{self, DEVICE_KEYS};
 use super::fields::ProfileName;
 use super::remote::RawRemote;
 use super::resolve::{self, File, Resolved, Resolver};
-use super::scrapli;
+use super::{nornir, scrapli};
 use crate::inventory::RemoteSource;
 use crate::settings::values::RelPath;
 use crate::settings::yaml::{self, FieldPath, unknown_field_name};
@@ -24,20 +25,60 @@ use crate::settings::{ConfigError, custom};
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Format {
     /// scrapli-style if the first entry has a scrapli key (`host`,
-    /// `auth_username`, `transport`, …), else reachd's own.
+    /// `auth_username`, `transport`, …), else reachd's own; a Nornir hosts
+    /// file if the top level is a map of host names to maps.
     #[default]
     Auto,
     Reachd,
     Scrapli,
+    /// A Nornir SimpleInventory hosts file (with its groups and defaults).
+    Nornir,
 }
 
-/// One inventory file: a path, or `{path, format, profile}`.
+/// One inventory source: a path, or `{path, format, profile, groups,
+/// defaults}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Source {
     pub path: PathBuf,
     pub format: Format,
     /// Profile for every entry of the file that names none itself.
     pub profile: Option<String>,
+    /// Nornir only: the groups file (default: `groups.yaml` or `.yml`
+    /// beside the hosts file, if there is one).
+    pub groups: Option<PathBuf>,
+    /// Nornir only: the defaults file (default: `defaults.yaml` or `.yml`
+    /// beside the hosts file, if there is one).
+    pub defaults: Option<PathBuf>,
+}
+
+impl Source {
+    /// The files the source reads, which the daemon watches: the file and,
+    /// when it is or may be a Nornir hosts file, its groups and defaults
+    /// files, named or beside it (whether they exist yet or not).
+    pub fn watched(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.path.clone()];
+        if matches!(self.format, Format::Nornir | Format::Auto) {
+            let dir = self.path.parent().unwrap_or(Path::new(""));
+            for (named, stem) in [(&self.groups, "groups"), (&self.defaults, "defaults")] {
+                match named {
+                    Some(p) => files.push(p.clone()),
+                    None => files.extend(["yaml", "yml"].map(|e| dir.join(format!("{stem}.{e}")))),
+                }
+            }
+        }
+        files
+    }
+
+    /// A file named by `--inventory`: format detected, no profile.
+    pub fn file(path: PathBuf) -> Source {
+        Source {
+            path,
+            format: Format::Auto,
+            profile: None,
+            groups: None,
+            defaults: None,
+        }
+    }
 }
 
 /// One `inventory:` item as written: a file, or a remote source's block.
@@ -63,6 +104,8 @@ struct RawSource {
     profile: Option<ProfileName>,
     netbox: Option<RawRemote>,
     http_sd: Option<RawRemote>,
+    groups: Option<RelPath>,
+    defaults: Option<RelPath>,
 }
 
 /// An item as written: a file's path is relative to the main file until
@@ -74,28 +117,39 @@ impl<'de> Deserialize<'de> for Spec {
             type Value = Spec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "an inventory file path, {path, format, profile}, {netbox: {…}} or \
-                     {http_sd: {…}}",
+                    "an inventory file path, {path, format, profile, groups, defaults}, \
+                     {netbox: {…}} or {http_sd: {…}}",
                 )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Spec, E> {
                 if v.trim().is_empty() {
                     return Err(custom("must not be empty"));
                 }
-                Ok(Spec::File(Source {
-                    path: PathBuf::from(v),
-                    format: Format::Auto,
-                    profile: None,
-                }))
+                Ok(Spec::File(Source::file(PathBuf::from(v))))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Spec, A::Error> {
                 let raw = RawSource::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let file_keys = raw.path.is_some() || raw.format.is_some() || raw.profile.is_some();
+                let format = raw.format.unwrap_or_default();
+                if matches!(format, Format::Reachd | Format::Scrapli)
+                    && (raw.groups.is_some() || raw.defaults.is_some())
+                {
+                    return Err(custom(
+                        "`groups` and `defaults` are Nornir files: only for `format: nornir` \
+                         (or `auto`)",
+                    ));
+                }
+                let file_keys = raw.path.is_some()
+                    || raw.format.is_some()
+                    || raw.profile.is_some()
+                    || raw.groups.is_some()
+                    || raw.defaults.is_some();
                 match (raw.path, raw.netbox, raw.http_sd) {
                     (Some(path), None, None) => Ok(Spec::File(Source {
                         path: path.0,
-                        format: raw.format.unwrap_or_default(),
+                        format,
                         profile: raw.profile.map(|p| p.0),
+                        groups: raw.groups.map(|p| p.0),
+                        defaults: raw.defaults.map(|p| p.0),
                     })),
                     (None, Some(n), None) if !file_keys => Ok(Spec::Netbox(n)),
                     (None, None, Some(h)) if !file_keys => Ok(Spec::HttpSd(h)),
@@ -103,8 +157,9 @@ impl<'de> Deserialize<'de> for Spec {
                         "an inventory source needs `path:`, `netbox:` or `http_sd:`",
                     )),
                     _ => Err(custom(
-                        "one source per item: `path:` (with `format:`, `profile:`), `netbox:` \
-                         or `http_sd:` (each with its own `profile:` inside)",
+                        "one source per item: `path:` (with `format:`, `profile:`, `groups:`, \
+                         `defaults:`), `netbox:` or `http_sd:` (each with its own `profile:` \
+                         inside)",
                     )),
                 }
             }
@@ -114,9 +169,11 @@ impl<'de> Deserialize<'de> for Spec {
 }
 
 impl Source {
-    /// The source with its path relative to `dir`, the main file's.
+    /// The source with its paths relative to `dir`, the main file's.
     pub fn rebase(mut self, dir: &Path) -> Source {
         self.path = dir.join(&self.path);
+        self.groups = self.groups.map(|p| dir.join(p));
+        self.defaults = self.defaults.map(|p| dir.join(p));
         self
     }
 }
@@ -158,16 +215,47 @@ pub(crate) fn load(source: &Source, r: &mut Resolver) -> Result<Vec<Resolved>, C
     let text = yaml::read(path, "inventory file")?;
     let value = yaml::load(path, &text)?;
     let whole = |m: &str| Err(ConfigError::whole_file(path, m));
-    let items = match &value {
-        Value::Null => return whole("inventory file is empty (expected a list of devices)"),
-        Value::Sequence(items) if items.is_empty() => {
+    let file = File {
+        path,
+        text: &text,
+        dir: None,
+    };
+    let profile = source.profile.as_deref();
+    let nornir = |r: &mut Resolver| {
+        let (groups, defaults) = (source.groups.as_deref(), source.defaults.as_deref());
+        nornir::load(r, &file, groups, defaults, profile)
+    };
+    let items = match (&value, source.format) {
+        (Value::Null, Format::Nornir) => {
+            return whole("inventory file is empty (expected a Nornir map of hosts)");
+        }
+        (Value::Null, _) => {
+            return whole("inventory file is empty (expected a list of devices)");
+        }
+        (Value::Mapping(_), Format::Nornir) => return nornir(r),
+        (Value::Mapping(_), Format::Auto) => match nornir::detect(&value) {
+            Ok(()) => return nornir(r),
+            Err(why) => {
+                return whole(&format!(
+                    "expected a list of devices, or a Nornir hosts file (a map of host names to \
+                     hosts), at the top level; found a map, but {why}"
+                ));
+            }
+        },
+        (_, Format::Nornir) => {
+            return whole(
+                "expected a Nornir hosts file (a map of host names to hosts) at the top level, \
+                 as its `format: nornir` says",
+            );
+        }
+        (Value::Sequence(items), _) if items.is_empty() => {
             return whole("inventory file has no devices (the list is empty)");
         }
-        Value::Sequence(items) => items,
-        Value::Mapping(_) => {
+        (Value::Sequence(items), _) => items,
+        (Value::Mapping(_), _) => {
             return whole(
-                "expected a list of devices at the top level, found a map \
-                 (Nornir-style inventories are not supported yet)",
+                "expected a list of devices at the top level, found a map (a Nornir hosts \
+                 file needs `format: nornir` or `auto`)",
             );
         }
         _ => return whole("expected a list of devices at the top level"),
@@ -184,12 +272,6 @@ pub(crate) fn load(source: &Source, r: &mut Resolver) -> Result<Vec<Resolved>, C
         add_format_hint(&mut err, &detected);
         err
     };
-    let file = File {
-        path,
-        text: &text,
-        dir: None,
-    };
-    let profile = source.profile.as_deref();
     let at = |i| FieldPath::default().index(i);
     if detected.format == Format::Scrapli {
         let entries: Vec<scrapli::Entry> =

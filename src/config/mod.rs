@@ -3,7 +3,8 @@
 //! The main file (see `config/reachd.example.yaml` for every key) holds the
 //! daemon's settings, per-check `defaults:`, credential/group `profiles:`,
 //! `inventory:` sources and `devices:`. Inventory files are device lists in
-//! reachd's own format or scrapli's (`config/devices.scrapli.yaml`).
+//! reachd's own format or scrapli's (`config/devices.scrapli.yaml`), or
+//! Nornir SimpleInventory files (`config/nornir/`).
 //!
 //! Each file is parsed once into plain structs, then resolved by plain
 //! functions: settings cascade field by field, built-in defaults →
@@ -21,6 +22,7 @@
 //! - `inventory`: inventory sources and files, format detection;
 //! - `entry`, `scrapli`: the two device entry formats (and profiles,
 //!   `defaults:`);
+//! - `nornir`: Nornir's hosts, groups and defaults files → device entries;
 //! - `resolve`: the cascade, device names, targets;
 //! - `fields`: validated values of devices and profiles (secrets:
 //!   [`crate::secret::source`]).
@@ -32,6 +34,7 @@ mod entry;
 mod fields;
 mod inventory;
 mod main_file;
+mod nornir;
 mod remote;
 mod resolve;
 mod scrapli;
@@ -146,13 +149,12 @@ fn load_with(
         Some(file) => main_file::load(file, &mut r).map_err(|e| ConfigErrors(vec![e]))?,
         None => main_file::MainFile::default(),
     };
-    inventory.extend(sources.inventories.iter().map(|p| {
-        Input::File(inventory::Source {
-            path: p.clone(),
-            format: inventory::Format::Auto,
-            profile: None,
-        })
-    }));
+    inventory.extend(
+        sources
+            .inventories
+            .iter()
+            .map(|p| Input::File(inventory::Source::file(p.clone()))),
+    );
     let dir = sources
         .config
         .as_deref()
@@ -163,7 +165,7 @@ fn load_with(
     for input in &inventory {
         match input {
             Input::File(source) => {
-                watch.push(source.path.clone());
+                watch.extend(source.watched());
                 let mut report = SourceReport {
                     name: source.path.display().to_string(),
                     kind: "file",

@@ -55,7 +55,7 @@ pub(crate) struct Layer {
 
 impl Layer {
     /// This layer on top of `base`. Labels merge, this layer's winning.
-    fn over(&self, base: &Layer) -> Layer {
+    pub fn over(&self, base: &Layer) -> Layer {
         let (l, b) = (&self.login, &base.login);
         let mut labels = base.labels.clone();
         labels.extend(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
