@@ -3,11 +3,12 @@
 //! [`RemoteSource`]s, and their snapshots' entries resolved into devices
 //! like a file's (see [`crate::inventory`] for fetching and mapping).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde_yaml::Value;
 
 use super::entry;
 use super::fields::ProfileName;
@@ -166,38 +167,80 @@ pub(crate) fn load(
             report.skipped_examples.push(why);
         }
     };
-    for s in &snapshot.skipped {
-        if s.invalid && !lenient {
-            errors.push(ConfigError::whole_file(Path::new(&label), s.reason.clone()));
-        }
-        skip(&mut report, s.reason.clone());
-    }
-    let mut devices = Vec::with_capacity(snapshot.entries.len());
-    for e in &snapshot.entries {
-        let path = PathBuf::from(format!("{label}: {}", e.origin));
+    let resolve = |r: &mut Resolver, origin: &str, value: Value| {
+        let path = PathBuf::from(format!("{label}: {origin}"));
         let file = File {
             path: &path,
             text: "",
             dir: Some(dir),
         };
-        let resolved = yaml::parse_value::<entry::Device>(&path, e.value.clone()).and_then(|d| {
-            resolve::native(
-                r,
-                &file,
-                &FieldPath::default(),
-                d,
-                source.profile.as_deref(),
-            )
-        });
-        match resolved {
-            Ok(d) => devices.push(d),
+        let d = yaml::parse_value::<entry::Device>(&path, value)?;
+        let name = d.name.clone();
+        let taken = r.claimed(&name);
+        let at = FieldPath::default();
+        resolve::native(r, &file, &at, d, source.profile.as_deref()).inspect_err(|_| {
+            if !taken {
+                r.release(&name);
+            }
+        })
+    };
+    // In the daemon a device whose settings turned invalid at the source
+    // keeps its last good ones (and is reported).
+    let mut devices = Vec::with_capacity(snapshot.entries.len());
+    let mut good = HashMap::new();
+    let last_good = |r: &mut Resolver, device: Option<&str>| {
+        let d = device.filter(|_| lenient)?;
+        let v = store.good(&source.name, d)?;
+        let origin = format!("device \"{d}\" (last good settings)");
+        let resolved = resolve(r, &origin, v.clone()).ok()?;
+        Some((d.to_owned(), v, resolved))
+    };
+    let kept = " (its last good settings are kept)";
+    for s in &snapshot.skipped {
+        if s.invalid && !lenient {
+            errors.push(ConfigError::whole_file(Path::new(&label), s.reason.clone()));
+        }
+        match last_good(r, s.device.as_deref()) {
+            Some((d, v, resolved)) => {
+                good.insert(d, v);
+                devices.push(resolved);
+                report.stale += 1;
+                if report.stale_examples.len() < 5 {
+                    report.stale_examples.push(format!("{}{kept}", s.reason));
+                }
+            }
+            None => skip(&mut report, s.reason.clone()),
+        }
+    }
+    for e in &snapshot.entries {
+        let name = e.value.get("name").and_then(Value::as_str);
+        match resolve(r, &e.origin, e.value.clone()) {
+            Ok(d) => {
+                if let Some(n) = name {
+                    good.insert(n.to_owned(), e.value.clone());
+                }
+                devices.push(d);
+            }
             Err(err) => {
                 if !lenient {
                     errors.push(err.clone());
                 }
-                skip(&mut report, err.to_string());
+                match last_good(r, name) {
+                    Some((d, v, resolved)) => {
+                        good.insert(d, v);
+                        devices.push(resolved);
+                        report.stale += 1;
+                        if report.stale_examples.len() < 5 {
+                            report.stale_examples.push(format!("{err}{kept}"));
+                        }
+                    }
+                    None => skip(&mut report, err.to_string()),
+                }
             }
         }
+    }
+    if lenient {
+        store.set_good(&source.name, good);
     }
     report.devices = devices.len();
     (devices, report, errors)

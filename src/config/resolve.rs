@@ -224,6 +224,16 @@ impl Resolver {
         Ok(())
     }
 
+    /// Whether `name` is taken.
+    pub fn claimed(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// Gives `name` back (an entry that failed after claiming it).
+    pub fn release(&mut self, name: &str) {
+        self.names.remove(name);
+    }
+
     /// Resolves one device: `layer` (the device's own settings) on top of
     /// its profile (known to exist) on top of `defaults:`.
     pub fn device(

@@ -190,3 +190,97 @@ fn deep_nesting_is_refused_before_parsing() {
         "inv.yaml:1:105: nesting deeper than 64 levels (reachd's files need a handful)"
     );
 }
+
+/// A NetBox source's snapshot put in a store of `mode`, and the plan
+/// loaded through it (nothing is fetched: the snapshot is cached).
+fn with_snapshot(
+    fx: &Fx,
+    store: &Arc<Store>,
+    entries: Vec<serde_yaml::Value>,
+) -> Result<Plan, ConfigErrors> {
+    let main = fx.write(
+        "main.yaml",
+        "profiles: {lab: {checks: [ssh], username: u, password: p}}\n\
+         inventory:\n  - netbox: {url: 'http://127.0.0.1:9', name: nb, profile: lab}\n",
+    );
+    let offline = Sources {
+        config: Some(main.clone()),
+        store: Remote(Arc::new(Store::new(crate::inventory::Mode::Offline))),
+        ..Default::default()
+    };
+    let source = fx.load(&offline).unwrap().remote.remove(0);
+    let snapshot = crate::inventory::Snapshot {
+        entries: entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| crate::inventory::Entry {
+                origin: format!("device (id {i})"),
+                value,
+            })
+            .collect(),
+        skipped: vec![],
+    };
+    store.put(&source, snapshot);
+    fx.load(&Sources {
+        config: Some(main),
+        store: Remote(store.clone()),
+        ..Default::default()
+    })
+}
+
+fn ssh_port(plan: &Plan, device: &str) -> u16 {
+    let t = plan
+        .targets
+        .iter()
+        .find(|t| &*t.device == device && t.protocol == Protocol::Ssh)
+        .unwrap();
+    match &t.spec {
+        crate::target::CheckSpec::Ssh(s) => s.port,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_remote_device_whose_settings_turn_invalid_keeps_its_last_good_ones_in_the_daemon() {
+    let fx = Fx::new();
+    let entry = |port: &str| {
+        serde_yaml::from_str::<serde_yaml::Value>(&format!(
+            "{{name: r1, address: 127.0.0.2, ssh: {{port: {port}}}}}"
+        ))
+        .unwrap()
+    };
+    let other = serde_yaml::from_str("{name: r2, address: 127.0.0.3}").unwrap();
+    let lenient = Arc::new(Store::new(crate::inventory::Mode::Lenient));
+    let plan = with_snapshot(&fx, &lenient, vec![entry("2222"), other]).unwrap();
+    assert_eq!(ssh_port(&plan, "r1"), 2222);
+    assert_eq!(plan.sources[0].devices, 2);
+
+    // At the source, r1's port turns into a word: the daemon keeps 2222.
+    let bad = vec![
+        entry("twenty"),
+        serde_yaml::from_str("{name: r2, address: 127.0.0.3}").unwrap(),
+    ];
+    let plan = with_snapshot(&fx, &lenient, bad.clone()).unwrap();
+    assert_eq!(ssh_port(&plan, "r1"), 2222);
+    let report = &plan.sources[0];
+    assert_eq!((report.devices, report.stale, report.skipped), (2, 1, 0));
+    assert!(
+        report.stale_examples[0].contains("netbox nb: device (id 0): ssh.port")
+            && report.stale_examples[0].contains("last good settings are kept"),
+        "{report:?}"
+    );
+
+    // `validate` and `check` say what is wrong, naming the device.
+    let strict = Arc::new(Store::default());
+    let err = with_snapshot(&fx, &strict, bad).unwrap_err().to_string();
+    assert!(
+        err.starts_with("netbox nb: device (id 0): ssh.port: "),
+        "{err}"
+    );
+
+    // A device never seen good is left out, and counted.
+    let fresh = Arc::new(Store::new(crate::inventory::Mode::Lenient));
+    let plan = with_snapshot(&fx, &fresh, vec![entry("twenty")]).unwrap();
+    assert!(plan.devices.is_empty());
+    assert_eq!(plan.sources[0].skipped, 1);
+}

@@ -113,6 +113,9 @@ pub struct Skip {
     /// Its reachd settings are wrong (an error for `validate`), rather than
     /// missing what a check needs (a name, an address).
     pub invalid: bool,
+    /// The device's name, when it has one: an invalid device keeps its
+    /// last good settings in the daemon.
+    pub device: Option<String>,
 }
 
 impl Skip {
@@ -120,12 +123,14 @@ impl Skip {
         Skip {
             reason,
             invalid: false,
+            device: None,
         }
     }
-    pub fn invalid(origin: String, why: &str) -> Skip {
+    pub fn invalid(device: &str, origin: String, why: &str) -> Skip {
         Skip {
             reason: format!("{origin}: {why}"),
             invalid: true,
+            device: Some(device.to_owned()),
         }
     }
 }
@@ -163,6 +168,9 @@ pub(crate) fn overlay_labels(entry: &mut Mapping, mapped: Mapping) {
 #[derive(Default)]
 pub struct Store {
     cache: Mutex<HashMap<String, (RemoteSource, Arc<Snapshot>)>>,
+    /// Per source, each device's last entry that resolved: what a device
+    /// whose settings became invalid at the source is checked with.
+    good: Mutex<HashMap<String, HashMap<String, Value>>>,
     pub mode: Mode,
 }
 
@@ -233,6 +241,20 @@ impl Store {
     pub fn retain(&self, names: &[&str]) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.retain(|n, _| names.contains(&n.as_str()));
+        let mut good = self.good.lock().unwrap_or_else(|e| e.into_inner());
+        good.retain(|n, _| names.contains(&n.as_str()));
+    }
+
+    /// Remembers the entries of `source` that resolved (and only those).
+    pub fn set_good(&self, source: &str, entries: HashMap<String, Value>) {
+        let mut good = self.good.lock().unwrap_or_else(|e| e.into_inner());
+        good.insert(source.to_owned(), entries);
+    }
+
+    /// The last entry of `device` at `source` that resolved.
+    pub fn good(&self, source: &str, device: &str) -> Option<Value> {
+        let good = self.good.lock().unwrap_or_else(|e| e.into_inner());
+        good.get(source)?.get(device).cloned()
     }
 }
 
@@ -248,6 +270,10 @@ pub struct SourceReport {
     /// Devices it has that are not checked, and why (at most a few kept).
     pub skipped: usize,
     pub skipped_examples: Vec<String>,
+    /// Devices whose settings became invalid at the source, checked with
+    /// their last good ones (the daemon only), and why.
+    pub stale: usize,
+    pub stale_examples: Vec<String>,
     /// Why it could not be read (its devices are then its last good ones,
     /// or none at startup).
     pub error: Option<String>,

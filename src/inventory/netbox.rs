@@ -124,6 +124,7 @@ pub fn entry(d: &Json, family: IpFamily) -> Result<Entry, Skip> {
                 Ok(Value::Mapping(m)) => m,
                 _ => {
                     return Err(Skip::invalid(
+                        name,
                         origin,
                         "config context `reachd` is not a map",
                     ));
@@ -132,6 +133,7 @@ pub fn entry(d: &Json, family: IpFamily) -> Result<Entry, Skip> {
         }
         Some(_) => {
             return Err(Skip::invalid(
+                name,
                 origin,
                 "config context `reachd` must be a map of device settings",
             ));
@@ -139,6 +141,7 @@ pub fn entry(d: &Json, family: IpFamily) -> Result<Entry, Skip> {
     };
     if m.contains_key("name") {
         return Err(Skip::invalid(
+            name,
             origin,
             "config context `reachd` sets `name`: the device's NetBox name is its name",
         ));

@@ -233,6 +233,15 @@ impl Refresher {
                 m.failure(&s.name, s.kind);
             }
         }
+        if s.stale > 0 {
+            warn!(
+                source = %s.name,
+                kind = s.kind,
+                devices = s.stale,
+                errors = %s.stale_examples.join("; "),
+                "inventory source: some devices' settings are invalid at the source; they are checked with their last good settings"
+            );
+        }
         if s.skipped > 0 {
             info!(
                 source = %s.name,
