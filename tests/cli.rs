@@ -168,6 +168,28 @@ fn validate_accepts_the_shipped_examples() {
         .unwrap();
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     assert!(text(&o.stdout).starts_with("ok: "), "{}", text(&o.stdout));
+    // The remote sources' examples name hosts that must not be reached:
+    // their settings are checked offline.
+    for (example, sources) in [
+        ("netbox.example.yaml", &["netbox netbox-fra1", "netbox netbox-fra1-consoles"][..]),
+        ("http_sd.example.yaml", &["http_sd netbox-sd"][..]),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_reachd"))
+            .args(["validate", "--offline", "--config"])
+            .arg(root.join("config").join(example))
+            .env("NETBOX_TOKEN", "x")
+            .env("REACHD_IOS_PASSWORD", "x")
+            .env("REACHD_IOS_ENABLE", "x")
+            .env("REACHD_LAB_PASSWORD", "x")
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{example}: {}", text(&o.stderr));
+        let out = text(&o.stdout);
+        for s in sources {
+            assert!(out.contains(&format!("{s}: not read (--offline)")), "{example}: {out}");
+        }
+        assert!(out.contains("ok: 0 devices"), "{example}: {out}");
+    }
 }
 
 #[test]
