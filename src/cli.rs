@@ -73,7 +73,9 @@ pub enum Command {
     /// Print the devices every inventory source yields, resolved: name,
     /// address, labels, and each check with its port, username and whether a
     /// password and an enable password are set (never a secret). Resolves
-    /// no name, sends nothing; exit 2 on a configuration error.
+    /// no device name and sends nothing but the requests to the remote
+    /// sources configured (NetBox, HTTP SD); exit 2 on a configuration
+    /// error.
     Inventory {
         #[command(flatten)]
         sources: SourceArgs,

@@ -171,7 +171,10 @@ fn validate_accepts_the_shipped_examples() {
     // The remote sources' examples name hosts that must not be reached:
     // their settings are checked offline.
     for (example, sources) in [
-        ("netbox.example.yaml", &["netbox netbox-fra1", "netbox netbox-fra1-consoles"][..]),
+        (
+            "netbox.example.yaml",
+            &["netbox netbox-fra1", "netbox netbox-fra1-consoles"][..],
+        ),
         ("http_sd.example.yaml", &["http_sd netbox-sd"][..]),
     ] {
         let o = Command::new(env!("CARGO_BIN_EXE_reachd"))
@@ -186,7 +189,10 @@ fn validate_accepts_the_shipped_examples() {
         assert_eq!(code(&o), 0, "{example}: {}", text(&o.stderr));
         let out = text(&o.stdout);
         for s in sources {
-            assert!(out.contains(&format!("{s}: not read (--offline)")), "{example}: {out}");
+            assert!(
+                out.contains(&format!("{s}: not read (--offline)")),
+                "{example}: {out}"
+            );
         }
         assert!(out.contains("ok: 0 devices"), "{example}: {out}");
     }

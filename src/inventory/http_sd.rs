@@ -12,8 +12,10 @@
 //! - labels: every label not starting with `__`, as it is, and `site`,
 //!   `role`, `tenant` from `__meta_netbox_site_slug`, `…_role_slug`,
 //!   `…_tenant_slug` (or the same names without `_slug`) when the group
-//!   does not set them itself. Other `__` labels are dropped, as
-//!   Prometheus drops them after relabelling.
+//!   does not set them itself, and `tags` from `__meta_netbox_tag_slugs`
+//!   (a comma-separated list) as the netbox source writes it
+//!   (`,core,monitored,`). Other `__` labels are dropped, as Prometheus
+//!   drops them after relabelling.
 
 use serde_json::Value as Json;
 use serde_yaml::{Mapping, Value};
@@ -123,6 +125,19 @@ fn entry(
             out.insert(l.into(), v.into());
         }
     }
+    if let Some(tags) = label(labels, "__meta_netbox_tag_slugs") {
+        if !out.contains_key("tags") {
+            let mut t: Vec<&str> = tags
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect();
+            t.sort_unstable();
+            if !t.is_empty() {
+                out.insert("tags".into(), format!(",{},", t.join(",")).into());
+            }
+        }
+    }
     if !out.is_empty() {
         m.insert("labels".into(), Value::Mapping(out));
     }
@@ -148,7 +163,8 @@ mod tests {
                 "__meta_netbox_name": "r1", "__meta_netbox_primary_ip": "198.18.0.5",
                 "__meta_netbox_primary_ip6": "2001:db8::5",
                 "__meta_netbox_platform_slug": "cisco_iosxe", "__meta_netbox_site_slug": "fra1",
-                "__meta_netbox_role": "Router", "team": "noc"}},
+                "__meta_netbox_role": "Router", "team": "noc",
+                "__meta_netbox_tag_slugs": "monitored,core"}},
             {"targets": ["sw1.example.net:9100", "[2001:db8::7]:22", "2001:db8::8"], "labels": null}
         ]);
         let s = parse(&body, IpFamily::Auto).unwrap();
@@ -161,6 +177,7 @@ mod tests {
             "site: fra1",
             "role: Router",
             "team: noc",
+            "tags: ',core,monitored,'",
         ] {
             assert!(r1.contains(want), "{want} missing in\n{r1}");
         }
