@@ -7,7 +7,10 @@
 //! - name: the label `__meta_netbox_name`, else the target's host;
 //! - address: `__meta_netbox_primary_ip` (or `…_ip4` / `…_ip6` per
 //!   `ip_family`), else the target's host (a `:port` is dropped: it is the
-//!   port Prometheus would scrape, not a device's);
+//!   port Prometheus would scrape, not a device's); a NetBox device (one
+//!   with `__meta_netbox_name`) without the primary IP asked for is
+//!   skipped, as the netbox source skips it (the plugin makes its name the
+//!   target, which is no address);
 //! - platform: `__meta_netbox_platform_slug`;
 //! - labels: every label not starting with `__`, as it is, and `site`,
 //!   `role`, `tenant` from `__meta_netbox_site_slug`, `…_role_slug`,
@@ -95,8 +98,17 @@ fn entry(
         IpFamily::Auto => ip("__meta_netbox_primary_ip")
             .or_else(|| ip("__meta_netbox_primary_ip4"))
             .or_else(|| ip("__meta_netbox_primary_ip6")),
-    }
-    .unwrap_or(host);
+    };
+    let address = match address {
+        Some(a) => a,
+        None if labels.contains_key("__meta_netbox_name") => {
+            return Err(Skip::quiet(format!(
+                "NetBox device \"{name}\" has no {}",
+                family.primary()
+            )));
+        }
+        None => host,
+    };
     let mut m = Mapping::new();
     m.insert("name".into(), name.into());
     m.insert("address".into(), address.into());
@@ -185,6 +197,14 @@ mod tests {
         assert!(yaml(&s, 1).contains("name: sw1.example.net"));
         assert!(yaml(&s, 2).contains("address: 2001:db8::7"));
         assert!(yaml(&s, 3).contains("name: 2001:db8::8"));
+        // A NetBox device without a primary IP: its name is no address.
+        let noip = json!([{"targets": ["sw9"], "labels": {"__meta_netbox_name": "sw9", "__meta_netbox_primary_ip": ""}}]);
+        let s = parse(&noip, IpFamily::Auto).unwrap();
+        assert!(s.entries.is_empty());
+        assert_eq!(
+            s.skipped[0].reason,
+            "NetBox device \"sw9\" has no primary IP address"
+        );
         let v6 = parse(&body, IpFamily::Ipv6).unwrap();
         assert!(yaml(&v6, 0).contains("address: 2001:db8::5"));
     }

@@ -36,6 +36,18 @@ pub enum IpFamily {
     Ipv6,
 }
 
+impl IpFamily {
+    /// "primary IP address", "primary IPv4 address", …: what a device
+    /// without one lacks.
+    pub fn primary(self) -> &'static str {
+        match self {
+            IpFamily::Auto => "primary IP address",
+            IpFamily::Ipv4 => "primary IPv4 address",
+            IpFamily::Ipv6 => "primary IPv6 address",
+        }
+    }
+}
+
 /// What kind of source, and what only that kind has.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {

@@ -156,14 +156,7 @@ pub fn entry(d: &Json, family: IpFamily) -> Result<Entry, Skip> {
                 .or_else(|| ip_of(d, "primary_ip6")),
         };
         let Some(ip) = ip else {
-            return Err(Skip::quiet(format!(
-                "{origin} has no primary {}address",
-                match family {
-                    IpFamily::Ipv4 => "IPv4 ",
-                    IpFamily::Ipv6 => "IPv6 ",
-                    IpFamily::Auto => "IP ",
-                }
-            )));
+            return Err(Skip::quiet(format!("{origin} has no {}", family.primary())));
         };
         m.insert("address".into(), ip.into());
     }
