@@ -65,6 +65,8 @@ usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 CMD=$1
 mkdir -p "$2"
 DIR=$(cd "$2" && pwd)
+# Commands run as user postgres need a working directory they can enter.
+cd "$DIR"
 PGDATA=$DIR/pg/data
 NB_ROOT=$DIR/netbox
 
@@ -340,17 +342,20 @@ else:
 http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true; }
 
 start_netbox() {
+  local gpid=''
   if alive "$DIR/gunicorn.pid"; then
     say "NetBox (gunicorn) already running on 127.0.0.1:$NB_PORT"
   else
+    rm -f "$DIR/gunicorn.pid"
     : > "$DIR/gunicorn.log"
     # --preload: the app is loaded once and the workers are forked from it
     # (less memory, faster start; a broken config fails the master at once).
     NETBOX_ROOT=$NB_ROOT setsid "$VENV/bin/gunicorn" netbox.wsgi \
       --bind "127.0.0.1:$NB_PORT" --workers 2 --threads 2 --timeout 300 --preload \
-      --pid "$DIR/gunicorn.pid" --access-logfile "$DIR/access.log" \
+      --graceful-timeout 10 --pid "$DIR/gunicorn.pid" --access-logfile "$DIR/access.log" \
       --error-logfile "$DIR/gunicorn.log" --capture-output \
       < /dev/null > /dev/null 2>&1 &
+    gpid=$!
   fi
   local until=$((SECONDS + 180)) code
   while :; do
@@ -358,33 +363,28 @@ start_netbox() {
     # 403 without a token: Django answered (LOGIN_REQUIRED).
     case $code in 200|403) break ;; esac
     if [ $SECONDS -ge $until ]; then show_logs; die "NetBox does not answer on 127.0.0.1:$NB_PORT (last HTTP $code)"; fi
-    if ! alive "$DIR/gunicorn.pid" && [ $SECONDS -gt $((until - 170)) ]; then
-      sleep 1
-      alive "$DIR/gunicorn.pid" || { show_logs; die "gunicorn exited"; }
-    fi
+    if [ -n "$gpid" ] && ! kill -0 "$gpid" 2>/dev/null; then show_logs; die "gunicorn exited"; fi
     sleep 0.5
   done
   say "NetBox answers on http://127.0.0.1:$NB_PORT/"
 }
 
+# stop_pidfile PIDFILE WHAT [SIGNAL]: stops the process and its children.
 stop_pidfile() {
-  local f=$1 what=$2 p i
+  local f=$1 what=$2 sig=${3:-TERM} p i kids
   if ! alive "$f"; then say "$what not running"; rm -f "$f"; return 0; fi
   p=$(cat "$f")
-  kill "$p"
-  for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$p" 2>/dev/null; then kill -9 "$p" 2>/dev/null || true; fi
+  kids=$(pgrep -P "$p" || true)
+  kill -s "$sig" "$p"
+  for i in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  # shellcheck disable=SC2086
+  kill -9 "$p" $kids 2>/dev/null || true
   rm -f "$f"
   say "$what stopped (pid $p)"
 }
 
-stop_netbox() {
-  local p
-  p=$(cat "$DIR/gunicorn.pid" 2>/dev/null || true)
-  stop_pidfile "$DIR/gunicorn.pid" "NetBox (gunicorn)"
-  # Workers go with the master; make sure the port is free again.
-  if [ -n "$p" ]; then pkill -9 -P "$p" 2>/dev/null || true; fi
-}
+# gunicorn: INT is its quick shutdown (TERM waits for requests in flight).
+stop_netbox() { stop_pidfile "$DIR/gunicorn.pid" "NetBox (gunicorn)" INT; }
 
 # ---------------------------------------------------------------- tokens
 
