@@ -282,8 +282,11 @@ def cmd_delete_device(nb, a):
 def cmd_delete_devices(nb, a):
     devs = [d for d in nb.all("dcim/devices/", name__isw=a.prefix, brief=1)
             if d["name"].startswith(a.prefix)]
-    ips = [ip["id"] for ip in nb.all("ipam/ip-addresses/", brief=1, **{
-        "device_id": [d["id"] for d in devs]})] if devs else []
+    ips = []
+    # A hundred devices per query keeps the URL short.
+    for chunk in chunks(devs, 100):
+        ips += [ip["id"] for ip in nb.all("ipam/ip-addresses/", brief=1,
+                                          device_id=[d["id"] for d in chunk])]
     for chunk in chunks(devs, a.chunk):
         nb.delete("dcim/devices/", [{"id": d["id"]} for d in chunk])
     for chunk in chunks(ips, a.chunk):
