@@ -470,8 +470,7 @@ case $CMD in
     load_state
     timed apt install_debs
     timed pip install_venv
-    init_pg
-    timed postgres start_pg
+    timed postgres eval 'init_pg; start_pg'
     timed redis start_redis
     write_config
     timed migrate migrate
