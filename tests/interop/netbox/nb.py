@@ -14,7 +14,7 @@ Commands (objects are named by slug; what a device needs is created on the way):
                 [--interface lo0] [--tags monitored,ssh] [--status active]
                 [--local-context '{"reachd": {...}}']
   bulk-devices --count 1200 --prefix bulk --site s --role r [--platform p]
-               [--tags t1,t2] [--ip4-from 127.1.0.1] [--chunk 250]
+               [--tags t1,t2] [--ip4-from 127.1.0.1] [--chunk 100] [--parallel 4]
   patch-device NAME [--status S] [--site S] [--role R] [--platform P]
                [--tags a,b] [--local-context JSON] [--json '{"field": ...}']
   delete-device NAME            (its IP addresses too)
@@ -37,6 +37,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 
 class NetBoxError(Exception):
@@ -227,31 +228,29 @@ def cmd_bulk_devices(nb, a):
         common["local_context_data"] = json.loads(a.local_context)
     width = len(str(a.count))
     names = [f"{a.prefix}{i:0{width}d}" for i in range(1, a.count + 1)]
-    devices = []
-    for chunk in chunks(names, a.chunk):
-        devices += nb.post("dcim/devices/", [dict(common, name=n) for n in chunk])
+
+    def bulk(method, path, items, make):
+        """One bulk request per chunk, a.parallel of them at a time; the
+        answers in the order of ITEMS."""
+        with ThreadPoolExecutor(max_workers=a.parallel) as pool:
+            parts = pool.map(lambda c: method(path, [make(x) for x in c]), chunks(items, a.chunk))
+            return [obj for part in parts for obj in part]
+
+    devices = bulk(nb.post, "dcim/devices/", names, lambda n: dict(common, name=n))
     if a.ip4_from:
         first = ipaddress.IPv4Address(a.ip4_from)
-        ifaces = []
-        for chunk in chunks(devices, a.chunk):
-            ifaces += nb.post("dcim/interfaces/", [
-                {"device": d["id"], "name": a.interface, "type": "virtual"} for d in chunk])
-        ips = []
-        for chunk in chunks(list(enumerate(ifaces)), a.chunk):
-            ips += nb.post("ipam/ip-addresses/", [
-                {"address": f"{first + i}/32", "status": "active",
-                 "assigned_object_type": "dcim.interface", "assigned_object_id": f["id"]}
-                for i, f in chunk])
-        by_dev = {f["device"]["id"]: ip["id"] for f, ip in zip(ifaces, ips)}
-        devices = []
-        for chunk in chunks(list(by_dev.items()), a.chunk):
-            devices += nb.patch("dcim/devices/", [{"id": d, "primary_ip4": ip} for d, ip in chunk])
+        ifaces = bulk(nb.post, "dcim/interfaces/", devices,
+                      lambda d: {"device": d["id"], "name": a.interface, "type": "virtual"})
+        ips = bulk(nb.post, "ipam/ip-addresses/", list(enumerate(ifaces)),
+                   lambda x: {"address": f"{first + x[0]}/32", "status": "active",
+                              "assigned_object_type": "dcim.interface", "assigned_object_id": x[1]["id"]})
+        pairs = [(f["device"]["id"], ip["id"]) for f, ip in zip(ifaces, ips)]
+        devices = bulk(nb.patch, "dcim/devices/", pairs, lambda x: {"id": x[0], "primary_ip4": x[1]})
     return {"created": len(devices), "first": names[0], "last": names[-1]}
 
 
 def chunks(xs, n):
-    for i in range(0, len(xs), n):
-        yield xs[i:i + n]
+    return [xs[i:i + n] for i in range(0, len(xs), n)]
 
 
 def cmd_patch_device(nb, a):
@@ -274,9 +273,17 @@ def cmd_delete_device(nb, a):
     dev = find_device(nb, a.name)
     ips = device_ip_ids(nb, dev["id"])
     nb.delete(f"dcim/devices/{dev['id']}/")
-    if ips:
-        nb.delete("ipam/ip-addresses/", [{"id": i} for i in ips])
+    delete_ips(nb, ips)
     return {"deleted": a.name, "id": dev["id"], "ip_addresses": len(ips)}
+
+
+def delete_ips(nb, ids):
+    """Deletes those of the IP addresses that are left: deleting a device
+    deletes its interfaces, and with them the addresses assigned to them."""
+    for chunk in chunks(ids, 100):
+        left = [ip["id"] for ip in nb.all("ipam/ip-addresses/", brief=1, id=chunk)]
+        if left:
+            nb.delete("ipam/ip-addresses/", [{"id": i} for i in left])
 
 
 def cmd_delete_devices(nb, a):
@@ -289,8 +296,7 @@ def cmd_delete_devices(nb, a):
                                           device_id=[d["id"] for d in chunk])]
     for chunk in chunks(devs, a.chunk):
         nb.delete("dcim/devices/", [{"id": d["id"]} for d in chunk])
-    for chunk in chunks(ips, a.chunk):
-        nb.delete("ipam/ip-addresses/", [{"id": i} for i in chunk])
+    delete_ips(nb, ips)
     return {"deleted": len(devs), "ip_addresses": len(ips)}
 
 
@@ -364,7 +370,8 @@ def main(argv=None):
     p.add_argument("--device-type", default="lab-box")
     p.add_argument("--ip4-from", help="first address: device i gets ip4-from + i - 1, /32, as primary_ip4")
     p.add_argument("--interface", default="lo0")
-    p.add_argument("--chunk", type=int, default=250, help="objects per bulk request")
+    p.add_argument("--chunk", type=int, default=100, help="objects per bulk request")
+    p.add_argument("--parallel", type=int, default=4, help="bulk requests in flight at once")
     p.set_defaults(fn=cmd_bulk_devices)
 
     p = sub.add_parser("patch-device")
