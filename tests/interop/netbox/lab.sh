@@ -285,7 +285,6 @@ SENTRY_ENABLED = False
 MAX_PAGE_SIZE = 1000
 PAGINATE_COUNT = 50
 TIME_ZONE = 'UTC'
-LOGIN_REQUIRED = True
 EOF
   umask 022
 }
@@ -343,6 +342,10 @@ http_code() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@" || true; 
 
 start_netbox() {
   local gpid=''
+  local ctl=()
+  # gunicorn >= 25 opens a control socket in ~/.gunicorn, one path for every
+  # gunicorn of the user: two labs would fight over it.
+  if "$VENV/bin/gunicorn" --help 2>/dev/null | grep -q -- --no-control-socket; then ctl=(--no-control-socket); fi
   if alive "$DIR/gunicorn.pid"; then
     say "NetBox (gunicorn) already running on 127.0.0.1:$NB_PORT"
   else
@@ -353,7 +356,7 @@ start_netbox() {
     NETBOX_ROOT=$NB_ROOT setsid "$VENV/bin/gunicorn" netbox.wsgi \
       --bind "127.0.0.1:$NB_PORT" --workers 2 --threads 2 --timeout 300 --preload \
       --graceful-timeout 10 --pid "$DIR/gunicorn.pid" --access-logfile "$DIR/access.log" \
-      --error-logfile "$DIR/gunicorn.log" --capture-output \
+      --error-logfile "$DIR/gunicorn.log" --capture-output "${ctl[@]}" \
       < /dev/null > /dev/null 2>&1 &
     gpid=$!
   fi
@@ -484,10 +487,6 @@ case $CMD in
   down)
     load_state
     stop_netbox
-    if alive "$DIR/redis.pid"; then
-      redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
-      sleep 0.3
-    fi
     stop_pidfile "$DIR/redis.pid" redis
     if [ -f "$PGDATA/PG_VERSION" ] && pg "$PG_BIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
       pg "$PG_BIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null && say "postgres stopped"
