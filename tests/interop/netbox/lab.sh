@@ -372,14 +372,15 @@ start_netbox() {
   say "NetBox answers on http://127.0.0.1:$NB_PORT/"
 }
 
-# stop_pidfile PIDFILE WHAT [SIGNAL]: stops the process and its children.
+# stop_pidfile PIDFILE WHAT [SIGNAL [TENTHS]]: stops the process and its
+# children: SIGNAL, then SIGKILL after TENTHS tenths of a second.
 stop_pidfile() {
-  local f=$1 what=$2 sig=${3:-TERM} p i kids
+  local f=$1 what=$2 sig=${3:-TERM} wait=${4:-150} p i kids
   if ! alive "$f"; then say "$what not running"; rm -f "$f"; return 0; fi
   p=$(cat "$f")
   kids=$(pgrep -P "$p" || true)
   kill -s "$sig" "$p"
-  for i in $(seq 150); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  for i in $(seq "$wait"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
   # shellcheck disable=SC2086
   kill -9 "$p" $kids 2>/dev/null || true
   rm -f "$f"
@@ -387,7 +388,10 @@ stop_pidfile() {
 }
 
 # gunicorn: INT is its quick shutdown (TERM waits for requests in flight).
-stop_netbox() { stop_pidfile "$DIR/gunicorn.pid" "NetBox (gunicorn)" INT; }
+# Its workers are gone within a second, but the master lingers some 10 s
+# more holding the listening socket (connections hang instead of being
+# refused), so it gets SIGKILL after 3 s: nothing of it needs saving.
+stop_netbox() { stop_pidfile "$DIR/gunicorn.pid" "NetBox (gunicorn)" INT 30; }
 
 # ---------------------------------------------------------------- tokens
 
