@@ -288,3 +288,63 @@ fn validate_reads_every_source_and_names_the_one_that_fails() {
     assert!(out.contains("ok: 2 devices, 2 checks (icmp 2)"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_restart_while_the_source_is_down_checks_the_devices_it_gave_before() {
+    let dir = std::env::temp_dir().join(format!("reachd-inv-r-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let answer: Answer = Arc::new(Mutex::new((200, sd(&["r1", "r2"]))));
+    let sd_port = sd_server(answer.clone());
+    let port = free_port();
+    let closed = free_port();
+    let cfg = dir.join("reachd.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 127.0.0.1:{port}\n\
+             state_dir: state\n\
+             defaults: {{ssh: {{port: {closed}, interval: 1s, timeout: 500ms}}}}\n\
+             profiles: {{lab: {{checks: [ssh], username: u, password: p}}}}\n\
+             inventory:\n\
+             \x20 - http_sd: {{url: 'http://127.0.0.1:{sd_port}/sd', name: sd, refresh: 5s, profile: lab}}\n"
+        ),
+    )
+    .unwrap();
+    let start = || {
+        Daemon(
+            Command::new(env!("CARGO_BIN_EXE_reachd"))
+                .args(["run", "--config"])
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let up = r#"reachd_inventory_source_up{kind="http_sd",source="sd"}"#;
+    {
+        let _d = start();
+        until("the first devices", Duration::from_secs(10), || {
+            devices(port) == ["r1", "r2"]
+        });
+    }
+    let saved = dir.join("state/inventory/http_sd-sd.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&saved).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the saved list is reachd's alone");
+
+    // Down at startup: the saved list is checked, and the source is down.
+    *answer.lock().unwrap() = (503, "maintenance".into());
+    let _d = start();
+    until("the saved devices", Duration::from_secs(10), || {
+        devices(port) == ["r1", "r2"]
+    });
+    assert_eq!(metric(port, up), Some(0.0));
+    // Back, changed: applied.
+    *answer.lock().unwrap() = (200, sd(&["r3"]));
+    until("the source back", Duration::from_secs(40), || {
+        devices(port) == ["r3"] && metric(port, up) == Some(1.0)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}

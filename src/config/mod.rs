@@ -161,6 +161,15 @@ fn load_with(
         .and_then(std::path::Path::parent)
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
+    let state_dir = state_dir.or_else(|| {
+        let dirs = (r.env)("STATE_DIRECTORY")?;
+        // systemd joins several StateDirectory= paths with `:`.
+        let first = dirs.to_str()?.split(':').next()?.to_owned();
+        (!first.is_empty()).then(|| PathBuf::from(first))
+    });
+    if sources.store.0.mode == crate::inventory::Mode::Lenient {
+        sources.store.0.save_in(state_dir.clone());
+    }
     let (mut reports, mut remote, mut watch) = (Vec::new(), Vec::new(), Vec::new());
     for input in &inventory {
         match input {
@@ -205,12 +214,6 @@ fn load_with(
              or pass --inventory FILE)",
         )]));
     }
-    let state_dir = state_dir.or_else(|| {
-        let dirs = (r.env)("STATE_DIRECTORY")?;
-        // systemd joins several StateDirectory= paths with `:`.
-        let first = dirs.to_str()?.split(':').next()?.to_owned();
-        (!first.is_empty()).then(|| PathBuf::from(first))
-    });
 
     let mut devices: Vec<Device> = Vec::with_capacity(resolved.len());
     let mut per_device: Vec<Vec<Target>> = Vec::with_capacity(resolved.len());

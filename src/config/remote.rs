@@ -148,17 +148,16 @@ pub(crate) fn load(
         return (vec![], report, vec![]);
     }
     let lenient = store.mode == Mode::Lenient;
-    let snapshot = match store.get_or_fetch(source) {
-        Ok(s) => s,
-        Err(e) => {
-            report.error = Some(e.clone());
-            let errors = if lenient {
-                vec![]
-            } else {
-                vec![ConfigError::whole_file(Path::new(&label), e)]
-            };
+    let (snapshot, error) = store.get_or_fetch(source);
+    if let Some(e) = &error {
+        report.error = Some(e.clone());
+        if !lenient {
+            let errors = vec![ConfigError::whole_file(Path::new(&label), e.clone())];
             return (vec![], report, errors);
         }
+    }
+    let Some(snapshot) = snapshot else {
+        return (vec![], report, vec![]);
     };
     let mut errors = Vec::new();
     let skip = |report: &mut SourceReport, why: String| {

@@ -7,10 +7,9 @@
 //! - name: the label `__meta_netbox_name`, else the target's host;
 //! - address: `__meta_netbox_primary_ip` (or `…_ip4` / `…_ip6` per
 //!   `ip_family`), else the target's host (a `:port` is dropped: it is the
-//!   port Prometheus would scrape, not a device's); a NetBox device (one
-//!   with `__meta_netbox_name`) without the primary IP asked for is
-//!   skipped, as the netbox source skips it (the plugin makes its name the
-//!   target, which is no address);
+//!   port Prometheus would scrape, not a device's); a NetBox device whose
+//!   primary IP labels are all empty is skipped, as the netbox source
+//!   skips it (the plugin makes its name the target, which is no address);
 //! - platform: `__meta_netbox_platform_slug`;
 //! - labels: every label not starting with `__`, as it is, and `site`,
 //!   `role`, `tenant` from `__meta_netbox_site_slug`, `…_role_slug`,
@@ -101,7 +100,7 @@ fn entry(
     };
     let address = match address {
         Some(a) => a,
-        None if labels.contains_key("__meta_netbox_name") => {
+        None if labels.keys().any(|k| k.starts_with("__meta_netbox_primary_ip")) => {
             return Err(Skip::quiet(format!(
                 "NetBox device \"{name}\" has no {}",
                 family.primary()

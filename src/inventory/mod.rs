@@ -17,10 +17,11 @@ pub mod netbox;
 pub mod refresh;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 
 use crate::secret::Secret;
@@ -111,7 +112,7 @@ impl RemoteSource {
 }
 
 /// One device from a remote source, in reachd's device format.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// Names it in errors and logs: `device "r1" (id 7)`.
     pub origin: String,
@@ -119,7 +120,7 @@ pub struct Entry {
 }
 
 /// A device the source has but reachd does not check.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Skip {
     pub reason: String,
     /// Its reachd settings are wrong (an error for `validate`), rather than
@@ -148,7 +149,7 @@ impl Skip {
 }
 
 /// What one fetch of a source gave.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub entries: Vec<Entry>,
     pub skipped: Vec<Skip>,
@@ -183,6 +184,10 @@ pub struct Store {
     /// Per source, each device's last entry that resolved: what a device
     /// whose settings became invalid at the source is checked with.
     good: Mutex<HashMap<String, HashMap<String, Value>>>,
+    /// Where each source's last good snapshot is saved (the daemon's state
+    /// directory), so that a restart while a source is down still checks
+    /// its devices.
+    saved: Mutex<Option<PathBuf>>,
     pub mode: Mode,
 }
 
@@ -226,14 +231,120 @@ impl Store {
             .map(|(_, snap)| snap.clone())
     }
 
-    /// The cached snapshot, else one fetched now (and kept).
-    pub fn get_or_fetch(&self, source: &RemoteSource) -> Result<Arc<Snapshot>, String> {
+    /// The cached snapshot, else one fetched now (and kept), else (in the
+    /// daemon) the one saved by an earlier run: the snapshot, if any, and
+    /// why the source could not be read, if it could not.
+    pub fn get_or_fetch(&self, source: &RemoteSource) -> (Option<Arc<Snapshot>>, Option<String>) {
         if let Some(s) = self.cached(source) {
-            return Ok(s);
+            return (Some(s), None);
         }
-        let fetched = source.fetch_blocking()?;
-        self.put(source, fetched);
-        Ok(self.cached(source).unwrap_or_default())
+        match source.fetch_blocking() {
+            Ok(fetched) => {
+                self.put(source, fetched);
+                (self.cached(source), None)
+            }
+            Err(e) if self.mode == Mode::Lenient => match self.load_saved(source) {
+                Some((snapshot, at)) => {
+                    let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                    let snapshot = Arc::new(snapshot);
+                    cache.insert(source.name.clone(), (source.clone(), snapshot.clone()));
+                    (
+                        Some(snapshot),
+                        Some(format!(
+                            "{e} (checking the devices it gave {at}, saved in the state directory)"
+                        )),
+                    )
+                }
+                None => (None, Some(e)),
+            },
+            Err(e) => (None, Some(e)),
+        }
+    }
+
+    /// Saves each source's good snapshots in `dir` (created if missing).
+    pub fn save_in(&self, dir: Option<PathBuf>) {
+        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = dir.map(|d| d.join("inventory"));
+    }
+
+    fn saved_path(&self, source: &RemoteSource) -> Option<PathBuf> {
+        let dir = self
+            .saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let safe: String = source
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(100)
+            .collect();
+        Some(dir.join(format!("{}-{safe}.json", source.kind_name())))
+    }
+
+    /// What identifies the list a source gives (not its token).
+    fn fingerprint(source: &RemoteSource) -> String {
+        format!(
+            "{} {} {:?} {:?}",
+            source.kind_name(),
+            source.url,
+            source.kind,
+            source.ip_family
+        )
+    }
+
+    fn save(&self, source: &RemoteSource, snapshot: &Snapshot) {
+        let Some(path) = self.saved_path(source) else {
+            return;
+        };
+        let saved = Saved {
+            fingerprint: Self::fingerprint(source),
+            saved_at: crate::sink::state::unix_seconds(std::time::SystemTime::now()),
+            snapshot: snapshot.clone(),
+        };
+        let result = (|| -> std::io::Result<()> {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir)?;
+            let tmp = path.with_extension("json.tmp");
+            // Config contexts may hold passwords: readable by reachd only.
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&serde_json::to_vec(&saved).map_err(std::io::Error::other)?)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = result {
+            tracing::warn!(source = %source.name, path = %path.display(), error = %e, "cannot save the inventory source's devices for a restart while it is down");
+        }
+    }
+
+    /// The snapshot an earlier run saved for exactly this list, and when.
+    fn load_saved(&self, source: &RemoteSource) -> Option<(Snapshot, String)> {
+        let path = self.saved_path(source)?;
+        let bytes = std::fs::read(&path).ok()?;
+        let saved: Saved = serde_json::from_slice(&bytes).ok()?;
+        if saved.fingerprint != Self::fingerprint(source) {
+            return None;
+        }
+        let now = crate::sink::state::unix_seconds(std::time::SystemTime::now());
+        let age = (now - saved.saved_at).max(0.0) as u64;
+        let at = match age {
+            0..120 => format!("{age}s ago"),
+            120..7200 => format!("{}m ago", age / 60),
+            _ => format!("{}h ago", age / 3600),
+        };
+        Some((saved.snapshot, at))
     }
 
     /// Keeps `snapshot` as the source's last good one; `true` when it
@@ -244,6 +355,7 @@ impl Store {
             .get(&source.name)
             .is_none_or(|(s, old)| s != source || **old != snapshot);
         if changed {
+            self.save(source, &snapshot);
             cache.insert(source.name.clone(), (source.clone(), Arc::new(snapshot)));
         }
         changed
@@ -268,6 +380,14 @@ impl Store {
         let good = self.good.lock().unwrap_or_else(|e| e.into_inner());
         good.get(source)?.get(device).cloned()
     }
+}
+
+/// A snapshot as saved in the state directory.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    fingerprint: String,
+    saved_at: f64,
+    snapshot: Snapshot,
 }
 
 /// How each source fared in a load: what the daemon's metrics and logs say.

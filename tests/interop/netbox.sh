@@ -40,11 +40,13 @@ if [ -n "${REACHD_NETBOX_LAB:-}" ]; then
     exit 1
   fi
 else
-  LAB=$WORK/nblab
+  # Not under $WORK (mode 700): postgres runs as its own user.
+  LAB=$(mktemp -d /tmp/reachd-nblab.XXXXXX)
+  chmod 755 "$LAB"
   t0=$SECONDS
   bash "$LAB_SH" up "$LAB"
   echo "lab up in $((SECONDS - t0)) s"
-  stop_lab() { bash "$LAB_SH" down "$LAB" > /dev/null 2>&1 || true; }
+  stop_lab() { bash "$LAB_SH" down "$LAB" > /dev/null 2>&1 || true; rm -rf "$LAB"; }
   trap 'stop_lab; cleanup' EXIT
 fi
 # shellcheck disable=SC1091
