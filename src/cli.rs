@@ -103,7 +103,15 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
-    /// The main configuration file (YAML).
+    /// The main configuration file (YAML): settings, profiles, devices and
+    /// `inventory:` sources, each one of: a file (reachd's format,
+    /// scrapli's, or Nornir's `{path: hosts.yaml, format: nornir}`);
+    /// NetBox (`{netbox: {url: https://netbox.example.net, token: {env:
+    /// NETBOX_TOKEN}, filter: {site: fra1, tag: monitored}, refresh: 5m}}`);
+    /// Prometheus HTTP SD (`{http_sd: {url: https://…, refresh: 60s}}`).
+    /// Remote sources are re-read every `refresh` and files when they
+    /// change; a source that fails keeps its last good devices. See
+    /// config/reachd.example.yaml, netbox.example.yaml, http_sd.example.yaml.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A device list, in reachd's own or scrapli's format (the seeds'

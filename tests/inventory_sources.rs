@@ -118,15 +118,57 @@ impl Drop for Daemon {
     }
 }
 
+/// `reachd run --config cfg`, quiet.
+fn daemon(cfg: &std::path::Path) -> Daemon {
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_reachd"))
+            .args(["run", "--config"])
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// A test's directory (removed on drop), its SD server answering
+/// `answer` (first r1 and r2), reachd's port and a closed port.
+struct Setup {
+    dir: std::path::PathBuf,
+    answer: Answer,
+    sd_port: u16,
+    port: u16,
+    closed: u16,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Setup {
+        let dir = std::env::temp_dir().join(format!("reachd-inv-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let answer: Answer = Arc::new(Mutex::new((200, sd(&["r1", "r2"]))));
+        let sd_port = sd_server(answer.clone());
+        Setup {
+            dir,
+            answer,
+            sd_port,
+            port: free_port(),
+            closed: free_port(),
+        }
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 #[test]
 fn sources_change_fail_and_come_back_without_losing_a_device() {
-    let dir = std::env::temp_dir().join(format!("reachd-inv-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let answer: Answer = Arc::new(Mutex::new((200, sd(&["r1", "r2"]))));
-    let sd_port = sd_server(answer.clone());
-    let port = free_port();
-    let closed = free_port();
+    let setup = Setup::new("run");
+    let (dir, answer) = (&setup.dir, &setup.answer);
+    let (sd_port, port, closed) = (setup.sd_port, setup.port, setup.closed);
     let devices_file = dir.join("devices.yaml");
     std::fs::write(&devices_file, "- {name: f1, address: 127.0.0.20}\n").unwrap();
     std::fs::write(
@@ -141,16 +183,7 @@ fn sources_change_fail_and_come_back_without_losing_a_device() {
         ),
     )
     .unwrap();
-    let _d = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_reachd"))
-            .args(["run", "--config"])
-            .arg(dir.join("reachd.yaml"))
-            .args(["--log-format", "text"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _d = daemon(&dir.join("reachd.yaml"));
     let up = r#"reachd_inventory_source_up{kind="http_sd",source="sd"}"#;
     let file_up = format!(
         r#"reachd_inventory_source_up{{kind="file",source="{}"}}"#,
@@ -230,18 +263,13 @@ fn sources_change_fail_and_come_back_without_losing_a_device() {
     until("the file back", Duration::from_secs(10), || {
         devices(port) == ["f4"] && metric(port, &file_up) == Some(1.0)
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn validate_reads_every_source_and_names_the_one_that_fails() {
-    let dir = std::env::temp_dir().join(format!("reachd-inv-v-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let answer: Answer = Arc::new(Mutex::new((200, sd(&["r1", "r2"]))));
-    let sd_port = sd_server(answer.clone());
-    let closed = free_port();
-    let cfg = dir.join("reachd.yaml");
+    let setup = Setup::new("validate");
+    let (sd_port, closed) = (setup.sd_port, setup.closed);
+    let cfg = setup.dir.join("reachd.yaml");
     std::fs::write(
         &cfg,
         format!(
@@ -286,18 +314,13 @@ fn validate_reads_every_source_and_names_the_one_that_fails() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("http_sd good: 2 devices"), "{out}");
     assert!(out.contains("ok: 2 devices, 2 checks (icmp 2)"), "{out}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_restart_while_the_source_is_down_checks_the_devices_it_gave_before() {
-    let dir = std::env::temp_dir().join(format!("reachd-inv-r-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let answer: Answer = Arc::new(Mutex::new((200, sd(&["r1", "r2"]))));
-    let sd_port = sd_server(answer.clone());
-    let port = free_port();
-    let closed = free_port();
+    let setup = Setup::new("restart");
+    let (dir, answer) = (&setup.dir, &setup.answer);
+    let (sd_port, port, closed) = (setup.sd_port, setup.port, setup.closed);
     let cfg = dir.join("reachd.yaml");
     std::fs::write(
         &cfg,
@@ -311,17 +334,7 @@ fn a_restart_while_the_source_is_down_checks_the_devices_it_gave_before() {
         ),
     )
     .unwrap();
-    let start = || {
-        Daemon(
-            Command::new(env!("CARGO_BIN_EXE_reachd"))
-                .args(["run", "--config"])
-                .arg(&cfg)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
+    let start = || daemon(&cfg);
     let up = r#"reachd_inventory_source_up{kind="http_sd",source="sd"}"#;
     {
         let _d = start();
@@ -346,5 +359,4 @@ fn a_restart_while_the_source_is_down_checks_the_devices_it_gave_before() {
     until("the source back", Duration::from_secs(40), || {
         devices(port) == ["r3"] && metric(port, up) == Some(1.0)
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }

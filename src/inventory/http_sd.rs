@@ -100,7 +100,10 @@ fn entry(
     };
     let address = match address {
         Some(a) => a,
-        None if labels.keys().any(|k| k.starts_with("__meta_netbox_primary_ip")) => {
+        None if labels
+            .keys()
+            .any(|k| k.starts_with("__meta_netbox_primary_ip")) =>
+        {
             return Err(Skip::quiet(format!(
                 "NetBox device \"{name}\" has no {}",
                 family.primary()
