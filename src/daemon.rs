@@ -178,8 +178,7 @@ pub async fn serve(
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
     // Inventory sources that changed ask for reloads here.
     let (changed_tx, mut changed_rx) = mpsc::channel::<String>(16);
-    let mut refresher =
-        Refresher::start(source.store(), sinks.metrics.registry(), changed_tx, &plan);
+    let mut refresher = Refresher::start(source.store(), sinks.metrics.clone(), changed_tx, &plan);
     // HTTP runs on its own thread and runtime: nothing a client does can
     // take the checks' workers.
     let live = http::server::Live::new(web);

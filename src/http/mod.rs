@@ -257,12 +257,17 @@ async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 async fn status_json(State(s): State<AppState>) -> Response {
-    axum::Json(view::status::status_document(&s.sinks.state.snapshot())).into_response()
+    axum::Json(view::status::status_document(
+        &s.sinks.state.snapshot(),
+        &s.sinks.metrics.sources(),
+    ))
+    .into_response()
 }
 
 async fn status_page(State(s): State<AppState>) -> Html<String> {
     Html(view::status::render_page(
         &s.sinks.state.snapshot(),
+        &s.sinks.metrics.sources(),
         std::time::SystemTime::now(),
     ))
 }

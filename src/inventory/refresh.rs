@@ -16,13 +16,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use prometheus::{GaugeVec, IntGaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, IntGaugeVec, Opts};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::{RemoteSource, SourceReport, Store};
 use crate::config::{ConfigErrors, Plan};
+use crate::sink::registry::Metrics;
 use crate::sink::state::unix_seconds;
 
 /// How often inventory files are looked at.
@@ -35,6 +36,8 @@ const FIRST_RETRY: Duration = Duration::from_secs(30);
 /// The sources' series.
 #[derive(Clone)]
 struct SourceMetrics {
+    /// The same, for the status page.
+    health: Arc<Metrics>,
     up: IntGaugeVec,
     last_success: GaugeVec,
     devices: IntGaugeVec,
@@ -42,9 +45,11 @@ struct SourceMetrics {
 }
 
 impl SourceMetrics {
-    fn register(registry: &Registry) -> SourceMetrics {
+    fn register(health: Arc<Metrics>) -> SourceMetrics {
         let labels = &["source", "kind"];
+        let registry = health.registry().clone();
         let m = SourceMetrics {
+            health,
             up: IntGaugeVec::new(
                 Opts::new(
                     "reachd_inventory_source_up",
@@ -92,20 +97,43 @@ impl SourceMetrics {
         m
     }
 
-    fn success(&self, name: &str, kind: &str, at: SystemTime) {
+    fn success(&self, name: &str, kind: &'static str, at: SystemTime) {
         self.up.with_label_values(&[name, kind]).set(1);
         self.last_success
             .with_label_values(&[name, kind])
             .set(unix_seconds(at));
+        self.health.source(name, kind, |h| {
+            h.up = true;
+            h.last_success = Some(unix_seconds(at));
+            h.error = None;
+        });
     }
 
-    fn failure(&self, name: &str, kind: &str) {
+    fn failure(&self, name: &str, kind: &'static str, error: &str) {
         self.up.with_label_values(&[name, kind]).set(0);
         // Present from the start, 0 until a first success.
         let _ = self.last_success.with_label_values(&[name, kind]);
+        self.health.source(name, kind, |h| {
+            h.up = false;
+            h.error = Some(error.to_owned());
+        });
+    }
+
+    fn counts(&self, s: &SourceReport) {
+        self.devices
+            .with_label_values(&[&s.name, s.kind])
+            .set(s.devices as i64);
+        self.skipped
+            .with_label_values(&[&s.name, s.kind])
+            .set(s.skipped as i64);
+        self.health.source(&s.name, s.kind, |h| {
+            h.devices = s.devices;
+            h.skipped = s.skipped;
+        });
     }
 
     fn forget(&self, name: &str, kind: &str) {
+        self.health.forget_source(name, kind);
         for v in [&self.up, &self.devices, &self.skipped] {
             let _ = v.remove_label_values(&[name, kind]);
         }
@@ -135,13 +163,13 @@ pub struct Refresher {
 impl Refresher {
     pub fn start(
         store: Arc<Store>,
-        registry: &Registry,
+        metrics: Arc<Metrics>,
         reload: mpsc::Sender<String>,
         plan: &Plan,
     ) -> Refresher {
         let mut r = Refresher {
             store,
-            metrics: SourceMetrics::register(registry),
+            metrics: SourceMetrics::register(metrics),
             reload,
             tasks: HashMap::new(),
             watcher: None,
@@ -218,19 +246,14 @@ impl Refresher {
 
     fn report(&self, s: &SourceReport, now: SystemTime) {
         let m = &self.metrics;
-        m.devices
-            .with_label_values(&[&s.name, s.kind])
-            .set(s.devices as i64);
-        m.skipped
-            .with_label_values(&[&s.name, s.kind])
-            .set(s.skipped as i64);
+        m.counts(s);
         // A remote source's health is its refresh task's to say, but for
         // the load that fetched it.
         match &s.error {
             None => m.success(&s.name, s.kind, now),
             Some(e) => {
                 warn!(source = %s.name, kind = s.kind, error = %e, "inventory source cannot be read: its last good devices are kept (none at startup)");
-                m.failure(&s.name, s.kind);
+                m.failure(&s.name, s.kind, e);
             }
         }
         if s.stale > 0 {
@@ -256,13 +279,12 @@ impl Refresher {
     /// A reload failed: files named in its errors are down.
     pub fn failed(&self, errors: &ConfigErrors) {
         for (name, kind) in &self.known {
-            if *kind == "file"
-                && errors
-                    .0
-                    .iter()
-                    .any(|e| e.file.display().to_string() == *name)
-            {
-                self.metrics.failure(name, kind);
+            let failed = errors
+                .0
+                .iter()
+                .find(|e| *kind == "file" && e.file.display().to_string() == *name);
+            if let Some(e) = failed {
+                self.metrics.failure(name, kind, &e.to_string());
             }
         }
     }
@@ -321,7 +343,7 @@ async fn refresh_loop(
                 }
             }
             Err(e) => {
-                metrics.failure(&source.name, kind);
+                metrics.failure(&source.name, kind, &e);
                 if up {
                     warn!(source = %source.name, kind, error = %e, "inventory source cannot be read: its last good devices are kept");
                     up = false;

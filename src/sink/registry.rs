@@ -29,6 +29,22 @@ pub struct Metrics {
     reload_ok: IntGauge,
     reload_time: Gauge,
     devices: Mutex<Arc<Vec<Device>>>,
+    sources: Mutex<Vec<SourceHealth>>,
+}
+
+/// How an inventory source fares now, for the status page and its JSON
+/// (the same as the `reachd_inventory_source_*` series).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SourceHealth {
+    pub name: String,
+    pub kind: &'static str,
+    pub up: bool,
+    pub devices: usize,
+    pub skipped: usize,
+    /// Unix time of the last good read.
+    pub last_success: Option<f64>,
+    /// Why the last read failed (`None` while up).
+    pub error: Option<String>,
 }
 
 fn must<T>(r: prometheus::Result<T>) -> T {
@@ -107,7 +123,39 @@ impl Metrics {
             reload_ok,
             reload_time,
             devices: Mutex::new(Arc::new(Vec::new())),
+            sources: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Updates (or adds) the health of source `name` of `kind`.
+    pub fn source(&self, name: &str, kind: &'static str, f: impl FnOnce(&mut SourceHealth)) {
+        let mut all = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        match all.iter_mut().find(|h| h.name == name && h.kind == kind) {
+            Some(h) => f(h),
+            None => {
+                let mut h = SourceHealth {
+                    name: name.to_owned(),
+                    kind,
+                    ..SourceHealth::default()
+                };
+                f(&mut h);
+                all.push(h);
+            }
+        }
+    }
+
+    /// Forgets a source no longer configured.
+    pub fn forget_source(&self, name: &str, kind: &str) {
+        let mut all = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        all.retain(|h| !(h.name == name && h.kind == kind));
+    }
+
+    /// Every source's health, in configuration order.
+    pub fn sources(&self) -> Vec<SourceHealth> {
+        self.sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The registry of reachd's own metrics, for other parts (the HTTP

@@ -8,20 +8,47 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use crate::sink::registry::SourceHealth;
 use crate::sink::state::TargetStatus;
 use crate::verdict::fmt_duration;
 
 const TEMPLATE: &str = include_str!("status.html");
 
-/// The `/api/v1/status` document (the page embeds the same).
-pub fn status_document(rows: &[TargetStatus]) -> serde_json::Value {
+/// The `/api/v1/status` document (the page embeds the same): the
+/// targets, and the inventory sources' health.
+pub fn status_document(rows: &[TargetStatus], sources: &[SourceHealth]) -> serde_json::Value {
     let up = rows.iter().filter(|r| r.up).count();
     serde_json::json!({
         "targets": rows.len(),
         "up": up,
         "down": rows.len() - up,
         "status": rows,
+        "sources": sources,
     })
+}
+
+/// What the page says of a source that cannot be read (its script says
+/// the same).
+fn source_down(h: &SourceHealth, now: SystemTime) -> String {
+    let head = format!(
+        "Inventory source {} ({}) cannot be read: {}.",
+        h.name,
+        h.kind,
+        h.error.as_deref().unwrap_or_default()
+    );
+    match h.last_success {
+        None => format!("{head} It has given no devices since reachd started; reachd retries it."),
+        Some(t) => {
+            let now = crate::sink::state::unix_seconds(now);
+            let s = (now - t).max(0.0) as u64;
+            let ago = match s {
+                0..120 => format!("{s}s"),
+                120..7200 => format!("{}m", s / 60),
+                _ => format!("{}h", s / 3600),
+            };
+            format!("{head} Its last good devices are still checked (last read {ago} ago).")
+        }
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -69,8 +96,8 @@ fn detail(r: &TargetStatus) -> String {
     }
 }
 
-/// The page: down targets first.
-pub fn render_page(rows: &[TargetStatus], now: SystemTime) -> String {
+/// The page: sources that cannot be read, then the targets, down first.
+pub fn render_page(rows: &[TargetStatus], sources: &[SourceHealth], now: SystemTime) -> String {
     let mut sorted: Vec<&TargetStatus> = rows.iter().collect();
     sorted.sort_by_key(|r| r.up);
     let mut html_rows = String::with_capacity(rows.len() * 300);
@@ -100,8 +127,17 @@ pub fn render_page(rows: &[TargetStatus], now: SystemTime) -> String {
             esc(&detail(r)),
         );
     }
-    let data = script_json(&status_document(rows));
+    let mut banners = String::new();
+    for h in sources.iter().filter(|h| !h.up) {
+        let _ = write!(
+            banners,
+            "<p class=source-down>{}</p>",
+            esc(&source_down(h, now))
+        );
+    }
+    let data = script_json(&status_document(rows, sources));
     TEMPLATE
+        .replacen("<!--SOURCES-->", &banners, 1)
         .replacen("<!--ROWS-->", &html_rows, 1)
         .replacen("<!--DATA-->", &data, 1)
 }
@@ -120,6 +156,7 @@ mod tests {
         s.record(&result("r2", Reason::NoReply, 100));
         let html = render_page(
             &s.snapshot(),
+            &[],
             std::time::UNIX_EPOCH + Duration::from_secs(160),
         );
         assert!(html.contains("<td>&lt;r1&gt;</td>"));
@@ -134,6 +171,40 @@ mod tests {
         assert!(!html.contains("<!--ROWS-->") && !html.contains("<!--DATA-->"));
         // No /favicon.ico request (a 404 and a console error on every load).
         assert!(html.contains("<link rel=\"icon\" href=\"data:,\">"));
+    }
+
+    #[test]
+    fn a_source_that_cannot_be_read_is_said_above_the_table() {
+        let down = SourceHealth {
+            name: "<nb>".into(),
+            kind: "netbox",
+            up: false,
+            devices: 3,
+            skipped: 0,
+            last_success: Some(100.0),
+            error: Some("GET https://nb/api/dcim/devices/: timed out".into()),
+        };
+        let up = SourceHealth {
+            name: "sd".into(),
+            kind: "http_sd",
+            up: true,
+            ..down.clone()
+        };
+        let html = render_page(
+            &[],
+            &[down, up],
+            std::time::UNIX_EPOCH + Duration::from_secs(400),
+        );
+        assert!(
+            html.contains(
+                "<p class=source-down>Inventory source &lt;nb&gt; (netbox) cannot be read: GET \
+             https://nb/api/dcim/devices/: timed out. Its last good devices are still checked \
+             (last read 5m ago).</p>"
+            ),
+            "{html}"
+        );
+        assert!(!html.contains("Inventory source sd"));
+        assert!(!html.contains("<!--SOURCES-->"));
     }
 
     #[test]
@@ -152,7 +223,7 @@ mod tests {
     fn embedded_json_cannot_close_its_script() {
         let s = StateStore::default();
         s.record(&result("</script><script>alert(1)</script>", Reason::Ok, 1));
-        let html = render_page(&s.snapshot(), std::time::UNIX_EPOCH);
+        let html = render_page(&s.snapshot(), &[], std::time::UNIX_EPOCH);
         let data = html
             .split("<script id=\"initial\" type=\"application/json\">")
             .nth(1)
@@ -176,7 +247,7 @@ mod tests {
         s.record(&result(name, Reason::Ok, 1));
         let mut rows = s.snapshot();
         rows[0].detail = "last output: <!--<script> R1# & \u{2028}\u{2029} -->".into();
-        let html = render_page(&rows, std::time::UNIX_EPOCH);
+        let html = render_page(&rows, &[], std::time::UNIX_EPOCH);
         let data = html
             .split("<script id=\"initial\" type=\"application/json\">")
             .nth(1)
@@ -188,7 +259,7 @@ mod tests {
             assert!(!data.contains(raw), "raw {raw:?} in embedded JSON: {data}");
         }
         let v: serde_json::Value = serde_json::from_str(data).expect("the embedded JSON parses");
-        assert_eq!(v, status_document(&rows));
+        assert_eq!(v, status_document(&rows, &[]));
         assert_eq!(v["status"][0]["device"], name);
         // The page's own script follows, intact.
         assert!(html.contains("setInterval(refresh, 5000);"));
