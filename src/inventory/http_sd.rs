@@ -7,9 +7,10 @@
 //! - name: the label `__meta_netbox_name`, else the target's host;
 //! - address: `__meta_netbox_primary_ip` (or `…_ip4` / `…_ip6` per
 //!   `ip_family`), else the target's host (a `:port` is dropped: it is the
-//!   port Prometheus would scrape, not a device's); a NetBox device whose
-//!   primary IP labels are all empty is skipped, as the netbox source
-//!   skips it (the plugin makes its name the target, which is no address);
+//!   port Prometheus would scrape, not a device's); a NetBox device without
+//!   a primary IP (no usable primary IP label, and its name as the target:
+//!   what the plugin sends for one) is skipped, as the netbox source skips
+//!   it;
 //! - platform: `__meta_netbox_platform_slug`;
 //! - labels: every label not starting with `__`, as it is, and `site`,
 //!   `role`, `tenant` from `__meta_netbox_site_slug`, `…_role_slug`,
@@ -100,9 +101,13 @@ fn entry(
     };
     let address = match address {
         Some(a) => a,
+        // A NetBox device without a primary IP: the plugin sends empty
+        // primary IP labels, or (newer versions) none and its name as the
+        // target.
         None if labels
             .keys()
-            .any(|k| k.starts_with("__meta_netbox_primary_ip")) =>
+            .any(|k| k.starts_with("__meta_netbox_primary_ip"))
+            || label(labels, "__meta_netbox_name") == Some(host) =>
         {
             return Err(Skip::quiet(format!(
                 "NetBox device \"{name}\" has no {}",
