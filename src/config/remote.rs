@@ -42,6 +42,14 @@ impl<'de> Deserialize<'de> for SourceUrl {
             if u.host_str().is_none_or(str::is_empty) {
                 return Err(format!("invalid URL `{s}`: no host"));
             }
+            // URLs appear in logs and errors: no secret goes in one.
+            if !u.username().is_empty() || u.password().is_some() {
+                return Err(
+                    "the URL carries a user name or password: put the credential in `token:` \
+                     (a URL is shown in logs and errors)"
+                        .to_owned(),
+                );
+            }
             Ok(SourceUrl(s.trim().to_owned()))
         })
     }
