@@ -16,8 +16,8 @@ use crate::config::{self, Plan, Sources};
 use crate::engine::Engine;
 use crate::http::{self, AppState, ReloadRequest};
 use crate::inventory::Store;
-use crate::inventory::refresh::Refresher;
 use crate::probe::{Probes, factory};
+use crate::refresh::Refresher;
 use crate::sink::Sinks;
 
 /// How the plan is obtained, again on every reload (on a thread of its

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod memory;
 pub mod notify;
 pub mod probe;
+pub mod refresh;
 pub mod result;
 pub mod round;
 pub mod secret;

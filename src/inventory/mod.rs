@@ -8,13 +8,12 @@
 //! each source: a source that fails to answer keeps its devices.
 //!
 //! Files, one job each: `client` (HTTP with bounds and TLS), `netbox` and
-//! `http_sd` (one source each: fetch and map), `refresh` (the daemon's
-//! refresh tasks, file watching and the sources' metrics).
+//! `http_sd` (one source each: fetch and map). The daemon's refresh tasks,
+//! file watching and the sources' metrics are [`crate::refresh`]'s.
 
 pub mod client;
 pub mod http_sd;
 pub mod netbox;
-pub mod refresh;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! The daemon's side of the inventory: each remote source re-read every
+//! The daemon's side of the inventory sources ([`crate::inventory`]): each remote source re-read every
 //! `refresh:`, inventory files watched, and every change applied as a
 //! reload; each source's health exported.
 //!
@@ -21,8 +21,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::{RemoteSource, SourceReport, Store};
 use crate::config::{ConfigErrors, Plan};
+use crate::inventory::{RemoteSource, SourceReport, Store};
 use crate::sink::registry::Metrics;
 use crate::sink::state::unix_seconds;
 
