@@ -405,31 +405,33 @@ token_works() { # AUTH-HEADER-VALUE
   [ "$(http_code -H "Authorization: $1" "http://127.0.0.1:$NB_PORT/api/status/")" = 200 ]
 }
 
+# token VERSION SCHEME KEPT: KEPT if it still authenticates, else a new
+# token of VERSION (v1: the response's `token`; v2: nbt_<key>.<token>).
+token() {
+  local version=$1 scheme=$2 kept=$3 r t
+  if [ -n "$kept" ] && token_works "$scheme $kept"; then
+    say "v$version token reused" >&2
+    echo "$kept"
+    return
+  fi
+  r=$(provision "$version")
+  t=$(python3 -c 'import json,sys
+d = json.load(sys.stdin); v = int(sys.argv[1]); assert d["version"] == v, d
+print(d["token"] if v == 1 else "nbt_%s.%s" % (d["key"], d["token"]))' "$version" <<<"$r") \
+    || die "v$version token provisioning failed: $r"
+  token_works "$scheme $t" || die "the v$version token does not authenticate"
+  say "v$version token provisioned" >&2
+  echo "$t"
+}
+
 tokens() {
-  local v1='' v2='' r
+  local v1='' v2=''
   if [ -f "$DIR/env" ]; then
     v1=$(. "$DIR/env"; echo "${NETBOX_TOKEN_V1:-}")
     v2=$(. "$DIR/env"; echo "${NETBOX_TOKEN_V2:-}")
   fi
-  if [ -n "$v1" ] && token_works "Token $v1"; then
-    say "v1 token reused"
-  else
-    r=$(provision 1)
-    v1=$(python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["version"]==1, d; print(d["token"])' <<<"$r") \
-      || die "v1 token provisioning failed: $r"
-    say "v1 token provisioned"
-  fi
-  if [ -n "$v2" ] && token_works "Bearer $v2"; then
-    say "v2 token reused"
-  else
-    r=$(provision 2)
-    v2=$(python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["version"]==2, d; print("nbt_%s.%s" % (d["key"], d["token"]))' <<<"$r") \
-      || die "v2 token provisioning failed: $r"
-    say "v2 token provisioned"
-  fi
-  token_works "Token $v1" || die "the v1 token does not authenticate"
-  token_works "Bearer $v2" || die "the v2 token does not authenticate"
-  TOKEN_V1=$v1 TOKEN_V2=$v2
+  TOKEN_V1=$(token 1 Token "$v1")
+  TOKEN_V2=$(token 2 Bearer "$v2")
 }
 
 write_env() {
