@@ -24,17 +24,16 @@ mk_cert good IP:127.0.0.1
 mk_cert other DNS:sd.example.net
 printf '[{"targets": ["127.0.0.5"], "labels": {"__meta_netbox_name": "r1", "site": "lab"}}]' > sd.json
 
-serve() { # CERT -> PORT
-  local port
-  port=$(free_port)
-  openssl s_server -quiet -accept "127.0.0.1:$port" -cert "$1.pem" -key "$1.key" -WWW \
+serve() { # CERT: serves it on a new port, in $PORT (not in a subshell:
+  # the server's pid must reach PIDS, which ends it on exit)
+  PORT=$(free_port)
+  openssl s_server -quiet -accept "127.0.0.1:$PORT" -cert "$1.pem" -key "$1.key" -WWW \
     > /dev/null 2>&1 &
   PIDS+=("$!")
-  wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || { echo "s_server did not start" >&2; exit 1; }
-  echo "$port"
+  wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT" || { echo "s_server did not start" >&2; exit 1; }
 }
-GOOD=$(serve good)
-OTHER=$(serve other)
+serve good; GOOD=$PORT
+serve other; OTHER=$PORT
 
 validate() { # PORT EXTRA-YAML -> output, and status in $WORK/status
   printf 'inventory:\n  - http_sd: {url: "https://127.0.0.1:%s/sd.json", name: sd, timeout: 5s%s}\n' \
