@@ -262,8 +262,13 @@ defaults:
 devices:
   - {name: lo1, address: 127.0.0.1, platform: cisco_iosxe, labels: {site: here, role: core}}
   - {name: lo2, address: 127.0.0.2, platform: cisco_ios, labels: {site: here, role: access}}
-  - {name: lo3, address: 127.0.0.3, platform: cisco_ios, labels: {site: there, role: access}}
   - {name: gone, address: gone.invalid, platform: cisco_iosxr, labels: {site: there, role: edge}}
+# An inventory file: its source's series (reachd_inventory_source_*) are
+# exported, as the rules' ReachdInventorySourceDown needs.
+inventory: [more.yaml]
+YAML
+cat > "$WORK/more.yaml" <<YAML
+- {name: lo3, address: 127.0.0.3, platform: cisco_ios, labels: {site: there, role: access}}
 YAML
 "$REACHD" run --config "$WORK/reachd.yaml" 2> "$WORK/reachd.log" &
 PIDS+=("$!")
