@@ -301,6 +301,9 @@ pub fn main() -> ExitCode {
                             n => format!(", {n} not checked: {}", s.skipped_examples.join("; ")),
                         };
                         println!("{} {}: {} devices{skipped}", s.kind, s.name, s.devices);
+                        for w in &s.warnings {
+                            println!("{} {}: warning: {w}", s.kind, s.name);
+                        }
                     }
                     println!(
                         "ok: {} devices, {} checks ({})",

@@ -256,6 +256,9 @@ impl Refresher {
                 m.failure(&s.name, s.kind, e);
             }
         }
+        for w in &s.warnings {
+            warn!(source = %s.name, kind = s.kind, warning = %w, "inventory source: check its settings");
+        }
         if s.stale > 0 {
             warn!(
                 source = %s.name,

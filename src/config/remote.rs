@@ -55,6 +55,80 @@ impl<'de> Deserialize<'de> for SourceUrl {
     }
 }
 
+/// NetBox's usual device filters (`/api/dcim/devices/`). NetBox ignores a
+/// filter it does not know, which would monitor every device it has: a key
+/// that is none of these but close to one is refused with the one meant.
+/// Others (NetBox has hundreds, plus `cf_*` and lookups like `name__ic`)
+/// pass as written.
+const NETBOX_FILTERS: &[&str] = &[
+    "q",
+    "id",
+    "name",
+    "status",
+    "site",
+    "site_id",
+    "site_group",
+    "site_group_id",
+    "region",
+    "region_id",
+    "location",
+    "location_id",
+    "rack_id",
+    "role",
+    "role_id",
+    "tag",
+    "tag_id",
+    "tenant",
+    "tenant_id",
+    "tenant_group",
+    "tenant_group_id",
+    "platform",
+    "platform_id",
+    "manufacturer",
+    "manufacturer_id",
+    "device_type",
+    "device_type_id",
+    "model",
+    "serial",
+    "asset_tag",
+    "has_primary_ip",
+    "has_oob_ip",
+    "primary_ip4_id",
+    "primary_ip6_id",
+    "virtual_chassis_id",
+    "virtual_chassis_member",
+    "cluster_id",
+    "config_template_id",
+    "contact",
+    "contact_role",
+    "airflow",
+    "face",
+    "position",
+    "mac_address",
+    "console_ports",
+    "interfaces",
+    "local_context_data",
+    "created",
+    "last_updated",
+    "description",
+    "label",
+];
+
+/// `Err` with the filter meant, for a key that looks like a typo of one.
+fn check_filter(key: &str) -> Result<(), String> {
+    let base = key.split("__").next().unwrap_or(key);
+    if base.starts_with("cf_") || NETBOX_FILTERS.contains(&base) {
+        return Ok(());
+    }
+    match crate::settings::error::closest(base, NETBOX_FILTERS.iter().copied()) {
+        Some(meant) => Err(format!(
+            "`{key}` is not a NetBox device filter, did you mean `{meant}`? (NetBox ignores a \
+             filter it does not know and would give every device it has)"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// A `netbox:` or `http_sd:` block as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,8 +155,12 @@ pub(crate) fn source(
     netbox: bool,
 ) -> Result<RemoteSource, ConfigError> {
     let kind = if netbox {
+        let filter = raw.filter.unwrap_or_default();
+        for key in filter.keys() {
+            check_filter(key).map_err(|e| file.error(&at.key("filter").key(key), e))?;
+        }
         Kind::Netbox {
-            filter: inventory::query(raw.filter.unwrap_or_default()),
+            filter: inventory::query(filter),
         }
     } else {
         if raw.filter.is_some() {
@@ -168,6 +246,7 @@ pub(crate) fn load(
         return (vec![], report, vec![]);
     };
     let mut errors = Vec::new();
+    report.warnings = snapshot.warnings.clone();
     let skip = |report: &mut SourceReport, why: String| {
         report.skipped += 1;
         if report.skipped_examples.len() < 5 {

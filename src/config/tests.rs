@@ -218,7 +218,7 @@ fn with_snapshot(
                 value,
             })
             .collect(),
-        skipped: vec![],
+        ..Default::default()
     };
     store.put(&source, snapshot);
     fx.load(&Sources {

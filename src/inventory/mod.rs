@@ -152,6 +152,9 @@ impl Skip {
 pub struct Snapshot {
     pub entries: Vec<Entry>,
     pub skipped: Vec<Skip>,
+    /// What looks wrong with the list without making it wrong.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// Lays `mapped` labels under the entry's own `labels:` (its own win). An
@@ -408,6 +411,8 @@ pub struct SourceReport {
     /// Why it could not be read (its devices are then its last good ones,
     /// or none at startup).
     pub error: Option<String>,
+    /// What looks wrong with what it gave (a filter that keeps everything).
+    pub warnings: Vec<String>,
 }
 
 /// `filter:` values: a scalar or a list of them, each one query parameter.

@@ -87,6 +87,20 @@ pub async fn fetch(
                 "NetBox said {count} devices but its pages held {seen} (did the list change while reading? retrying at the next refresh)"
             ));
         }
+        // NetBox ignores filters it does not know: a filter that keeps every
+        // device may be one of those.
+        if !filter.is_empty() && count > 1 {
+            let mut all = devices_url(source, &[])?;
+            all.query_pairs_mut().clear().append_pair("limit", "1");
+            let total = client.get_json(all.as_str()).await?;
+            if total.get("count").and_then(Json::as_u64) == Some(count) {
+                let keys: Vec<&str> = filter.iter().map(|(k, _)| k.as_str()).collect();
+                snapshot.warnings.push(format!(
+                    "the filter ({}) keeps every device NetBox has ({count}): NetBox ignores a filter it does not know; is each one a device filter of this NetBox?",
+                    keys.join(", ")
+                ));
+            }
+        }
     }
     Ok(snapshot)
 }

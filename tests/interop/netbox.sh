@@ -202,6 +202,13 @@ check_out "pagination: 1200 devices, each once, with its address" jq -se '
   and (map(select(.name == "nbbulk1200"))[0].address == "127.3.4.176")
   and (map(select(.name == "nbbulk0001"))[0].address == "127.3.0.1")' "$WORK/bulk.json"
 
+# NetBox ignores a filter it does not know (it gives every device it has):
+# reachd says so.
+sed 's/filter: .*/filter: {monitoring_zone: fra}/' "$WORK/v1.yaml" > "$WORK/unknown-filter.yaml"
+"$REACHD" validate --config "$WORK/unknown-filter.yaml" > "$WORK/unknown-filter.out" 2>&1 || true
+check_out "a filter NetBox ignores: validate warns" \
+  has 'netbox nb: warning: the filter (monitoring_zone) keeps every device NetBox has' "$WORK/unknown-filter.out"
+
 # The prometheus-sd plugin's list, as an http_sd source.
 if [ -n "${NETBOX_PROMETHEUS_SD:-}" ]; then
   cat > "$WORK/sd.yaml" <<YAML
