@@ -339,7 +339,13 @@ async fn refresh_loop(
                     up = true;
                 }
                 let n = snapshot.entries.len();
-                if store.put(&source, snapshot) {
+                // Saving the list in the state directory is file work: off
+                // the runtime's workers too.
+                let (st, src) = (store.clone(), source.clone());
+                let changed = tokio::task::spawn_blocking(move || st.put(&src, snapshot))
+                    .await
+                    .unwrap_or(false);
+                if changed {
                     let why = format!("inventory source {} changed ({n} devices)", source.name);
                     // A full queue already holds a reload that reads it.
                     let _ = reload.try_send(why);
@@ -379,16 +385,26 @@ fn look(path: &PathBuf) -> Seen {
     }
 }
 
+/// Looks at every file, off the runtime's workers: a file on a hung
+/// mount holds a blocking thread, not the daemon's loop.
+async fn look_all(files: &Arc<Vec<PathBuf>>) -> Vec<Seen> {
+    let files = files.clone();
+    tokio::task::spawn_blocking(move || files.iter().map(look).collect())
+        .await
+        .unwrap_or_default()
+}
+
 /// Watches inventory files; asks for a reload when one changed and then
 /// stayed still for [`SETTLE`].
 async fn watch_files(files: Vec<PathBuf>, reload: mpsc::Sender<String>) {
-    let mut seen: Vec<Seen> = files.iter().map(look).collect();
+    let files = Arc::new(files);
+    let mut seen = look_all(&files).await;
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tick.tick().await;
-        let now: Vec<Seen> = files.iter().map(look).collect();
+        let now = look_all(&files).await;
         if now == seen {
             continue;
         }
@@ -396,7 +412,7 @@ async fn watch_files(files: Vec<PathBuf>, reload: mpsc::Sender<String>) {
         let mut settled = now;
         loop {
             tokio::time::sleep(SETTLE).await;
-            let again: Vec<Seen> = files.iter().map(look).collect();
+            let again = look_all(&files).await;
             if again == settled {
                 break;
             }
