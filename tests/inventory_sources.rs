@@ -300,6 +300,37 @@ fn validate_reads_every_source_and_names_the_one_that_fails() {
         "{err}"
     );
     assert!(!err.contains("good"), "{err}");
+    // A source that accepts and then says nothing: timed out, named.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    std::fs::write(
+        &cfg,
+        format!(
+            "inventory:\n  - netbox: {{url: 'http://127.0.0.1:{silent_port}', name: mute, timeout: 1s}}\n"
+        ),
+    )
+    .unwrap();
+    let t0 = Instant::now();
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.starts_with("netbox mute: GET http://127.0.0.1:") && err.contains("timed out"),
+        "{err}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "bounded by its timeout"
+    );
+    drop(silent);
+    std::fs::write(
+        &cfg,
+        format!(
+            "inventory:\n\
+             \x20 - http_sd: {{url: 'http://127.0.0.1:{sd_port}/sd', name: good}}\n\
+             \x20 - http_sd: {{url: 'http://127.0.0.1:{closed}/sd', name: down, timeout: 2s}}\n"
+        ),
+    )
+    .unwrap();
     // Offline, nothing is read and the settings are fine.
     let (code, out, err) = run(&["--offline"]);
     assert_eq!(code, Some(0), "{out}{err}");

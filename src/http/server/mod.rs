@@ -591,6 +591,23 @@ mod tests {
         let _ = srv.stop.send(true);
     }
 
+    /// `n` connections that never send anything.
+    async fn connect_idle(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+        let mut idle = Vec::with_capacity(n);
+        for _ in 0..n {
+            idle.push(TcpStream::connect(addr).await.unwrap());
+        }
+        idle
+    }
+
+    /// `GET /-/healthy` answers 200 within [`GUARD`], or `why` fails.
+    async fn healthy_within_guard(addr: SocketAddr, why: &str) {
+        let out = tokio::time::timeout(GUARD, exchange(addr, &get("/-/healthy")))
+            .await
+            .expect(why);
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn at_the_cap_idle_connections_make_way_for_waiting_clients() {
         // Long timeouts: only the pressure rule can free the slots.
@@ -601,17 +618,11 @@ mod tests {
             ..Limits::default()
         };
         let srv = start(state(WebConfig::plain(), false), limits).await;
-        let mut idle = Vec::new();
-        for _ in 0..3 {
-            idle.push(TcpStream::connect(srv.addr).await.unwrap());
-        }
+        let mut idle = connect_idle(srv.addr, 3).await;
         while srv.metrics.open.get() < 3 {
             tokio::task::yield_now().await;
         }
-        let out = tokio::time::timeout(GUARD, exchange(srv.addr, &get("/-/healthy")))
-            .await
-            .expect("served once idle connections make way");
-        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        healthy_within_guard(srv.addr, "served once idle connections make way").await;
         // Only as many idle connections as clients wait make way: once
         // the waiting client has a slot, the others may stay.
         let mut closed = 0;
@@ -635,14 +646,12 @@ mod tests {
         };
         let srv = start(state(WebConfig::plain(), false), limits).await;
         // Twice the cap of connections that never send anything.
-        let mut idle = Vec::new();
-        for _ in 0..8 {
-            idle.push(TcpStream::connect(srv.addr).await.unwrap());
-        }
-        let out = tokio::time::timeout(GUARD, exchange(srv.addr, &get("/-/healthy")))
-            .await
-            .expect("/-/healthy answers once idle connections are closed");
-        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        let mut idle = connect_idle(srv.addr, 8).await;
+        healthy_within_guard(
+            srv.addr,
+            "/-/healthy answers once idle connections are closed",
+        )
+        .await;
         // Every idle connection was closed by the server.
         for s in &mut idle {
             assert!(closed_by_server(s).await);
