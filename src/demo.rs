@@ -182,6 +182,7 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice], icmp: &IcmpLab) -> Plan {
             name: (*name).into(),
             host: host.to_string(),
             labels,
+            parents: Vec::new(),
         });
         if let Some(ping) = icmp.ping_host(name, host) {
             targets.push(Arc::new(Target {

@@ -6,6 +6,7 @@
 //! protocol, [`sink`]s (the state store, logs) consume the results, and
 //! [`view`]s render the store for [`http`] (metrics, status page, JSON API).
 
+pub mod cause;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -11,10 +11,14 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::cause::graph::Graph;
 use crate::config::Plan;
 use crate::probe::{Probes, run_check};
 use crate::result::CheckResult;
-use crate::target::{Protocol, Target};
+use crate::target::{Device, Protocol, Target};
+
+/// The table's BEHIND column.
+const BEHIND: usize = 6;
 use crate::verdict::{Outcome, Phase, Progress, Reason, Verdict, fmt_duration};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -100,6 +104,39 @@ pub async fn run_round(
     results.into_iter().map(|(_, r)| r).collect()
 }
 
+/// For each result, the topmost down ancestor of its device when it is
+/// down (a device is down when every check of it that ran is down); all
+/// `None` when no device has parents.
+pub fn behind(devices: &[Device], results: &[CheckResult]) -> Vec<Option<Arc<str>>> {
+    let targets: Vec<Arc<Target>> = results.iter().map(|r| r.target.clone()).collect();
+    let g = Graph::new(devices, &targets);
+    if !g.has_dependencies() {
+        return vec![None; results.len()];
+    }
+    let mut checks = vec![(0usize, 0usize); g.len()];
+    for r in results {
+        if let Some(id) = g.id(&r.target.device) {
+            let c = &mut checks[id as usize];
+            c.0 += 1;
+            c.1 += usize::from(!r.verdict.up);
+        }
+    }
+    let all = g.behind_all(&mut |id| {
+        let (n, down) = checks[id as usize];
+        n > 0 && n == down
+    });
+    results
+        .iter()
+        .map(|r| {
+            let id = g.id(&r.target.device)?;
+            if r.verdict.up {
+                return None;
+            }
+            all[id as usize].map(|b| g.name(b).clone())
+        })
+        .collect()
+}
+
 #[derive(Serialize)]
 struct JsonRow<'a> {
     device: &'a str,
@@ -107,26 +144,39 @@ struct JsonRow<'a> {
     host: &'a str,
     #[serde(flatten)]
     verdict: &'a Verdict,
+    /// The topmost down ancestor of the device, while it is down.
+    behind: Option<&'a str>,
 }
 
-pub fn print(results: &[CheckResult], format: Format, out: &mut dyn Write) -> std::io::Result<()> {
+/// Prints `results`; `behind[i]` is what result `i`'s device is behind
+/// ([`behind`]); with `parents`, the table has a BEHIND column.
+pub fn print(
+    results: &[CheckResult],
+    behind: &[Option<Arc<str>>],
+    parents: bool,
+    format: Format,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let behind_of = |i: usize| behind.get(i).and_then(|b| b.as_deref());
     match format {
         Format::Json => {
-            for r in results {
+            for (i, r) in results.iter().enumerate() {
                 let row = JsonRow {
                     device: &r.target.device,
                     protocol: r.target.protocol,
                     host: &r.target.host,
                     verdict: &r.verdict,
+                    behind: behind_of(i),
                 };
                 serde_json::to_writer(&mut *out, &row)?;
                 writeln!(out)?;
             }
         }
         Format::Table => {
-            let rows: Vec<[String; 7]> = results
+            let rows: Vec<[String; 8]> = results
                 .iter()
-                .map(|r| {
+                .enumerate()
+                .map(|(i, r)| {
                     let v = &r.verdict;
                     let time = match v.stats.as_ref().and_then(|s| s.time()) {
                         Some(rtt) => format!("{:.3}ms", rtt.as_secs_f64() * 1000.0),
@@ -139,12 +189,13 @@ pub fn print(results: &[CheckResult], format: Format, out: &mut dyn Write) -> st
                         v.reason.to_string(),
                         v.phase.to_string(),
                         time,
+                        behind_of(i).unwrap_or("").to_string(),
                         v.detail.clone(),
                     ]
                 })
                 .collect();
             let header = [
-                "DEVICE", "PROTOCOL", "STATE", "REASON", "PHASE", "TIME", "DETAIL",
+                "DEVICE", "PROTOCOL", "STATE", "REASON", "PHASE", "TIME", "BEHIND", "DETAIL",
             ];
             let mut widths = header.map(str::len);
             for row in &rows {
@@ -152,10 +203,13 @@ pub fn print(results: &[CheckResult], format: Format, out: &mut dyn Write) -> st
                     *w = (*w).max(cell.chars().count());
                 }
             }
-            let line = |cells: [&str; 7], out: &mut dyn Write| -> std::io::Result<()> {
+            let line = |cells: [&str; 8], out: &mut dyn Write| -> std::io::Result<()> {
                 let mut s = String::new();
                 for (i, cell) in cells.iter().enumerate() {
-                    if i == 6 {
+                    if i == BEHIND && !parents {
+                        continue; // no device has parents: no column
+                    }
+                    if i == 7 {
                         s.push_str(cell);
                     } else {
                         s.push_str(&format!("{cell:<w$}  ", w = widths[i]));
@@ -219,9 +273,11 @@ pub async fn run(plan: Plan, filter: Filter, format: Format) -> ExitCode {
         }
     };
     let results = run_round(targets, &probes, &plan.concurrency).await;
+    let behind = behind(&plan.devices, &results);
+    let parents = plan.devices.iter().any(|d| !d.parents.is_empty());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if let Err(e) = print(&results, format, &mut out) {
+    if let Err(e) = print(&results, &behind, parents, format, &mut out) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             eprintln!("reachd: cannot write results: {e}");
         }

@@ -20,6 +20,8 @@ pub struct Device {
     pub host: String,
     /// Inventory labels (site, role, platform, …), exported on the info metric.
     pub labels: BTreeMap<String, String>,
+    /// The devices this one depends on (`parents:`), all in the plan.
+    pub parents: Vec<Arc<str>>,
 }
 
 /// One device × protocol check, with every setting resolved.

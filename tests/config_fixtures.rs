@@ -404,9 +404,15 @@ fn render_plan(plan: &Plan, dir: &Path, secrets: &[Vec<u8>]) -> String {
     let _ = writeln!(o, "concurrency {}", conc.join(" "));
     for d in &plan.devices {
         let labels: Vec<String> = d.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        let parents = if d.parents.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = d.parents.iter().map(|p| &**p).collect();
+            format!(" parents=[{}]", names.join(", "))
+        };
         let _ = writeln!(
             o,
-            "device {:?} host={:?} labels={{{}}}",
+            "device {:?} host={:?} labels={{{}}}{parents}",
             &*d.name,
             d.host,
             labels.join(", ")

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::fields::{Address, Checks, DeviceName, Labels, PlatformName, ProfileName};
+use super::fields::{Address, Checks, DeviceName, Labels, Parents, PlatformName, ProfileName};
 use crate::probe::Layers;
 use crate::secret::source::{KeySource, SecretSource};
 use crate::settings::Key;
@@ -29,6 +29,8 @@ pub(crate) struct Settings {
     pub platform: Option<String>,
     pub checks: Option<Vec<Protocol>>,
     pub labels: BTreeMap<String, String>,
+    /// `parents:`; `Some(vec![])` clears a profile's.
+    pub parents: Option<Vec<String>>,
     pub blocks: Layers,
 }
 
@@ -59,6 +61,7 @@ pub(crate) static DEVICE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "profile",
         "checks",
         "labels",
+        "parents",
         "platform",
         "username",
         "password",
@@ -78,6 +81,7 @@ static PROFILE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "platform",
         "checks",
         "labels",
+        "parents",
     ])
 });
 
@@ -123,6 +127,7 @@ impl<'de> Visitor<'de> for Entry {
                 "labels" => {
                     s.labels = map.next_value::<Option<Labels>>()?.unwrap_or_default().0;
                 }
+                "parents" => s.parents = map.next_value::<Option<Parents>>()?.map(|p| p.0),
                 "platform" => s.platform = map.next_value::<Option<PlatformName>>()?.map(|p| p.0),
                 "username" => s.username = map.next_value::<Option<NonEmpty>>()?.map(|u| u.0),
                 "password" => s.password = map.next_value()?,

@@ -170,6 +170,40 @@ impl<'de> Deserialize<'de> for Checks {
     }
 }
 
+/// Devices this one depends on: `parents: [core1, dist2]`. That they
+/// exist, and that no device depends on itself, is checked once every
+/// device is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Parents(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Parents {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of device names, such as [core1, dist2]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<String> = Vec::new();
+                while let Some(DeviceName(n)) = seq.next_element()? {
+                    if out.contains(&n) {
+                        return Err(custom(format!("`{n}` is listed twice")));
+                    }
+                    out.push(n);
+                }
+                Ok(out)
+            }
+            // One parent may be written without the list.
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                check_device_name(s).map_err(E::custom)?;
+                Ok(vec![s.to_owned()])
+            }
+        }
+        d.deserialize_any(V).map(Parents)
+    }
+}
+
 /// Label names that reachd's own metrics use.
 pub(crate) const RESERVED_LABELS: [&str; 4] = ["device", "protocol", "reason", "phase"];
 

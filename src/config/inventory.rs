@@ -219,6 +219,7 @@ pub(crate) fn load(source: &Source, r: &mut Resolver) -> Result<Vec<Resolved>, C
         path,
         text: &text,
         dir: None,
+        kept: Default::default(),
     };
     let profile = source.profile.as_deref();
     let nornir = |r: &mut Resolver| {

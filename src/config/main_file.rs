@@ -166,6 +166,7 @@ pub(crate) fn load(path: &Path, r: &mut Resolver) -> Result<MainFile, ConfigErro
         path,
         text: &text,
         dir: None,
+        kept: Default::default(),
     };
     let dir = file.dir();
     let root = FieldPath::default();

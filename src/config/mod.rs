@@ -24,6 +24,7 @@
 //!   `defaults:`);
 //! - `nornir`: Nornir's hosts, groups and defaults files → device entries;
 //! - `resolve`: the cascade, device names, targets;
+//! - `parents`: `parents:` checked across every device (names, cycles);
 //! - `fields`: validated values of devices and profiles (secrets:
 //!   [`crate::secret::source`]).
 //!
@@ -35,6 +36,7 @@ mod fields;
 mod inventory;
 mod main_file;
 mod nornir;
+mod parents;
 mod remote;
 mod resolve;
 mod scrapli;
@@ -216,6 +218,7 @@ fn load_with(
     }
 
     let mut devices: Vec<Device> = Vec::with_capacity(resolved.len());
+    let mut parents_at = Vec::with_capacity(resolved.len());
     let mut per_device: Vec<Vec<Target>> = Vec::with_capacity(resolved.len());
     let mut index: HashMap<Arc<str>, usize> = HashMap::with_capacity(resolved.len());
     for r in resolved {
@@ -235,9 +238,14 @@ fn load_with(
             None => {
                 index.insert(r.device.name.clone(), devices.len());
                 devices.push(r.device);
+                parents_at.push(r.parents_at);
                 per_device.push(r.targets);
             }
         }
+    }
+    let errors = parents::check(&devices, &parents_at, &r);
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
     }
     let targets = per_device.into_iter().flatten().map(Arc::new).collect();
     Ok(Plan {

@@ -522,6 +522,7 @@ pub(crate) fn load(
                 path,
                 text: &text,
                 dir: None,
+                kept: Default::default(),
             };
             match d {
                 Some(d) => level(r, &file, &FieldPath::default(), d.into())?,
@@ -543,6 +544,7 @@ pub(crate) fn load(
             path,
             text: &text,
             dir: None,
+            kept: Default::default(),
         };
         let mut parents: Vec<Vec<String>> = Vec::new();
         for (name, e) in entries.0 {
@@ -769,6 +771,7 @@ impl Inventory<'_> {
             },
             checks: None,
             labels,
+            parents: None,
             blocks: Default::default(),
         };
         if telnet {

@@ -259,6 +259,7 @@ pub(crate) fn load(
             path: &path,
             text: "",
             dir: Some(dir),
+            kept: Default::default(),
         };
         let d = yaml::parse_value::<entry::Device>(&path, value)?;
         let name = d.name.clone();

@@ -24,6 +24,8 @@ pub(crate) struct File<'a> {
     /// Where its relative paths start, when not its own directory (a
     /// remote source's entries: the main file's).
     pub dir: Option<&'a Path>,
+    /// Its index in the resolver's kept texts, once it has one.
+    pub kept: std::cell::Cell<Option<usize>>,
 }
 
 impl File<'_> {
@@ -50,7 +52,24 @@ pub(crate) struct Layer {
     pub login: Login,
     pub checks: Option<Vec<Protocol>>,
     pub labels: BTreeMap<String, String>,
+    pub parents: Option<Parents>,
     pub blocks: Layers,
+}
+
+/// A `parents:` list and where it is written, for the errors found once
+/// every device is known (an unknown name, a cycle).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Parents {
+    pub names: Vec<String>,
+    pub at: Place,
+}
+
+/// A node of a file the resolver has seen: the file's index in
+/// [`Resolver::texts`] and the node's path in it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Place {
+    pub file: usize,
+    pub at: FieldPath,
 }
 
 impl Layer {
@@ -73,6 +92,7 @@ impl Layer {
             },
             checks: self.checks.clone().or_else(|| base.checks.clone()),
             labels,
+            parents: self.parents.clone().or_else(|| base.parents.clone()),
             blocks: self.blocks.over(&base.blocks),
         }
     }
@@ -83,6 +103,8 @@ impl Layer {
 pub(crate) struct Resolved {
     pub device: Device,
     pub targets: Vec<Target>,
+    /// Where the device's `parents` (its own or its profile's) are written.
+    pub parents_at: Option<Place>,
 }
 
 /// Where a device name was first used, for duplicate-name errors.
@@ -102,6 +124,9 @@ pub(crate) struct Resolver {
     pub profiles: BTreeMap<String, Layer>,
     /// Device names taken so far, in all files.
     names: HashMap<String, NameOrigin>,
+    /// The files that hold a `parents:` list, to locate errors in them
+    /// once every device is known.
+    texts: std::cell::RefCell<Vec<(PathBuf, Arc<str>)>>,
 }
 
 impl Resolver {
@@ -111,6 +136,27 @@ impl Resolver {
             defaults: Layers::default(),
             profiles: BTreeMap::new(),
             names: HashMap::new(),
+            texts: Default::default(),
+        }
+    }
+
+    /// `at` of `file`, kept to locate an error there later.
+    pub fn place(&self, file: &File, at: FieldPath) -> Place {
+        let index = file.kept.get().unwrap_or_else(|| {
+            let mut texts = self.texts.borrow_mut();
+            texts.push((file.path.to_path_buf(), Arc::from(file.text)));
+            file.kept.set(Some(texts.len() - 1));
+            texts.len() - 1
+        });
+        Place { file: index, at }
+    }
+
+    /// An error at `place`.
+    pub fn error_at(&self, place: &Place, message: String) -> ConfigError {
+        let texts = self.texts.borrow();
+        match texts.get(place.file) {
+            Some((path, text)) => yaml::locate(path, text, &place.at, message),
+            None => ConfigError::whole_file(Path::new(""), message),
         }
     }
 
@@ -160,6 +206,10 @@ impl Resolver {
             },
             checks: s.checks,
             labels: s.labels,
+            parents: s.parents.map(|names| Parents {
+                names,
+                at: self.place(file, at.key("parents")),
+            }),
             blocks,
         })
     }
@@ -277,9 +327,19 @@ impl Resolver {
                 spec,
             });
         }
+        let (parents, parents_at) = match merged.parents {
+            Some(p) => (p.names.into_iter().map(Arc::from).collect(), Some(p.at)),
+            None => (Vec::new(), None),
+        };
         Ok(Resolved {
-            device: Device { name, host, labels },
+            device: Device {
+                name,
+                host,
+                labels,
+                parents,
+            },
             targets,
+            parents_at,
         })
     }
 }

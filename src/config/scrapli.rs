@@ -22,7 +22,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, Visitor};
 
-use super::fields::{Address, Checks, DeviceName, Labels, PlatformName, ProfileName};
+use super::fields::{Address, Checks, DeviceName, Labels, Parents, PlatformName, ProfileName};
 use super::resolve::{File, Layer, Resolved, Resolver};
 use crate::probe::Login;
 use crate::secret::source::{KeySource, SecretSource};
@@ -56,7 +56,7 @@ pub(crate) const IGNORED_KEYS: [&str; 19] = [
     "variant",
 ];
 
-/// scrapli keys reachd uses (beyond the shared `name`, `labels`, `checks`,
+/// scrapli keys reachd uses (beyond the shared `name`, `labels`, `checks`, `parents`,
 /// `profile`, `platform`).
 pub(crate) const KEYS: [&str; 12] = [
     "host",
@@ -197,6 +197,7 @@ pub(crate) struct Entry {
     labels: Option<Labels>,
     checks: Option<Checks>,
     profile: Option<ProfileName>,
+    parents: Option<Parents>,
     // scrapli keys that do not matter here.
     timeout_ops: Option<IgnoredAny>,
     transport_options: Option<IgnoredAny>,
@@ -279,6 +280,10 @@ pub(crate) fn resolve(
                 .map_or_else(|| vec![Protocol::Icmp, transport], |c| c.0),
         ),
         labels: e.labels.map(|l| l.0).unwrap_or_default(),
+        parents: e.parents.map(|p| super::resolve::Parents {
+            names: p.0,
+            at: r.place(file, at.key("parents")),
+        }),
         blocks: Default::default(),
     };
     // scrapli's connection settings are the login checks' settings.

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::cause::gate::{Gate, Recheck};
 use crate::config::Plan;
 use crate::probe::{Probes, factory};
 use crate::result::Event;
@@ -53,6 +54,43 @@ pub struct Engine {
     /// The targets now scheduled, to tell what a reload changes.
     current: HashMap<TargetKey, Arc<Target>>,
     heartbeats: crate::notify::Heartbeats,
+    /// The schedulers, for the gate's out-of-schedule re-checks.
+    runners: Runners,
+}
+
+/// The running schedulers by protocol, shared with the [`Gate`], which
+/// asks them to re-check parents now.
+#[derive(Clone, Default)]
+struct Runners(Arc<std::sync::Mutex<BTreeMap<Protocol, Handle>>>);
+
+impl Runners {
+    fn insert(&self, protocol: Protocol, handle: Handle) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        all.insert(protocol, handle);
+    }
+
+    fn recheck(&self) -> Recheck {
+        let runners = self.clone();
+        Box::new(move |keys: Vec<TargetKey>| {
+            let all = runners.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut by: BTreeMap<Protocol, Vec<TargetKey>> = BTreeMap::new();
+            for k in keys {
+                by.entry(k.protocol).or_default().push(k);
+            }
+            for (p, keys) in by {
+                if let Some(h) = all.get(&p) {
+                    h.run_now(keys);
+                }
+            }
+        })
+    }
+}
+
+async fn sleep_until_opt(when: Option<tokio::time::Instant>) {
+    match when {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What a reload changed.
@@ -91,11 +129,21 @@ impl Engine {
         sinks: Sinks,
     ) -> (Engine, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Event>(RESULTS_BUFFER);
-        let consumer_sinks = sinks.clone();
+        sinks.set_plan(plan);
+        let runners = Runners::default();
+        let mut gate = Gate::new(sinks.clone(), runners.recheck());
         let consumer = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                consumer_sinks.handle(&ev);
+            loop {
+                let deadline = gate.deadline();
+                tokio::select! {
+                    ev = rx.recv() => match ev {
+                        Some(ev) => gate.handle(ev),
+                        None => break,
+                    },
+                    () = sleep_until_opt(deadline) => gate.expire(tokio::time::Instant::now()),
+                }
             }
+            gate.release_all();
         });
         let mut engine = Engine {
             probes,
@@ -106,8 +154,8 @@ impl Engine {
             concurrency: plan.concurrency.clone(),
             current: keyed(&plan.targets),
             heartbeats: Default::default(),
+            runners,
         };
-        engine.sinks.metrics.set_devices(&plan.devices);
         engine.sinks.metrics.reload(true, SystemTime::now());
         for (protocol, targets) in by_protocol(&plan.targets, &engine.probes) {
             engine.spawn(protocol, targets);
@@ -136,6 +184,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push((protocol.to_string(), handle.heartbeat()));
+        self.runners.insert(protocol, handle.clone());
         self.handles.insert(protocol, handle);
     }
 
@@ -154,7 +203,7 @@ impl Engine {
         let new = keyed(&plan.targets);
         let changes = Changes::between(&self.current, &new);
         self.current = new;
-        self.sinks.metrics.set_devices(&plan.devices);
+        self.sinks.set_plan(plan);
         let mut wanted = by_protocol(&plan.targets, &self.probes);
         for (protocol, handle) in &self.handles {
             handle

@@ -99,6 +99,8 @@ impl Heartbeat {
 
 enum Command {
     Update(Vec<Arc<Target>>, oneshot::Sender<()>),
+    /// Run these targets now, out of schedule (their schedule stays).
+    RunNow(Vec<TargetKey>),
     Shutdown,
 }
 
@@ -109,6 +111,12 @@ impl Handle {
         if self.commands.send(Command::Update(targets, tx)).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Runs these targets now, besides their schedule; one already queued
+    /// or running is not started again (its result comes soon anyway).
+    pub fn run_now(&self, keys: Vec<TargetKey>) {
+        let _ = self.commands.send(Command::RunNow(keys));
     }
 
     /// Stops scheduling; in-flight checks get the grace period, then the
@@ -297,6 +305,7 @@ impl Scheduler {
                         }
                         let _ = ack.send(());
                     }
+                    Some(Command::RunNow(keys)) => self.run_now(&keys),
                     Some(Command::Shutdown) | None => break,
                 },
                 Some(d) = done.recv() => {
@@ -343,6 +352,23 @@ impl Scheduler {
             let owner = s.owner;
             self.slots[slot as usize].busy = true;
             self.start(slot, owner, target, due);
+        }
+    }
+
+    /// Starts `keys` now unless queued or running already.
+    fn run_now(&mut self, keys: &[TargetKey]) {
+        let now = Instant::now();
+        for key in keys {
+            let Some(&slot) = self.index.get(key) else {
+                continue;
+            };
+            let s = &self.slots[slot as usize];
+            if !s.live || s.busy {
+                continue;
+            }
+            let (owner, target) = (s.owner, s.target.clone());
+            self.slots[slot as usize].busy = true;
+            self.start(slot, owner, target, now);
         }
     }
 

@@ -54,7 +54,9 @@ impl AppState {
         let render_sinks = sinks.clone();
         AppState {
             renderer: Arc::new(single_flight::Renderer::new(move || {
-                render_sinks.metrics.render(&render_sinks.state)
+                render_sinks
+                    .metrics
+                    .render_with(&render_sinks.state, &render_sinks.deps)
             })),
             sinks,
             ready,
@@ -258,7 +260,7 @@ async fn reload(State(s): State<AppState>, headers: HeaderMap) -> Response {
 
 async fn status_json(State(s): State<AppState>) -> Response {
     axum::Json(view::status::status_document(
-        &s.sinks.state.snapshot(),
+        &s.sinks.snapshot(),
         &s.sinks.metrics.sources(),
     ))
     .into_response()
@@ -266,7 +268,7 @@ async fn status_json(State(s): State<AppState>) -> Response {
 
 async fn status_page(State(s): State<AppState>) -> Html<String> {
     Html(view::status::render_page(
-        &s.sinks.state.snapshot(),
+        &s.sinks.snapshot(),
         &s.sinks.metrics.sources(),
         std::time::SystemTime::now(),
     ))

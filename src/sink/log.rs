@@ -9,7 +9,9 @@ use crate::result::CheckResult;
 use crate::sink::state::Transition;
 use crate::verdict::fmt_duration;
 
-pub fn record(r: &CheckResult, tr: &Transition) {
+/// Logs `r`; `behind`: the topmost down ancestor of its device, for a
+/// down state change.
+pub fn record(r: &CheckResult, tr: &Transition, behind: Option<&str>) {
     let v = &r.verdict;
     let t = &r.target;
     debug!(
@@ -50,6 +52,7 @@ pub fn record(r: &CheckResult, tr: &Transition) {
             phase = %v.phase,
             duration_ms,
             detail = %v.detail,
+            behind,
             was = %match tr.previous {
                 None => "unknown",
                 Some((true, _)) => "up",

@@ -9,15 +9,18 @@ pub mod state;
 
 use std::sync::Arc;
 
+use crate::cause::{self, Dependencies};
 use crate::result::Event;
 use registry::Metrics;
 use state::StateStore;
 
-/// The state store, and beside it the registry of reachd's own metrics.
+/// The state store, and beside it the registry of reachd's own metrics
+/// and the devices' dependencies.
 #[derive(Clone)]
 pub struct Sinks {
     pub metrics: Arc<Metrics>,
     pub state: Arc<StateStore>,
+    pub deps: Arc<Dependencies>,
 }
 
 impl Sinks {
@@ -25,14 +28,43 @@ impl Sinks {
         Sinks {
             metrics: Arc::new(Metrics::new()),
             state: StateStore::new(),
+            deps: Dependencies::new(),
         }
+    }
+
+    /// The plan's devices, for `reachd_device_info` and the dependencies.
+    pub fn set_plan(&self, plan: &crate::config::Plan) {
+        self.metrics.set_devices(&plan.devices);
+        self.deps.set(&plan.devices, &plan.targets);
+    }
+
+    /// Every target's status, with the device each down one is behind.
+    pub fn snapshot(&self) -> Vec<state::TargetStatus> {
+        let mut rows = self.state.snapshot();
+        let g = self.deps.graph();
+        if g.has_dependencies() {
+            let behind = cause::behind_all(&g, &self.state);
+            for row in rows.iter_mut().filter(|r| !r.up) {
+                row.behind = g
+                    .id(&row.device)
+                    .and_then(|id| behind[id as usize])
+                    .map(|b| g.name(b).clone());
+            }
+        }
+        rows
     }
 
     pub fn handle(&self, event: &Event) {
         match event {
             Event::Checked(r) => {
                 let tr = self.state.record(r);
-                log::record(r, &tr);
+                let behind = match (tr.changed, r.verdict.up) {
+                    (true, false) => {
+                        cause::behind(&self.deps.graph(), &self.state, &r.target.device)
+                    }
+                    _ => None,
+                };
+                log::record(r, &tr, behind.as_deref());
             }
             Event::Removed(key) => {
                 self.state.remove(key);

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use prometheus::core::Collector;
 use prometheus::{
-    Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 use crate::engine::scheduler::SchedulerMetrics;
@@ -28,6 +29,7 @@ pub struct Metrics {
     lag: HistogramVec,
     reload_ok: IntGauge,
     reload_time: Gauge,
+    parent_rechecks: IntCounter,
     devices: Mutex<Arc<Vec<Device>>>,
     sources: Mutex<Vec<SourceHealth>>,
 }
@@ -87,6 +89,10 @@ impl Metrics {
             "reachd_config_last_reload_success_timestamp_seconds",
             "Unix time of the last successful configuration load.",
         ));
+        let parent_rechecks = must(IntCounter::new(
+            "reachd_parent_rechecks_total",
+            "Parent devices re-checked out of schedule because a child went down (once for any number of children).",
+        ));
         let build = must(IntGaugeVec::new(
             Opts::new("reachd_build_info", "reachd's version (value 1)."),
             &["version"],
@@ -105,6 +111,7 @@ impl Metrics {
             Box::new(lag.clone()),
             Box::new(reload_ok.clone()),
             Box::new(reload_time.clone()),
+            Box::new(parent_rechecks.clone()),
             Box::new(build),
         ] {
             must(registry.register(c));
@@ -122,6 +129,7 @@ impl Metrics {
             lag,
             reload_ok,
             reload_time,
+            parent_rechecks,
             devices: Mutex::new(Arc::new(Vec::new())),
             sources: Mutex::new(Vec::new()),
         }
@@ -173,6 +181,11 @@ impl Metrics {
             skipped: self.skipped.with_label_values(&p),
             lag: self.lag.with_label_values(&p),
         }
+    }
+
+    /// Counts parent re-checks (see [`crate::cause::gate`]).
+    pub fn parent_rechecks(&self) -> IntCounter {
+        self.parent_rechecks.clone()
     }
 
     /// The devices `reachd_device_info` describes (replaced on reload).

@@ -85,6 +85,9 @@ pub struct TargetStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     pub checks: u64,
+    /// The topmost down ancestor of the device, while this target is down
+    /// (filled in by [`crate::sink::Sinks::snapshot`]).
+    pub behind: Option<Arc<str>>,
 }
 
 type Shard = RwLock<HashMap<TargetKey, TargetState>>;
@@ -192,6 +195,16 @@ impl StateStore {
         }
     }
 
+    /// Whether the target is up, and when its last check ended; `None`
+    /// before its first result.
+    pub fn peek(&self, key: &TargetKey) -> Option<(bool, SystemTime)> {
+        self.shard(key)
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .map(|s| (s.up, s.last_check))
+    }
+
     pub fn remove(&self, key: &TargetKey) {
         self.shard(key)
             .write()
@@ -230,6 +243,7 @@ impl StateStore {
                 last: s.stats.as_ref().and_then(|c| c.last()),
                 prompt: s.prompt.as_deref().map(str::to_string),
                 checks: s.checks,
+                behind: None,
             })
         });
         rows.sort_by(|a, b| (&a.device, a.protocol).cmp(&(&b.device, b.protocol)));

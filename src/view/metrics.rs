@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 
 use prometheus::{Encoder, TextEncoder};
 
+use crate::cause::{self, Dependencies, graph::Graph};
 use crate::exposition::{Family, esc, header, num};
 use crate::probe::CheckCounters;
 use crate::sink::registry::Metrics;
@@ -26,9 +27,15 @@ use crate::target::Device;
 impl Metrics {
     /// The text exposition format: per-target series, then reachd's own.
     pub fn render(&self, state: &StateStore) -> String {
+        self.render_with(state, &Dependencies::default())
+    }
+
+    /// [`Metrics::render`], and `reachd_parent_down` from `deps`.
+    pub fn render_with(&self, state: &StateStore, deps: &Dependencies) -> String {
         let mut out = String::with_capacity(4096 + state.len() * 1200);
         let devices = self.devices();
         render_device_info(&devices, &mut out);
+        render_parent_down(&deps.graph(), state, &mut out);
         render_targets(state, &mut out);
         let mut buf = Vec::with_capacity(16 * 1024);
         if let Err(e) = TextEncoder::new().encode(&self.registry().gather(), &mut buf) {
@@ -68,6 +75,32 @@ fn render_device_info(devices: &[Device], out: &mut String) {
             let _ = write!(out, ",{k}=\"{}\"", esc(v));
         }
         out.push_str("} 1\n");
+    }
+}
+
+/// `reachd_parent_down{device}` for every device that has parents: 1
+/// while any of its ancestors is down.
+fn render_parent_down(g: &Graph, state: &StateStore, out: &mut String) {
+    if !g.has_dependencies() {
+        return;
+    }
+    header(
+        out,
+        "reachd_parent_down",
+        "gauge",
+        "1 while any ancestor (parents:, transitively) of the device is down, else 0; only devices with parents.",
+    );
+    let behind = cause::behind_all(g, state);
+    for id in 0..g.len() as u32 {
+        if g.parents(id).is_empty() {
+            continue;
+        }
+        let down = u8::from(behind[id as usize].is_some());
+        let _ = writeln!(
+            out,
+            "reachd_parent_down{{device=\"{}\"}} {down}",
+            esc(g.name(id))
+        );
     }
 }
 
@@ -264,6 +297,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<BTreeMap<_, _>>(),
+            parents: vec![],
         };
         let s = StateStore::default();
         m.set_devices(&[
