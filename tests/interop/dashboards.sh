@@ -17,11 +17,11 @@
 # older forms). Then every metric named in any PromQL of the dashboard or the
 # rules against the README's metrics table and against what a running reachd
 # exports; then a real Prometheus (loopback, temporary directory, 1 s scrapes)
-# scrapes `reachd run` (three loopback ICMP targets and one `.invalid` target
-# that is down), evaluates every panel and variable query of the dashboard
-# (variables as `.*` and as real values) and loads the rules: every rule group
-# evaluates without error and the down target's alerts go pending. Everything
-# listens on and talks to 127.0.0.1 only.
+# scrapes `reachd run` (three loopback ICMP targets, lo2 behind lo1 as its
+# parent, and one `.invalid` target that is down), evaluates every panel and
+# variable query of the dashboard (variables as `.*` and as real values) and
+# loads the rules: every rule group evaluates without error and the down
+# target's alerts go pending. Everything listens on and talks to 127.0.0.1 only.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 DASH=$ROOT/dashboards/reachd.json
 RULES=$ROOT/dashboards/reachd.rules.yml
@@ -261,7 +261,9 @@ defaults:
   icmp: {interval: 1s, timeout: 900ms, count: 2, spacing: 100ms}
 devices:
   - {name: lo1, address: 127.0.0.1, platform: cisco_iosxe, labels: {site: here, role: core}}
-  - {name: lo2, address: 127.0.0.2, platform: cisco_ios, labels: {site: here, role: access}}
+  # lo2 is behind lo1: reachd exports reachd_parent_down for it, which the
+  # rules name (devices without parents have no such series).
+  - {name: lo2, address: 127.0.0.2, platform: cisco_ios, parents: [lo1], labels: {site: here, role: access}}
   - {name: gone, address: gone.invalid, platform: cisco_iosxr, labels: {site: there, role: edge}}
 # An inventory file: its source's series (reachd_inventory_source_*) are
 # exported, as the rules' ReachdInventorySourceDown needs.
@@ -353,6 +355,9 @@ else
   jq -r '.data.groups[]?.rules[]? | select(.health != "ok") | "     \(.name): \(.health) \(.lastError // "")"' "$WORK/rules.json"
 fi
 check "the recording rules have data" first_is 'reachd:targets_up:sum{protocol="icmp"}' 3
+check "lo2 is behind lo1, which answers: reachd_parent_down 0" wait_for 10 first_is 'reachd_parent_down{device="lo2"}' 0
+check "no device behind a down parent: reachd:devices_behind_down_parent:sum 0" \
+  wait_for 10 first_is 'reachd:devices_behind_down_parent:sum' 0
 pending() { first_is "count(ALERTS{alertname=\"$1\", device=\"gone\"})" 1; }
 check "ReachdTargetDown is pending for gone" wait_for 10 pending ReachdTargetDown
 check "ReachdDeviceUnreachable is pending for gone" wait_for 10 pending ReachdDeviceUnreachable
