@@ -183,6 +183,7 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice], icmp: &IcmpLab) -> Plan {
             host: host.to_string(),
             labels,
             parents: Vec::new(),
+            path_trace: true,
         });
         if let Some(ping) = icmp.ping_host(name, host) {
             targets.push(Arc::new(Target {

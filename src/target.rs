@@ -13,7 +13,7 @@ pub use crate::probe::{CheckSpec, CheckStats, Protocol};
 
 /// A device as the inventory describes it, for `reachd_device_info` and the
 /// status page.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Device {
     pub name: Arc<str>,
     /// Address or host name, as configured.
@@ -22,6 +22,9 @@ pub struct Device {
     pub labels: BTreeMap<String, String>,
     /// The devices this one depends on (`parents:`), all in the plan.
     pub parents: Vec<Arc<str>>,
+    /// Whether the path to it is traced when it stops answering
+    /// (`path_trace:`, default on).
+    pub path_trace: bool,
 }
 
 /// One device × protocol check, with every setting resolved.

@@ -410,6 +410,11 @@ fn render_plan(plan: &Plan, dir: &Path, secrets: &[Vec<u8>]) -> String {
             let names: Vec<&str> = d.parents.iter().map(|p| &**p).collect();
             format!(" parents=[{}]", names.join(", "))
         };
+        let parents = if d.path_trace {
+            parents
+        } else {
+            format!("{parents} path_trace=off")
+        };
         let _ = writeln!(
             o,
             "device {:?} host={:?} labels={{{}}}{parents}",

@@ -323,6 +323,7 @@ mod tests {
                 host: "127.0.0.1".into(),
                 labels: BTreeMap::new(),
                 parents: ps.iter().map(|p| Arc::from(*p)).collect(),
+                path_trace: true,
             })
             .collect();
         let targets: BTreeMap<&'static str, Arc<Target>> = devices
@@ -550,6 +551,7 @@ mod tests {
             host: "127.0.0.1".into(),
             labels: BTreeMap::new(),
             parents: vec![],
+            path_trace: true,
         }];
         l.sinks.deps.set(&devs, &[l.targets["d1"].clone()]);
         l.result("d1", false);

@@ -234,6 +234,7 @@ mod tests {
                 host: "127.0.0.1".into(),
                 labels: BTreeMap::new(),
                 parents: ps.iter().map(|p| Arc::from(*p)).collect(),
+                path_trace: true,
             })
             .collect();
         Graph::new(&devices, &[])

@@ -31,6 +31,8 @@ pub(crate) struct Settings {
     pub labels: BTreeMap<String, String>,
     /// `parents:`; `Some(vec![])` clears a profile's.
     pub parents: Option<Vec<String>>,
+    /// `path_trace:` (default on).
+    pub path_trace: Option<bool>,
     pub blocks: Layers,
 }
 
@@ -62,6 +64,7 @@ pub(crate) static DEVICE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "checks",
         "labels",
         "parents",
+        "path_trace",
         "platform",
         "username",
         "password",
@@ -82,6 +85,7 @@ static PROFILE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "checks",
         "labels",
         "parents",
+        "path_trace",
     ])
 });
 
@@ -128,6 +132,7 @@ impl<'de> Visitor<'de> for Entry {
                     s.labels = map.next_value::<Option<Labels>>()?.unwrap_or_default().0;
                 }
                 "parents" => s.parents = map.next_value::<Option<Parents>>()?.map(|p| p.0),
+                "path_trace" => s.path_trace = map.next_value::<Option<bool>>()?,
                 "platform" => s.platform = map.next_value::<Option<PlatformName>>()?.map(|p| p.0),
                 "username" => s.username = map.next_value::<Option<NonEmpty>>()?.map(|u| u.0),
                 "password" => s.password = map.next_value()?,

@@ -772,6 +772,7 @@ impl Inventory<'_> {
             checks: None,
             labels,
             parents: None,
+            path_trace: None,
             blocks: Default::default(),
         };
         if telnet {

@@ -53,6 +53,7 @@ pub(crate) struct Layer {
     pub checks: Option<Vec<Protocol>>,
     pub labels: BTreeMap<String, String>,
     pub parents: Option<Parents>,
+    pub path_trace: Option<bool>,
     pub blocks: Layers,
 }
 
@@ -93,6 +94,7 @@ impl Layer {
             checks: self.checks.clone().or_else(|| base.checks.clone()),
             labels,
             parents: self.parents.clone().or_else(|| base.parents.clone()),
+            path_trace: self.path_trace.or(base.path_trace),
             blocks: self.blocks.over(&base.blocks),
         }
     }
@@ -210,6 +212,7 @@ impl Resolver {
                 names,
                 at: self.place(file, at.key("parents")),
             }),
+            path_trace: s.path_trace,
             blocks,
         })
     }
@@ -337,6 +340,7 @@ impl Resolver {
                 host,
                 labels,
                 parents,
+                path_trace: merged.path_trace.unwrap_or(true),
             },
             targets,
             parents_at,

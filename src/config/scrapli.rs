@@ -284,6 +284,7 @@ pub(crate) fn resolve(
             names: p.0,
             at: r.place(file, at.key("parents")),
         }),
+        path_trace: None,
         blocks: Default::default(),
     };
     // scrapli's connection settings are the login checks' settings.

@@ -298,6 +298,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect::<BTreeMap<_, _>>(),
             parents: vec![],
+            path_trace: true,
         };
         let s = StateStore::default();
         m.set_devices(&[
