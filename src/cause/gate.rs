@@ -17,7 +17,7 @@
 //! without parents, up results, and results of targets already down pass
 //! straight through.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -47,7 +47,6 @@ struct Pending {
 
 /// A target's results held back, oldest first.
 struct Held {
-    key: TargetKey,
     device: Id,
     results: Vec<CheckResult>,
     /// The parents (being re-checked, or held themselves) it waits for.
@@ -61,7 +60,12 @@ pub struct Gate {
     recheck: Recheck,
     rechecks: IntCounter,
     pending: HashMap<Id, Pending>,
-    held: Vec<Held>,
+    held: HashMap<TargetKey, Held>,
+    /// Per device with held results: how many targets, and the latest
+    /// deadline among them.
+    held_devices: HashMap<Id, (usize, Instant)>,
+    /// Every hold's deadline, counted, for the earliest one.
+    deadlines: BTreeMap<Instant, usize>,
     /// The graph the ids above belong to.
     graph: Arc<Graph>,
 }
@@ -77,20 +81,25 @@ impl Gate {
             recheck,
             rechecks,
             pending: HashMap::new(),
-            held: Vec::new(),
+            held: HashMap::new(),
+            held_devices: HashMap::new(),
+            deadlines: BTreeMap::new(),
         }
     }
 
-    /// When the next hold runs out, if any.
+    /// When the next hold or re-check runs out, if any.
     pub fn deadline(&self) -> Option<Instant> {
-        let held = self.held.iter().map(|h| h.deadline);
-        let pending = self.pending.values().map(|p| p.deadline);
-        held.chain(pending).min()
+        let held = self.deadlines.keys().next().copied();
+        let pending = self.pending.values().map(|p| p.deadline).min();
+        match (held, pending) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// How many results are held now.
     pub fn held(&self) -> usize {
-        self.held.iter().map(|h| h.results.len()).sum()
+        self.held.values().map(|h| h.results.len()).sum()
     }
 
     pub fn handle(&mut self, event: Event) {
@@ -105,7 +114,9 @@ impl Gate {
                 self.checked(r);
             }
             Event::Removed(key) => {
-                self.held.retain(|h| h.key != key);
+                if let Some(h) = self.held.remove(&key) {
+                    self.forget(&h);
+                }
                 self.sinks.handle(&Event::Removed(key));
             }
         }
@@ -113,12 +124,11 @@ impl Gate {
 
     fn checked(&mut self, r: CheckResult) {
         let key = r.target.key();
-        let device = self.graph.id(&key.device);
-        if let Some(h) = self.held.iter_mut().find(|h| h.key == key) {
+        if let Some(h) = self.held.get_mut(&key) {
             h.results.push(r); // keeps the target's order
             return;
         }
-        let Some(id) = device else {
+        let Some(id) = self.graph.id(&key.device) else {
             self.record(r, None);
             return;
         };
@@ -142,24 +152,48 @@ impl Gate {
             .filter_map(|p| self.deadline_of(*p))
             .max()
             .unwrap_or_else(Instant::now);
-        self.held.push(Held {
-            key,
+        let h = Held {
             device: id,
             results: vec![r],
             waiting,
             deadline,
-        });
+        };
+        self.remember(&h);
+        self.held.insert(key, h);
+    }
+
+    /// Counts a new hold.
+    fn remember(&mut self, h: &Held) {
+        let d = self.held_devices.entry(h.device).or_insert((0, h.deadline));
+        d.0 += 1;
+        d.1 = d.1.max(h.deadline);
+        *self.deadlines.entry(h.deadline).or_default() += 1;
+    }
+
+    /// Uncounts a hold that ends.
+    fn forget(&mut self, h: &Held) {
+        if let Some(d) = self.held_devices.get_mut(&h.device) {
+            d.0 -= 1;
+            if d.0 == 0 {
+                self.held_devices.remove(&h.device);
+            }
+        }
+        self.uncount(h.deadline);
+    }
+
+    fn uncount(&mut self, deadline: Instant) {
+        if let Some(n) = self.deadlines.get_mut(&deadline) {
+            *n -= 1;
+            if *n == 0 {
+                self.deadlines.remove(&deadline);
+            }
+        }
     }
 
     /// When what a child waits for on `p` runs out.
     fn deadline_of(&self, p: Id) -> Option<Instant> {
         let pending = self.pending.get(&p).map(|x| x.deadline);
-        let held = self
-            .held
-            .iter()
-            .filter(|h| h.device == p)
-            .map(|h| h.deadline)
-            .max();
+        let held = self.held_devices.get(&p).map(|d| d.1);
         pending.max(held)
     }
 
@@ -174,7 +208,7 @@ impl Gate {
         let state = &self.sinks.state;
         let mut waiting = BTreeSet::new();
         for &p in g.parents(id) {
-            if self.pending.contains_key(&p) || self.held.iter().any(|h| h.device == p) {
+            if self.pending.contains_key(&p) || self.held_devices.contains_key(&p) {
                 waiting.insert(p);
                 continue;
             }
@@ -183,13 +217,12 @@ impl Gate {
                 continue;
             }
             let keys = targets(&g, p);
-            let timeout = g.timeout(p);
             self.pending.insert(
                 p,
                 Pending {
                     asked: SystemTime::now(),
                     waiting: g.checks(p).to_vec(),
-                    deadline: Instant::now() + timeout + SLACK,
+                    deadline: Instant::now() + g.timeout(p) + SLACK,
                 },
             );
             self.rechecks.inc();
@@ -199,7 +232,7 @@ impl Gate {
         waiting
     }
 
-    /// Records `r`, then settles what waited for its device.
+    /// Records `r`; settles what waited for its device's re-check.
     fn record(&mut self, r: CheckResult, id: Option<Id>) {
         let finished = r.finished_at;
         let protocol = r.target.protocol;
@@ -218,44 +251,67 @@ impl Gate {
     }
 
     /// Parent `p` has answered (or will not): children stop waiting for its
-    /// re-check, and wait for its own held result if it is held (which
-    /// waits on its parents in turn).
+    /// re-check, but wait on for its own result while that is held (it
+    /// waits on its parents in turn), until its hold's deadline.
     fn settle(&mut self, p: Id) {
-        let held_p = self.held.iter().any(|h| h.device == p);
-        let until = self.deadline_of(p);
-        for h in &mut self.held {
-            if h.waiting.contains(&p) && !held_p {
-                h.waiting.remove(&p);
-            } else if h.waiting.contains(&p) {
-                if let Some(d) = until {
-                    h.deadline = h.deadline.max(d);
-                }
+        let held_p = self.held_devices.get(&p).map(|d| d.1);
+        let mut moved = Vec::new();
+        for h in self.held.values_mut() {
+            if !h.waiting.contains(&p) {
+                continue;
             }
+            match held_p {
+                None => {
+                    h.waiting.remove(&p);
+                }
+                Some(until) if until > h.deadline => {
+                    moved.push((h.deadline, until));
+                    h.deadline = until;
+                }
+                Some(_) => {}
+            }
+        }
+        for (old, new) in moved {
+            self.uncount(old);
+            *self.deadlines.entry(new).or_default() += 1;
         }
         self.release_ready();
     }
 
-    /// Releases every hold that waits for nothing, parents first.
+    /// Releases every hold that waits for nothing, parents first; a
+    /// device released lets go of the children held on it.
     fn release_ready(&mut self) {
         loop {
-            let ready = self
+            let mut ready: Vec<(u16, TargetKey)> = self
                 .held
                 .iter()
-                .enumerate()
                 .filter(|(_, h)| h.waiting.is_empty())
-                .min_by_key(|(_, h)| self.graph.depth(h.device))
-                .map(|(i, _)| i);
-            let Some(i) = ready else { return };
-            let h = self.held.remove(i);
-            let device = h.device;
-            for r in h.results {
-                self.record(r, Some(device));
+                .map(|(k, h)| (self.graph.depth(h.device), k.clone()))
+                .collect();
+            if ready.is_empty() {
+                return;
             }
-            // Its children held on it (not on a re-check) stop waiting.
-            if !self.held.iter().any(|x| x.device == device) && !self.pending.contains_key(&device)
-            {
-                for x in &mut self.held {
-                    x.waiting.remove(&device);
+            ready.sort();
+            let mut freed = Vec::new();
+            for (_, key) in ready {
+                let Some(h) = self.held.remove(&key) else {
+                    continue;
+                };
+                self.forget(&h);
+                let device = h.device;
+                for r in h.results {
+                    self.record(r, Some(device));
+                }
+                if !self.held_devices.contains_key(&device) && !self.pending.contains_key(&device) {
+                    freed.push(device);
+                }
+            }
+            if freed.is_empty() {
+                return;
+            }
+            for h in self.held.values_mut() {
+                for d in &freed {
+                    h.waiting.remove(d);
                 }
             }
         }
@@ -273,7 +329,7 @@ impl Gate {
             self.pending.remove(&id);
             self.settle(id);
         }
-        for h in &mut self.held {
+        for h in self.held.values_mut() {
             if h.deadline <= now {
                 h.waiting.clear();
             }
@@ -284,7 +340,7 @@ impl Gate {
     /// Releases everything held (reload, shutdown).
     pub fn release_all(&mut self) {
         self.pending.clear();
-        for h in &mut self.held {
+        for h in self.held.values_mut() {
             h.waiting.clear();
         }
         self.release_ready();
