@@ -22,7 +22,7 @@ mod exchange;
 mod seq;
 pub mod check;
 pub mod settings;
-mod setup;
+pub(crate) mod setup;
 pub mod stats;
 
 use std::hash::{BuildHasher, Hasher};
