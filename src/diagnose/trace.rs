@@ -25,6 +25,8 @@ const PAYLOAD: &[u8] = b"reachd path trace\0\0\0\0\0\0\0";
 /// Largest read: an ICMP error quotes at most 576 (IPv4) or 1280 (IPv6)
 /// bytes; replies to our requests are small.
 const READ_BUFFER: usize = 2048;
+/// Attempts to send one request (see `Plan::send_round`).
+const SEND_TRIES: usize = 3;
 /// Reads per drain of a socket, so that a flood cannot hold the loop.
 const MAX_READS: usize = 512;
 
@@ -319,7 +321,20 @@ impl Plan {
                 continue;
             }
             let request = packet::echo_request(sock.v6, self.ident, self.seq(round, ttl), PAYLOAD);
-            if let Err(error) = sock.send(self.dest, ttl, &request) {
+            // An unprivileged socket with IP_RECVERR also keeps the last
+            // ICMP error as the socket's pending error, which the next send
+            // returns (and clears) instead of sending: an answer to TTL 1
+            // arriving while TTL 5 is sent would lose TTL 5. So a failed
+            // send is tried again, a few times (a real failure, such as no
+            // route, fails each time).
+            let mut sent = sock.send(self.dest, ttl, &request);
+            for _ in 0..SEND_TRIES - 1 {
+                if sent.is_ok() {
+                    break;
+                }
+                sent = sock.send(self.dest, ttl, &request);
+            }
+            if let Err(error) = sent {
                 if round == 0 && ttl == 1 {
                     return Err(TraceError::Send {
                         dest: self.dest,
