@@ -3,7 +3,6 @@
 //! See the [module documentation](super) for how and within which bounds.
 
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -17,8 +16,8 @@ pub use super::path::Path;
 use super::limit::Bucket;
 use super::packet::{self, Answer};
 use super::socket::{OpenError, TraceSocket};
-use crate::probe::icmp::IcmpSetupError;
 use crate::probe::icmp::setup::SocketMode;
+use crate::probe::icmp::{IcmpSetupError, not_unicast, random_u16};
 
 /// The echo requests' payload (after the 8-byte ICMP header).
 const PAYLOAD: &[u8] = b"reachd path trace\0\0\0\0\0\0\0";
@@ -86,7 +85,11 @@ impl fmt::Display for TraceError {
         match self {
             TraceError::RateLimited => f.write_str("too many traces: the trace budget is spent"),
             TraceError::Busy => f.write_str("too many traces at once: none finished in time"),
-            TraceError::NotUnicast(a) => write!(f, "cannot trace {a}: not a unicast address"),
+            TraceError::NotUnicast(a) => write!(
+                f,
+                "cannot trace {a}: it is {}; a trace needs a unicast address",
+                not_unicast(*a).unwrap_or("not a unicast address")
+            ),
             TraceError::Setup(e) => e.fmt(f),
             TraceError::Send { dest, error } => write!(f, "cannot send to {dest}: {error}"),
             TraceError::Io(e) => write!(f, "ICMP socket error: {e}"),
@@ -143,7 +146,7 @@ impl Tracer {
         if !self.inner.budget.take() {
             return Err(TraceError::RateLimited);
         }
-        if !is_unicast(dest) {
+        if not_unicast(dest).is_some() {
             return Err(TraceError::NotUnicast(dest));
         }
         let slot = self.inner.slots.clone().acquire_owned();
@@ -176,13 +179,6 @@ impl fmt::Debug for Tracer {
         f.debug_struct("Tracer")
             .field("opts", &self.inner.opts)
             .finish_non_exhaustive()
-    }
-}
-
-fn is_unicast(a: IpAddr) -> bool {
-    match a {
-        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
-        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
     }
 }
 
@@ -416,17 +412,6 @@ fn next_ident() -> u16 {
     START
         .get_or_init(random_u16)
         .wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn random_u16() -> u16 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish() as u16
 }
 
 #[cfg(test)]
