@@ -17,6 +17,10 @@ fn has_ipv6_loopback() -> bool {
     UdpSocket::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, 0))).is_ok()
 }
 
+/// Held by every test: they run on threads of one process, and the
+/// descriptor count must not see another test's sockets and runtime.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
@@ -32,6 +36,7 @@ fn unlimited() -> TraceOptions {
 
 #[tokio::test]
 async fn loopback_is_reached_in_one_hop() {
+    let _serial = SERIAL.lock().await;
     let tracer = Tracer::new(unlimited());
     let started = Instant::now();
     let path = match tracer.trace(lo4()).await {
@@ -58,6 +63,7 @@ async fn loopback_is_reached_in_one_hop() {
 
 #[tokio::test]
 async fn ipv6_loopback_is_reached_in_one_hop() {
+    let _serial = SERIAL.lock().await;
     if !has_ipv6_loopback() {
         return eprintln!("NOTE: ::1 is not configured here; skipped");
     }
@@ -72,6 +78,7 @@ async fn ipv6_loopback_is_reached_in_one_hop() {
 
 #[tokio::test]
 async fn past_the_budget_a_trace_fails_at_once() {
+    let _serial = SERIAL.lock().await;
     let tracer = Tracer::new(TraceOptions {
         rate_per_sec: 0.001,
         burst: 2,
@@ -91,6 +98,7 @@ async fn past_the_budget_a_trace_fails_at_once() {
 
 #[tokio::test]
 async fn not_unicast_is_refused() {
+    let _serial = SERIAL.lock().await;
     let tracer = Tracer::new(unlimited());
     for a in ["0.0.0.0", "224.0.0.1", "255.255.255.255", "::", "ff02::1"] {
         let a: IpAddr = a.parse().unwrap();
@@ -103,6 +111,7 @@ async fn not_unicast_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_traces_leave_no_socket_behind() {
+    let _serial = SERIAL.lock().await;
     let tracer = Tracer::new(unlimited());
     // Warm up whatever the runtime opens once (blocking threads, …).
     tracer.trace(lo4()).await.unwrap_or_else(|e| panic!("{e}"));
