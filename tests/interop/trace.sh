@@ -20,7 +20,8 @@
 #   (c) r2 loses its link toward d1 (link down): r2 has no route, answers
 #       "destination unreachable" (net / no route) instead, which ends the
 #       path at r2, not reached: [r1, r2];
-#   (d) as nobody without ping_group_range: the error names the fixes.
+#   (d) as nobody without ping_group_range: the error names the fixes;
+#   (e) tests/trace_loopback.rs, unprivileged as nobody and raw as root.
 #
 # Usage: sudo tests/interop/trace.sh   (builds target/debug/reachd if needed)
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
@@ -45,10 +46,16 @@ cleanup_netns() {
 }
 trap cleanup_netns EXIT
 
+# reachd and the loopback test binary, where nobody may run them.
 (cd "$ROOT" && cargo build --quiet --bin reachd)
+(cd "$ROOT" && cargo test --no-run --message-format=json --test trace_loopback) >"$WORK/build.json"
 chmod 755 "$WORK"
 install -m 755 "$REACHD" "$WORK/reachd"
 BIN="$WORK/reachd"
+LOOPBACK=$(jq -r 'select(.reason == "compiler-artifact" and .target.name == "trace_loopback"
+    and .executable != null) | .executable' "$WORK/build.json" | tail -n1)
+[[ -x "$LOOPBACK" ]] || { echo "cannot find the trace_loopback test binary" >&2; exit 1; }
+install -m 755 "$LOOPBACK" "$WORK/trace_loopback"
 
 # --- the lab ---
 netns() {
@@ -86,6 +93,17 @@ ip -n "${PFX}d1" -6 route add default via 2001:2:0:3::1
 for r in r1 r2; do
     sysctl_in "$r" net.ipv4.ip_forward=1
     sysctl_in "$r" net.ipv6.conf.all.forwarding=1
+done
+
+# The veths' link-local addresses (fe80::, made when a link comes up) stay
+# tentative for about 2 s of duplicate address detection, and until then
+# the first IPv6 packets wait for neighbour discovery: a first trace took
+# 2 s. Wait for them, so that the times below are the tracer's.
+for _ in $(seq 50); do
+    tentative=""
+    for ns in mon r1 r2 d1; do tentative+=$(ip -n "${PFX}$ns" -6 addr show tentative); done
+    [[ -z $tentative ]] && break
+    sleep 0.1
 done
 
 # --- running and checking traces ---
@@ -184,5 +202,14 @@ RC=0
 ip netns exec "$MON" "$BIN" trace d1.example >"$WORK/trace.out" 2>"$WORK/trace.err" || RC=$?
 check "(d) a name is refused (exit 2, says no name is resolved)" \
     eval '[[ $RC == 2 ]] && grep -q "resolves no names" "$WORK/trace.err"'
+
+# (e) The loopback suite (tests/trace_loopback.rs: 127.0.0.1 and ::1 in one
+# hop, the budget, no descriptor left after 100 traces), both ways.
+sysctl_in mon 'net.ipv4.ping_group_range=0 2147483647'
+check_out "(e) the loopback suite, unprivileged as nobody" \
+    ip netns exec "$MON" "${NOBODY[@]}" "$WORK/trace_loopback"
+sysctl_in mon 'net.ipv4.ping_group_range=1 0'
+check_out "(e) the loopback suite, raw as root" \
+    ip netns exec "$MON" "$WORK/trace_loopback"
 
 summary
