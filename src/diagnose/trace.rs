@@ -480,6 +480,36 @@ mod tests {
     }
 
     #[test]
+    fn a_tracer_is_shared_between_tasks() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        send_sync::<Tracer>();
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let e = TraceError::NotUnicast("224.0.0.1".parse().unwrap());
+        assert_eq!(
+            e.to_string(),
+            "cannot trace 224.0.0.1: it is a multicast address; a trace needs a unicast address"
+        );
+        let denied = TraceError::Setup(IcmpSetupError::open(
+            "IPv6",
+            "so no path can be traced",
+            io::Error::from_raw_os_error(13),
+            io::Error::from_raw_os_error(1),
+        ));
+        let msg = denied.to_string();
+        assert!(
+            msg.starts_with("cannot open an IPv6 ICMP socket, so no path can be traced"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("ping_group_range") && msg.contains("setcap cap_net_raw+ep"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn identifiers_differ_between_traces() {
         assert_ne!(next_ident(), next_ident());
     }
