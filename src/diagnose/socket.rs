@@ -18,6 +18,9 @@ use surge_ping::ICMP;
 use crate::probe::icmp::IcmpSetupError;
 use crate::probe::icmp::setup::{self, SocketMode};
 
+/// Requested receive buffer of a trace's socket.
+const RECV_BUFFER: usize = 1 << 20;
+
 /// What one read returned.
 pub(crate) struct Received {
     pub len: usize,
@@ -51,6 +54,9 @@ impl TraceSocket {
             ))
         })?;
         sock.set_nonblocking(true).map_err(OpenError::Io)?;
+        // Best effort (the kernel caps it at net.core.rmem_max): a raw
+        // socket gets every trace's answers, a round's come at once.
+        let _ = sock.set_recv_buffer_size(RECV_BUFFER);
         let fd = sock.as_raw_fd();
         match mode {
             SocketMode::Raw => setup::set_icmp_filter(fd, kind).map_err(OpenError::Io)?,
