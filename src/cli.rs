@@ -90,6 +90,15 @@ pub enum Command {
     /// R3=wrong-password --fault R4=tarpit --inventory-out sim.yaml`, then
     /// `reachd check --inventory sim.yaml`.
     Sim(crate::sim::cli::SimArgs),
+    /// Trace the path to a device: which routers answer at each hop (ICMP
+    /// echo requests with increasing TTL, all sent at once, like mtr).
+    /// Prints one line per hop and where the path ends; exit 0 if the
+    /// device answered, 1 if not, 2 on error. Takes a literal IP address
+    /// (no name is resolved); needs unprivileged ICMP
+    /// (net.ipv4.ping_group_range) or CAP_NET_RAW, as ICMP checks do.
+    ///
+    /// Example: `reachd trace 192.0.2.1 --max-hops 16 --format json`.
+    Trace(crate::diagnose::cmd::TraceArgs),
     /// Start a small simulated lab on loopback and monitor it: no
     /// configuration, no root needed for the lab itself.
     Demo {
@@ -324,6 +333,7 @@ pub fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Sim(args) => runtime().block_on(crate::sim::cli::run(args)),
+        Command::Trace(args) => runtime().block_on(crate::diagnose::cmd::run(args)),
         Command::Demo { listen, log } => {
             runtime().block_on(crate::demo::run(log.overrides(Some(listen))))
         }

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod diagnose;
 pub mod engine;
 pub mod exposition;
 pub mod fdlimit;

@@ -274,7 +274,7 @@ fn missing_sources_and_bad_flags_are_usage_errors() {
         2
     );
     let help = text(&reachd(&["--help"]).stdout);
-    for cmd in ["run", "check", "validate", "inventory", "demo"] {
+    for cmd in ["run", "check", "validate", "inventory", "demo", "trace"] {
         assert!(help.contains(cmd), "{help}");
     }
     let help = text(&reachd(&["check", "--help"]).stdout);
@@ -429,4 +429,41 @@ fn a_broken_web_config_is_refused_by_validate_and_run() {
         "{}",
         text(&o.stderr)
     );
+}
+
+#[test]
+fn trace_prints_a_line_per_hop_and_exits_0_when_the_device_answers() {
+    let o = reachd(&["trace", "127.0.0.1"]);
+    assert_eq!(code(&o), 0, "stderr: {}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        " 1  127.0.0.1\npath reaches the device in 1 hop\n"
+    );
+    let o = reachd(&["trace", "127.0.0.1", "--max-hops", "4", "--format", "json"]);
+    assert_eq!(code(&o), 0, "stderr: {}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert_eq!(v["dest"], "127.0.0.1");
+    assert_eq!(v["hops"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(v["reached"], true);
+    assert_eq!(v["answered"], 1);
+    assert_eq!(v["summary"], "path reaches the device in 1 hop");
+    assert!(
+        ["unprivileged", "raw"].contains(&v["mode"].as_str().unwrap_or("")),
+        "{v}"
+    );
+}
+
+#[test]
+fn trace_takes_an_address_not_a_name() {
+    let o = reachd(&["trace", "r1.lab.invalid"]);
+    assert_eq!(code(&o), 2);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("`r1.lab.invalid` is not an IP address"),
+        "{err}"
+    );
+    assert!(err.contains("resolves no names"), "{err}");
+    assert!(o.stdout.is_empty());
+    let o = reachd(&["trace", "127.0.0.1", "--max-hops", "0"]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
 }

@@ -140,34 +140,30 @@ pub(crate) async fn lookup(
 
 /// Echo replies to these would come from other addresses, or not at all.
 pub(crate) fn check_unicast(dest: Dest) -> Result<(), Failure> {
-    let bad = match dest.addr {
-        IpAddr::V4(a) => {
-            if a.is_unspecified() {
-                Some("the unspecified address")
-            } else if a.is_multicast() {
-                Some("a multicast address")
-            } else if a.is_broadcast() {
-                Some("the broadcast address")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(a) => {
-            if a.is_unspecified() {
-                Some("the unspecified address")
-            } else if a.is_multicast() {
-                Some("a multicast address")
-            } else {
-                None
-            }
-        }
-    };
-    match bad {
+    match not_unicast(dest.addr) {
         Some(what) => Err(Failure::error(format!(
             "{} is {what}; ICMP checks need a unicast address",
             dest.addr
         ))),
         None => Ok(()),
+    }
+}
+
+/// What `addr` is if it is not a unicast address ("a multicast
+/// address"…), which no echo request should go to.
+pub(crate) fn not_unicast(addr: IpAddr) -> Option<&'static str> {
+    let (unspecified, multicast, broadcast) = match addr {
+        IpAddr::V4(a) => (a.is_unspecified(), a.is_multicast(), a.is_broadcast()),
+        IpAddr::V6(a) => (a.is_unspecified(), a.is_multicast(), false),
+    };
+    if unspecified {
+        Some("the unspecified address")
+    } else if multicast {
+        Some("a multicast address")
+    } else if broadcast {
+        Some("the broadcast address")
+    } else {
+        None
     }
 }
 

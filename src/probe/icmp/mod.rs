@@ -22,7 +22,7 @@ mod exchange;
 mod seq;
 pub mod check;
 pub mod settings;
-mod setup;
+pub(crate) mod setup;
 pub mod stats;
 
 use std::hash::{BuildHasher, Hasher};
@@ -34,6 +34,7 @@ use surge_ping::{Client, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
 use tokio::time::Instant;
 
 pub use setup::IcmpSetupError;
+pub(crate) use dest::not_unicast;
 
 use self::dest::{Dest, Failure};
 use self::exchange::{Echo, Transport, exchange};
@@ -249,7 +250,8 @@ fn finish_at(deadline: Instant, timeout: Duration) -> Instant {
     deadline.checked_sub(margin).unwrap_or(deadline)
 }
 
-fn random_u16() -> u16 {
+/// A random number (from a randomly keyed hash), no RNG crate needed.
+pub(crate) fn random_u16() -> u16 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.finish() as u16

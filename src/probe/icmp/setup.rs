@@ -126,20 +126,33 @@ fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
         }
         Err(e) => {
             // Redo both attempts to tell the two failures apart.
-            let (domain, proto) = match kind {
-                ICMP::V4 => (Domain::IPV4, Protocol::ICMPV4),
-                ICMP::V6 => (Domain::IPV6, Protocol::ICMPV6),
-            };
-            let dgram = Socket::new(domain, Type::DGRAM, Some(proto)).err();
-            let raw = Socket::new(domain, Type::from(SOCK_RAW), Some(proto)).err();
-            match (dgram, raw) {
-                (Some(d), Some(r)) => Err((d, r)),
-                (d, r) => {
+            match open_socket(kind) {
+                Err(both) => Err(both),
+                Ok(_) => {
                     let copy = || io::Error::new(e.kind(), e.to_string());
-                    Err((d.unwrap_or_else(copy), r.unwrap_or_else(copy)))
+                    Err((copy(), copy()))
                 }
             }
         }
+    }
+}
+
+/// Opens a plain ICMP socket of the family, the way the shared clients are
+/// opened: an unprivileged ("ping") socket first, a raw one second. On
+/// failure, returns the error of each attempt (unprivileged, raw). The
+/// path tracer (`crate::diagnose`) opens its own sockets with this.
+pub(crate) fn open_socket(kind: ICMP) -> Result<(Socket, SocketMode), (io::Error, io::Error)> {
+    let (domain, proto) = match kind {
+        ICMP::V4 => (Domain::IPV4, Protocol::ICMPV4),
+        ICMP::V6 => (Domain::IPV6, Protocol::ICMPV6),
+    };
+    let dgram = match Socket::new(domain, Type::DGRAM, Some(proto)) {
+        Ok(s) => return Ok((s, SocketMode::Unprivileged)),
+        Err(e) => e,
+    };
+    match Socket::new(domain, Type::from(SOCK_RAW), Some(proto)) {
+        Ok(s) => Ok((s, SocketMode::Raw)),
+        Err(raw) => Err((dgram, raw)),
     }
 }
 
@@ -171,7 +184,7 @@ fn tune(client: &Client, kind: ICMP, mode: SocketMode) {
 /// replies and the errors that quote a request (destination unreachable,
 /// time exceeded) are let through. (An unprivileged socket only ever gets
 /// replies to its own requests.)
-fn set_icmp_filter(fd: RawFd, kind: ICMP) -> io::Result<()> {
+pub(crate) fn set_icmp_filter(fd: RawFd, kind: ICMP) -> io::Result<()> {
     // linux/icmp.h and linux/icmpv6.h: a set bit blocks that ICMP type.
     const ICMP_FILTER: libc::c_int = 1;
     const ICMPV6_FILTER: libc::c_int = 1;
@@ -210,7 +223,11 @@ pub struct IcmpSetupError {
 enum SetupErrorKind {
     Thread(io::Error),
     Broadcast(io::Error),
-    Ipv4 {
+    Open {
+        /// "IPv4" or "IPv6".
+        family: &'static str,
+        /// What cannot be done without the socket.
+        consequence: &'static str,
         unprivileged: io::Error,
         raw: io::Error,
         group: Option<u32>,
@@ -233,8 +250,22 @@ impl IcmpSetupError {
     }
 
     pub(crate) fn ipv4(unprivileged: io::Error, raw: io::Error) -> Self {
+        Self::open("IPv4", "so no ICMP check can run", unprivileged, raw)
+    }
+
+    /// Neither an unprivileged nor a raw socket of `family` ("IPv4" or
+    /// "IPv6") could be opened, so `consequence` ("so no ICMP check can
+    /// run").
+    pub(crate) fn open(
+        family: &'static str,
+        consequence: &'static str,
+        unprivileged: io::Error,
+        raw: io::Error,
+    ) -> Self {
         IcmpSetupError {
-            kind: SetupErrorKind::Ipv4 {
+            kind: SetupErrorKind::Open {
+                family,
+                consequence,
                 unprivileged,
                 raw,
                 group: effective_gid(),
@@ -250,7 +281,7 @@ impl IcmpSetupError {
     pub fn is_permission(&self) -> bool {
         match &self.kind {
             SetupErrorKind::Thread(_) | SetupErrorKind::Broadcast(_) => false,
-            SetupErrorKind::Ipv4 {
+            SetupErrorKind::Open {
                 unprivileged, raw, ..
             } => {
                 unprivileged.kind() == io::ErrorKind::PermissionDenied
@@ -262,7 +293,7 @@ impl IcmpSetupError {
 
 impl fmt::Display for IcmpSetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (unprivileged, raw, group, range, exe) = match &self.kind {
+        let (family, consequence, unprivileged, raw, group, range, exe) = match &self.kind {
             SetupErrorKind::Thread(e) => {
                 return write!(f, "cannot start the ICMP receive thread: {e}");
             }
@@ -272,22 +303,24 @@ impl fmt::Display for IcmpSetupError {
                     "cannot allow IPv4 ICMP to broadcast addresses (SO_BROADCAST): {e}"
                 );
             }
-            SetupErrorKind::Ipv4 {
+            SetupErrorKind::Open {
+                family,
+                consequence,
                 unprivileged,
                 raw,
                 group,
                 range,
                 exe,
-            } => (unprivileged, raw, group, range, exe),
+            } => (family, consequence, unprivileged, raw, group, range, exe),
         };
         if !self.is_permission() {
             return write!(
                 f,
-                "cannot open an IPv4 ICMP socket: unprivileged ICMP socket: {unprivileged}; \
+                "cannot open an {family} ICMP socket: unprivileged ICMP socket: {unprivileged}; \
                  raw socket: {raw}"
             );
         }
-        f.write_str("cannot open an IPv4 ICMP socket, so no ICMP check can run: ")?;
+        write!(f, "cannot open an {family} ICMP socket, {consequence}: ")?;
         f.write_str("unprivileged ICMP is not allowed")?;
         if let Some(g) = group {
             write!(f, " for group {g}")?;
