@@ -24,6 +24,7 @@ use std::time::{Duration, SystemTime};
 use prometheus::IntCounter;
 use tokio::time::Instant;
 
+use super::diagnosis::{Diagnoser, Traced};
 use super::graph::{Graph, Id};
 use super::{Dependencies, checked_since, is_down, targets};
 use crate::result::{CheckResult, Event};
@@ -68,6 +69,8 @@ pub struct Gate {
     deadlines: BTreeMap<Instant, usize>,
     /// The graph the ids above belong to.
     graph: Arc<Graph>,
+    /// Traces the path to targets that stop answering, when set.
+    diagnoser: Option<Diagnoser>,
 }
 
 impl Gate {
@@ -84,7 +87,19 @@ impl Gate {
             held: HashMap::new(),
             held_devices: HashMap::new(),
             deadlines: BTreeMap::new(),
+            diagnoser: None,
         }
+    }
+
+    /// Traces paths with `d`.
+    pub fn with_diagnoser(mut self, d: Diagnoser) -> Gate {
+        self.diagnoser = Some(d);
+        self
+    }
+
+    /// A trace has finished.
+    pub fn traced(&mut self, t: Traced) {
+        Diagnoser::finished(&self.sinks, t);
     }
 
     /// When the next hold or re-check runs out, if any.
@@ -236,7 +251,11 @@ impl Gate {
     fn record(&mut self, r: CheckResult, id: Option<Id>) {
         let finished = r.finished_at;
         let protocol = r.target.protocol;
-        self.sinks.handle(&Event::Checked(r));
+        let tr = self.sinks.checked(&r);
+        if let Some(d) = &mut self.diagnoser {
+            let allowed = id.is_some_and(|i| self.graph.path_trace(i));
+            d.on_result(&r, &tr, allowed);
+        }
         let Some(id) = id else { return };
         let Some(p) = self.pending.get_mut(&id) else {
             return;

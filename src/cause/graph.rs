@@ -29,6 +29,8 @@ pub struct Graph {
     depth: Vec<u16>,
     /// Devices that have parents.
     with_parents: usize,
+    /// Whether each device may be traced (`path_trace:`).
+    path_trace: Vec<bool>,
 }
 
 impl Graph {
@@ -68,6 +70,7 @@ impl Graph {
             })
             .collect();
         g.with_parents = g.parents.iter().filter(|p| !p.is_empty()).count();
+        g.path_trace = devices.iter().map(|d| d.path_trace).collect();
         g.depth = vec![u16::MAX; g.names.len()];
         for id in 0..g.names.len() {
             g.depth_of(id as Id, 0);
@@ -122,6 +125,11 @@ impl Graph {
     /// The longest timeout of the device's checks.
     pub fn timeout(&self, id: Id) -> Duration {
         self.timeout[id as usize]
+    }
+
+    /// Whether the path to the device may be traced.
+    pub fn path_trace(&self, id: Id) -> bool {
+        self.path_trace[id as usize]
     }
 
     /// Longest chain of parents above the device: parents sort before

@@ -12,9 +12,11 @@
 //! - [`graph`]: the devices' parents, built once per plan;
 //! - [`gate`]: between the schedulers and the sinks, the re-checks and the
 //!   hold;
+//! - [`diagnosis`]: the path traced to a target that stops answering;
 //! - here: the questions the sinks and views ask (is a device down, what is
 //!   it behind), answered from the state store.
 
+pub mod diagnosis;
 pub mod gate;
 pub mod graph;
 

@@ -13,8 +13,10 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::cause::diagnosis::Diagnoser;
 use crate::cause::gate::{Gate, Recheck};
 use crate::config::Plan;
+use crate::diagnose::{TraceOptions, Tracer};
 use crate::probe::{Probes, factory};
 use crate::result::Event;
 use crate::sink::Sinks;
@@ -131,7 +133,8 @@ impl Engine {
         let (tx, mut rx) = mpsc::channel::<Event>(RESULTS_BUFFER);
         sinks.set_plan(plan);
         let runners = Runners::default();
-        let mut gate = Gate::new(sinks.clone(), runners.recheck());
+        let (diagnoser, mut traced) = Diagnoser::new(Tracer::new(TraceOptions::default()));
+        let mut gate = Gate::new(sinks.clone(), runners.recheck()).with_diagnoser(diagnoser);
         let consumer = tokio::spawn(async move {
             loop {
                 let deadline = gate.deadline();
@@ -140,6 +143,7 @@ impl Engine {
                         Some(ev) => gate.handle(ev),
                         None => break,
                     },
+                    Some(t) = traced.recv() => gate.traced(t),
                     () = sleep_until_opt(deadline) => gate.expire(tokio::time::Instant::now()),
                 }
             }

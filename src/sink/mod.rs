@@ -54,17 +54,21 @@ impl Sinks {
         rows
     }
 
+    /// Records and logs a result; says how it changed the target's state.
+    pub fn checked(&self, r: &crate::result::CheckResult) -> state::Transition {
+        let tr = self.state.record(r);
+        let behind = match (tr.changed, r.verdict.up) {
+            (true, false) => cause::behind(&self.deps.graph(), &self.state, &r.target.device),
+            _ => None,
+        };
+        log::record(r, &tr, behind.as_deref());
+        tr
+    }
+
     pub fn handle(&self, event: &Event) {
         match event {
             Event::Checked(r) => {
-                let tr = self.state.record(r);
-                let behind = match (tr.changed, r.verdict.up) {
-                    (true, false) => {
-                        cause::behind(&self.deps.graph(), &self.state, &r.target.device)
-                    }
-                    _ => None,
-                };
-                log::record(r, &tr, behind.as_deref());
+                self.checked(r);
             }
             Event::Removed(key) => {
                 self.state.remove(key);

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use crate::diagnose::Path;
 use crate::probe::CheckCounters;
 use crate::result::CheckResult;
 use crate::target::{Protocol, Target, TargetKey};
@@ -56,6 +57,9 @@ pub struct TargetState {
     pub failures: Vec<(Reason, u64)>,
     /// The check's own counters, from its verdicts' stats.
     pub stats: Option<Box<CheckCounters>>,
+    /// The path traced when the target last went down; cleared when it
+    /// is up again.
+    pub path: Option<Arc<Path>>,
 }
 
 /// One row of the status page and `/api/v1/status`.
@@ -88,6 +92,13 @@ pub struct TargetStatus {
     /// The topmost down ancestor of the device, while this target is down
     /// (filled in by [`crate::sink::Sinks::snapshot`]).
     pub behind: Option<Arc<str>>,
+    /// The path traced when the target went down: one element per hop,
+    /// `null` for a hop that did not answer (see [`Path`]).
+    #[serde(serialize_with = "path_hops")]
+    pub path: Option<Arc<Path>>,
+    /// When that trace ended (Unix seconds).
+    #[serde(serialize_with = "path_time")]
+    pub path_at: Option<Arc<Path>>,
 }
 
 type Shard = RwLock<HashMap<TargetKey, TargetState>>;
@@ -139,6 +150,7 @@ impl StateStore {
             changes: 0,
             failures: Vec::new(),
             stats: None,
+            path: None,
         };
         let (s, previous) = match shard.get_mut(&key) {
             Some(s) => {
@@ -161,6 +173,9 @@ impl StateStore {
         }
         if !Arc::ptr_eq(&s.target, t) {
             s.target = t.clone(); // settings changed on reload
+        }
+        if v.up {
+            s.path = None;
         }
         s.up = v.up;
         s.reason = v.reason;
@@ -192,6 +207,19 @@ impl StateStore {
             flipped,
             since: s.since,
             previous_lasted,
+        }
+    }
+
+    /// Keeps the path traced for a target that is still down; false if
+    /// it is gone or up again (the trace is stale).
+    pub fn set_path(&self, key: &TargetKey, path: Arc<Path>) -> bool {
+        let mut shard = self.shard(key).write().unwrap_or_else(|e| e.into_inner());
+        match shard.get_mut(key) {
+            Some(s) if !s.up => {
+                s.path = Some(path);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -231,7 +259,10 @@ impl StateStore {
                 up: s.up,
                 reason: s.reason,
                 phase: s.phase,
-                detail: s.detail.to_string(),
+                detail: match &s.path {
+                    Some(p) => format!("{}; {}", s.detail, p.summary()),
+                    None => s.detail.to_string(),
+                },
                 since: s.since,
                 last_check: s.last_check,
                 duration: s.duration.as_secs_f64(),
@@ -244,6 +275,8 @@ impl StateStore {
                 prompt: s.prompt.as_deref().map(str::to_string),
                 checks: s.checks,
                 behind: None,
+                path: s.path.clone(),
+                path_at: s.path.clone(),
             })
         });
         rows.sort_by(|a, b| (&a.device, a.protocol).cmp(&(&b.device, b.protocol)));
@@ -269,6 +302,20 @@ pub fn unix_seconds(t: SystemTime) -> f64 {
 
 fn fields<S: serde::Serializer>(v: &[(&'static str, f64)], s: S) -> Result<S::Ok, S::Error> {
     s.collect_map(v.iter().copied())
+}
+
+fn path_hops<S: serde::Serializer>(p: &Option<Arc<Path>>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.collect_seq(p.hops.iter()),
+        None => s.serialize_none(),
+    }
+}
+
+fn path_time<S: serde::Serializer>(p: &Option<Arc<Path>>, s: S) -> Result<S::Ok, S::Error> {
+    match p {
+        Some(p) => s.serialize_f64(unix_seconds(p.finished_at)),
+        None => s.serialize_none(),
+    }
 }
 
 fn unix_secs<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {

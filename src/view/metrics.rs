@@ -36,6 +36,7 @@ impl Metrics {
         let devices = self.devices();
         render_device_info(&devices, &mut out);
         render_parent_down(&deps.graph(), state, &mut out);
+        render_paths(state, &mut out);
         render_targets(state, &mut out);
         let mut buf = Vec::with_capacity(16 * 1024);
         if let Err(e) = TextEncoder::new().encode(&self.registry().gather(), &mut buf) {
@@ -100,6 +101,42 @@ fn render_parent_down(g: &Graph, state: &StateStore, out: &mut String) {
             out,
             "reachd_parent_down{{device=\"{}\"}} {down}",
             esc(g.name(id))
+        );
+    }
+}
+
+/// `reachd_path_hops_answered{device}`: hops that answered in the last
+/// trace of the device's path (the newest of its down targets' traces);
+/// present while a target of the device is down with a trace.
+fn render_paths(state: &StateStore, out: &mut String) {
+    let mut latest: std::collections::BTreeMap<
+        std::sync::Arc<str>,
+        (std::time::SystemTime, usize),
+    > = Default::default();
+    state.for_each(|s| {
+        if let Some(p) = &s.path {
+            let e = latest
+                .entry(s.target.device.clone())
+                .or_insert((p.finished_at, p.answered()));
+            if p.finished_at > e.0 {
+                *e = (p.finished_at, p.answered());
+            }
+        }
+    });
+    if latest.is_empty() {
+        return;
+    }
+    header(
+        out,
+        "reachd_path_hops_answered",
+        "gauge",
+        "Hops that answered in the last trace of the path to the device, traced when a check of it stopped answering; present while it is down.",
+    );
+    for (device, (_, hops)) in latest {
+        let _ = writeln!(
+            out,
+            "reachd_path_hops_answered{{device=\"{}\"}} {hops}",
+            esc(&device)
         );
     }
 }
