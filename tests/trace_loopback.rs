@@ -21,26 +21,32 @@ fn has_ipv6_loopback() -> bool {
 /// counts sockets.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Open ICMP sockets (ping or raw) of the process: its socket descriptors
-/// whose inode the kernel lists in /proc/net/{icmp,icmp6,raw,raw6}. Other
-/// descriptors come and go with the other tests' runtimes (epoll, eventfd,
-/// the signal driver's socket pair).
+/// Open ICMP sockets (ping or raw) of the process: descriptors whose
+/// `SO_PROTOCOL` is ICMP or ICMPv6. Not all descriptors: the other tests'
+/// runtimes open and close their own (epoll, eventfd, the signal driver's
+/// socket pair) at any time.
 fn open_sockets() -> usize {
-    let mut icmp = std::collections::HashSet::new();
-    for table in ["icmp", "icmp6", "raw", "raw6"] {
-        let text = std::fs::read_to_string(format!("/proc/net/{table}")).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            if let Some(inode) = line.split_whitespace().nth(9) {
-                icmp.insert(format!("socket:[{inode}]"));
-            }
-        }
-    }
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return 0;
     };
     dir.flatten()
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter(|target| icmp.contains(target.to_string_lossy().as_ref()))
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&fd| {
+            let mut proto: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: reads one int into `proto`; a descriptor that is not
+            // (or no longer) a socket only makes the call fail.
+            let rc = unsafe {
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_PROTOCOL,
+                    (&mut proto as *mut libc::c_int).cast(),
+                    &mut len,
+                )
+            };
+            rc == 0 && (proto == libc::IPPROTO_ICMP || proto == libc::IPPROTO_ICMPV6)
+        })
         .count()
 }
 
