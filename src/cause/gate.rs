@@ -4,8 +4,8 @@
 //! change is recorded (metrics, status, log line) already knowing whether
 //! it is behind a down parent.
 //!
-//! - A parent already known down, or checked since the child's check
-//!   began, is not re-checked.
+//! - A parent already known down, or whose last check began after the
+//!   child's failing check began, is not re-checked.
 //! - A parent being re-checked is not re-checked again: 1,000 children
 //!   failing behind one parent cause one re-check of it.
 //! - A parent whose own re-check result goes down holds too, on its own
@@ -564,6 +564,28 @@ mod tests {
         l.result("d1", true);
         l.result("d1", false);
         assert_eq!(l.asked(), ["r2/icmp"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parent_check_that_began_before_the_child_s_is_no_proof() {
+        let mut l = lab(LAB);
+        for d in ["r1", "d2"] {
+            l.result(d, true);
+        }
+        // r2's check began 750 ms ago (its first echo answered before the
+        // cut) and ended up just now; d2's began 600 ms ago and failed.
+        let mut r2 = l.make("r2", true);
+        r2.verdict.duration = Duration::from_millis(750);
+        l.gate.handle(Event::Checked(r2));
+        let mut d2 = l.make("d2", false);
+        d2.verdict.duration = Duration::from_millis(600);
+        l.gate.handle(Event::Checked(d2));
+        assert_eq!(l.asked(), ["r2/icmp"], "r2 must be asked again");
+        l.result("r2", false);
+        assert_eq!(l.asked(), ["r1/icmp"], "r2 down asks r1 in turn");
+        l.result("r1", true);
+        assert_eq!(l.seen("r2"), Some((false, None)));
+        assert_eq!(l.seen("d2"), down_behind("r2"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -71,8 +71,10 @@ pub fn is_down(g: &Graph, state: &StateStore, id: Id) -> bool {
             .all(|&p| matches!(state.peek(&key(g, id, p)), Some((false, _))))
 }
 
-/// Whether every check of device `id` ended at or after `since` (a result
-/// fresh enough to decide on without checking again).
+/// Whether every check of device `id` began at or after `since` (a result
+/// fresh enough to decide on without checking again: a check that began
+/// before a child's failing check may have seen the path before it broke,
+/// even if it ended after).
 pub fn checked_since(g: &Graph, state: &StateStore, id: Id, since: SystemTime) -> bool {
     g.checks(id)
         .iter()

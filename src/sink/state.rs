@@ -223,14 +223,19 @@ impl StateStore {
         }
     }
 
-    /// Whether the target is up, and when its last check ended; `None`
+    /// Whether the target is up, and when its last check began; `None`
     /// before its first result.
     pub fn peek(&self, key: &TargetKey) -> Option<(bool, SystemTime)> {
         self.shard(key)
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(key)
-            .map(|s| (s.up, s.last_check))
+            .map(|s| {
+                (
+                    s.up,
+                    s.last_check.checked_sub(s.duration).unwrap_or(s.last_check),
+                )
+            })
     }
 
     pub fn remove(&self, key: &TargetKey) {
