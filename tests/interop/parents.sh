@@ -28,7 +28,7 @@
 #      r2 behind nothing (r1 answers); reachd_parent_down 1 for d1, d2, 0 for
 #      r2; the `down` log lines of d1 and d2 already say "behind":"r2" (the
 #      parents were re-checked before the change was recorded); the re-checks
-#      are one or two (r2, then r1), not one per child. check_path: the path
+#      are two at most (r2, then r1), not one per child. check_path: the path
 #      diagnosis of d1 (not on main yet: these checks fail until it lands);
 #   3. restored: all up, `behind` null, reachd_parent_down 0;
 #   4. r1 cut too: all four down, r2, d1 and d2 behind r1 (the topmost down
@@ -105,6 +105,11 @@ cut() { sysctl_in "$1" net.ipv4.icmp_echo_ignore_all=1; sysctl_in "$1" net.ipv4.
 restore() { sysctl_in "$1" net.ipv4.ip_forward=1; sysctl_in "$1" net.ipv4.icmp_echo_ignore_all=0; }
 
 # --- reachd ---
+# count 1: a check that is up ends at its reply. (With count 2, a parent's
+# check whose first request was answered just before a cut ends up 1/2 at
+# its timeout, after the child's failing check began: the gate takes that as
+# fresh, does not re-check the parent, and the child's down line has no
+# behind. Seen with children on other intervals than their parent.)
 PORT=$(free_port)
 chmod 755 "$WORK"
 cat > "$WORK/reachd.yaml" <<YAML
@@ -240,8 +245,11 @@ sequence() {
   check_out "$n: r2's down line says no behind" log_behind r2 "$off" null
   after=$(metric reachd_parent_rechecks_total)
   echo "     reachd_parent_rechecks_total after: ${after:-none}"
-  check "$n: reachd_parent_rechecks_total rose by 1 or 2, not one per child (${before:-?} → ${after:-?})" \
-    test "$(( ${after:-0} - ${before:-0} ))" -ge 1 -a "$(( ${after:-0} - ${before:-0} ))" -le 2
+  # 0 when the parents' own scheduled checks found them (r2 down, r1 up)
+  # recently enough; 2 when d1's failure re-checked r2, whose failure
+  # re-checked r1. Never one per child.
+  check "$n: reachd_parent_rechecks_total rose by 2 at most, not one per child (${before:-?} → ${after:-?})" \
+    test -n "$after" -a "$(( ${after:-0} - ${before:-0} ))" -le 2
   check_path
 
   stage "$n 3. r2 restored"
@@ -266,7 +274,7 @@ sequence() {
   after=$(metric reachd_parent_rechecks_total)
   echo "     reachd_parent_rechecks_total: ${before:-none} → ${after:-none}"
   check "$n: reachd_parent_rechecks_total rose by 2 at most" \
-    test "$(( ${after:-0} - ${before:-0} ))" -le 2
+    test -n "$after" -a "$(( ${after:-0} - ${before:-0} ))" -le 2
   restore "$R1"
   restore "$R2"
   if ! check "$n: all 4 up again, behind null" wait_for 30 rows_are "$UP" r1 r2 d1 d2; then show_status; fi
