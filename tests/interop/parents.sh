@@ -194,7 +194,6 @@ UP='.up == true and .behind == null'
 # traces the path of an ICMP check that goes from up to down). The last hop
 # that answers is r1's address facing mon; nothing answers after it.
 check_path() {
-  echo "     (path diagnosis: not on main yet, these fail until it lands)"
   wait_for 15 row d1 '.path != null' || true
   check_out "path: d1's icmp row has a .path containing r1's address ($R1_ADDR)" \
     row d1 "(.path | type) == \"array\" and (.path | index(\"$R1_ADDR\")) != null"
