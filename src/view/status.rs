@@ -138,14 +138,14 @@ fn summary(rows: &[TargetStatus]) -> String {
         "<span class=pill>{} checks: <span class=up>{up} up</span>, <span class=down>{down} down</span>",
         rows.len()
     );
+    out.push_str("</span>");
     if behind > 0 {
         let _ = write!(
             out,
-            " ({} on their own, {behind} behind a down device)",
+            "<span class=pill>down: {} on their own, {behind} behind a down device</span>",
             down - behind
         );
     }
-    out.push_str("</span>");
     let mut per: Vec<(String, usize, usize)> = Vec::new();
     for r in rows {
         let p = r.protocol.to_string();
@@ -440,8 +440,8 @@ mod tests {
         assert_eq!(html.matches("<td>sw1</td>").count(), 1);
         // The counters: down on their own and behind.
         assert!(html.contains(
-            "<span class=pill>6 checks: <span class=up>1 up</span>, <span class=down>5 down</span> \
-             (2 on their own, 3 behind a down device)</span>"
+            "<span class=pill>6 checks: <span class=up>1 up</span>, <span class=down>5 down</span></span>\
+             <span class=pill>down: 2 on their own, 3 behind a down device</span>"
         ));
         assert!(html.contains(
             "<span class=pill>icmp: 1 up, 4 down</span><span class=pill>ssh: 0 up, 1 down</span>"
@@ -503,7 +503,7 @@ mod tests {
         }
         let html = render_page(&rows, &[], std::time::UNIX_EPOCH);
         assert!(!html.contains("<details") && !html.contains("class=group"));
-        assert!(!html.contains("behind a down device)</span>"));
+        assert!(!html.contains("behind a down device</span>"));
         // sw1, sw2 and r3 down, by device; core1 and r1 up.
         let at = |s: &str| html.find(s).unwrap();
         let order = [
