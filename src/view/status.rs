@@ -3,7 +3,11 @@
 //! what its check shows instead: ICMP's RTT) and the last output. The page's table is rendered here (so it reads without
 //! JavaScript, refreshing itself every 10 s); the page's script then sorts,
 //! filters and refreshes it from `/api/v1/status` every 5 s without losing
-//! the reader's filter.
+//! the reader's filter. Targets behind a down device (`behind`) are not
+//! listed among the others: their root's rows are followed by a group,
+//! "core1 down — 214 devices behind it", a `<details>` collapsed by default
+//! (the script keeps the ones the reader opened open across refreshes, and
+//! opens those in which a text filter finds a target).
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
