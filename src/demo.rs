@@ -7,8 +7,11 @@
 //! `auth_failed`), R4 unreachable: nothing answers it. Its SSH and Telnet
 //! ports drop every connection attempt ([`Fault::Blackhole`]), and its ping
 //! goes to 127.255.255.255, loopback's broadcast address, which Linux does
-//! not answer. The SSH and Telnet devices are simulated in this process
-//! ([`crate::sim`]) on loopback addresses.
+//! not answer. SW1 and SW2, two access switches reached through R4
+//! (`parents: [R4]`), are down with it: their SSH and Telnet ports drop
+//! every connection too, and the status page shows them behind R4, in one
+//! collapsed "R4 down — 2 devices behind it". The SSH and Telnet devices
+//! are simulated in this process ([`crate::sim`]) on loopback addresses.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -31,10 +34,16 @@ const LAB: &[(&str, &str, &str)] = &[
     ("R2", "127.0.0.2", "lab-a"),
     ("R3", "127.0.0.3", "lab-b"),
     ("R4", "127.0.0.4", "lab-b"),
+    ("SW1", "127.0.0.5", "lab-b"),
+    ("SW2", "127.0.0.6", "lab-b"),
 ];
 
 /// The device that nothing answers.
 const SILENT: &str = "R4";
+
+/// The devices behind the silent one (`parents: [R4]`), down with it. They
+/// are not pinged: every other loopback address answers ping.
+const BEHIND_SILENT: &[&str] = &["SW1", "SW2"];
 
 /// Where the silent device is pinged. Every 127.x address answers ping and
 /// the demo sends nothing off the machine; this one is loopback's broadcast
@@ -49,6 +58,8 @@ const SIM_LAB: &[(&str, &str, Option<Fault>)] = &[
     ("R2", "127.0.0.2", None),
     ("R3", "127.0.0.3", Some(Fault::WrongPassword)),
     ("R4", "127.0.0.4", Some(Fault::Blackhole)),
+    ("SW1", "127.0.0.5", Some(Fault::Blackhole)),
+    ("SW2", "127.0.0.6", Some(Fault::Blackhole)),
 ];
 
 /// What the demo can check over ICMP, decided once at start.
@@ -87,6 +98,7 @@ impl IcmpLab {
     fn ping_host<'a>(&self, device: &str, host: &'a str) -> Option<&'a str> {
         match self {
             IcmpLab::Unavailable(_) => None,
+            _ if BEHIND_SILENT.contains(&device) => None,
             IcmpLab::All if device == SILENT => Some(SILENT_PING),
             IcmpLab::NoSilentTarget if device == SILENT => None,
             IcmpLab::All | IcmpLab::NoSilentTarget => Some(host),
@@ -182,7 +194,11 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice], icmp: &IcmpLab) -> Plan {
             name: (*name).into(),
             host: host.to_string(),
             labels,
-            parents: Vec::new(),
+            parents: if BEHIND_SILENT.contains(name) {
+                vec![SILENT.into()]
+            } else {
+                Vec::new()
+            },
             path_trace: true,
         });
         if let Some(ping) = icmp.ping_host(name, host) {
@@ -266,7 +282,9 @@ pub async fn run(overrides: Overrides) -> ExitCode {
     }
     eprintln!(
         "  R3 has a wrong password. {SILENT} is unreachable: its SSH and Telnet ports drop every\n  \
-         connection attempt, so connects time out.\n  {}",
+         connection attempt, so connects time out. {} (parents: [{SILENT}]) are down with it:\n  \
+         the status page shows them behind {SILENT}.\n  {}",
+        BEHIND_SILENT.join(" and "),
         icmp.explain()
     );
     let source = DemoSource(overrides.clone(), ssh, icmp);
@@ -319,6 +337,8 @@ mod tests {
                 ("R2".to_owned(), p, Reason::Ok),
                 ("R3".to_owned(), p, Reason::AuthFailed),
                 ("R4".to_owned(), p, Reason::Timeout),
+                ("SW1".to_owned(), p, Reason::Timeout),
+                ("SW2".to_owned(), p, Reason::Timeout),
             ]
         };
         let ssh_got: Vec<_> = got
@@ -333,6 +353,34 @@ mod tests {
             .collect();
         assert_eq!(ssh_got, expect(Protocol::Ssh));
         assert_eq!(telnet_got, expect(Protocol::Telnet));
+    }
+
+    #[test]
+    fn the_switches_are_behind_r4_and_not_pinged() {
+        let p = plan(&Overrides::default(), &[], &IcmpLab::All);
+        let parents: Vec<(String, Vec<String>)> = p
+            .devices
+            .iter()
+            .map(|d| {
+                let ps = d.parents.iter().map(|p| p.to_string()).collect();
+                (d.name.to_string(), ps)
+            })
+            .collect();
+        let none = Vec::<String>::new;
+        assert_eq!(
+            parents,
+            [
+                ("R1".to_owned(), none()),
+                ("R2".to_owned(), none()),
+                ("R3".to_owned(), none()),
+                ("R4".to_owned(), none()),
+                ("SW1".to_owned(), vec!["R4".to_owned()]),
+                ("SW2".to_owned(), vec!["R4".to_owned()]),
+            ]
+        );
+        // The plan's parents are valid: the dependency graph takes them.
+        let g = crate::cause::graph::Graph::new(&p.devices, &p.targets);
+        assert!(g.has_dependencies());
     }
 
     fn icmp_hosts(icmp: &IcmpLab) -> Vec<(String, String)> {

@@ -3,7 +3,11 @@
 //! what its check shows instead: ICMP's RTT) and the last output. The page's table is rendered here (so it reads without
 //! JavaScript, refreshing itself every 10 s); the page's script then sorts,
 //! filters and refreshes it from `/api/v1/status` every 5 s without losing
-//! the reader's filter.
+//! the reader's filter. Targets behind a down device (`behind`) are not
+//! listed among the others: their root's rows are followed by a group,
+//! "core1 down — 214 devices behind it", a `<details>` collapsed by default
+//! (the script keeps the ones the reader opened open across refreshes, and
+//! opens those in which a text filter finds a target).
 
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
@@ -96,36 +100,156 @@ fn detail(r: &TargetStatus) -> String {
     }
 }
 
-/// The page: sources that cannot be read, then the targets, down first.
-pub fn render_page(rows: &[TargetStatus], sources: &[SourceHealth], now: SystemTime) -> String {
-    let mut sorted: Vec<&TargetStatus> = rows.iter().collect();
-    sorted.sort_by_key(|r| r.up);
-    let mut html_rows = String::with_capacity(rows.len() * 300);
-    for r in sorted {
-        let since = now
-            .duration_since(r.since)
-            .map(|d| fmt_duration(Duration::from_secs(d.as_secs())))
-            .unwrap_or_default();
-        let last = match &r.last {
-            Some(last) => last.clone(),
-            None => fmt_duration(Duration::from_secs_f64(r.duration)),
+/// The devices other devices are behind: each root's name and how many
+/// devices are behind it, in the rows' order.
+fn roots(rows: &[TargetStatus]) -> Vec<(&str, usize)> {
+    let mut roots: Vec<(&str, Vec<&str>)> = Vec::new();
+    for r in rows {
+        let Some(b) = r.behind.as_deref() else {
+            continue;
         };
-        let (class, state) = if r.up { ("up", "UP") } else { ("down", "DOWN") };
-        let device = esc(&r.device);
+        let i = match roots.iter().position(|(n, _)| *n == b) {
+            Some(i) => i,
+            None => {
+                roots.push((b, Vec::new()));
+                roots.len() - 1
+            }
+        };
+        if !roots[i].1.contains(&&*r.device) {
+            roots[i].1.push(&r.device);
+        }
+    }
+    roots.into_iter().map(|(n, d)| (n, d.len())).collect()
+}
+
+/// "R4 down — 2 devices behind it" (the script says the same).
+fn group_summary(root: &str, devices: usize) -> String {
+    let s = if devices == 1 { "" } else { "s" };
+    format!(
+        "<span class=down>{} down</span> — {devices} device{s} behind it",
+        esc(root)
+    )
+}
+
+/// The header's counters: checks up and down (down on their own and
+/// behind a down device, when any is behind), then per protocol, in the
+/// rows' order (the script renders the same).
+fn summary(rows: &[TargetStatus]) -> String {
+    let up = rows.iter().filter(|r| r.up).count();
+    let down = rows.len() - up;
+    let behind = rows.iter().filter(|r| r.behind.is_some()).count();
+    let mut out = format!(
+        "<span class=pill>{} checks: <span class=up>{up} up</span>, <span class=down>{down} down</span>",
+        rows.len()
+    );
+    out.push_str("</span>");
+    if behind > 0 {
         let _ = write!(
-            html_rows,
-            "<tr data-device=\"{device}\" data-protocol=\"{}\"{}><td>{device}</td><td>{}</td>\
-             <td class={class}>{state}</td><td>{}</td>\
-             <td class=opt>{}</td><td class=num>{since}</td><td class=num>{last}</td>\
-             <td class=opt>{}</td><td class=detail>{}</td></tr>",
-            r.protocol,
-            if r.up { "" } else { " class=is-down" },
-            r.protocol,
-            r.reason,
-            r.phase,
-            esc(&r.host),
-            esc(&detail(r)),
+            out,
+            "<span class=pill>down: {} on their own, {behind} behind a down device</span>",
+            down - behind
         );
+    }
+    let mut per: Vec<(String, usize, usize)> = Vec::new();
+    for r in rows {
+        let p = r.protocol.to_string();
+        let i = match per.iter().position(|(q, _, _)| *q == p) {
+            Some(i) => i,
+            None => {
+                per.push((p, 0, 0));
+                per.len() - 1
+            }
+        };
+        if r.up {
+            per[i].1 += 1;
+        } else {
+            per[i].2 += 1;
+        }
+    }
+    for (p, u, d) in per {
+        let _ = write!(out, "<span class=pill>{p}: {u} up, {d} down</span>");
+    }
+    out
+}
+
+/// One row of the table (or of a group's table).
+fn row_html(out: &mut String, r: &TargetStatus, now: SystemTime) {
+    let since = now
+        .duration_since(r.since)
+        .map(|d| fmt_duration(Duration::from_secs(d.as_secs())))
+        .unwrap_or_default();
+    let last = match &r.last {
+        Some(last) => last.clone(),
+        None => fmt_duration(Duration::from_secs_f64(r.duration)),
+    };
+    let (class, state) = if r.up { ("up", "UP") } else { ("down", "DOWN") };
+    let device = esc(&r.device);
+    let _ = write!(
+        out,
+        "<tr data-device=\"{device}\" data-protocol=\"{}\"{}><td>{device}</td><td>{}</td>\
+         <td class={class}>{state}</td><td>{}</td>\
+         <td class=opt>{}</td><td class=num>{since}</td><td class=num>{last}</td>\
+         <td class=opt>{}</td><td class=detail>{}</td></tr>",
+        r.protocol,
+        if r.up { "" } else { " class=is-down" },
+        r.protocol,
+        r.reason,
+        r.phase,
+        esc(&r.host),
+        esc(&detail(r)),
+    );
+}
+
+/// The page: sources that cannot be read, then the targets, down first and
+/// the roots of outages before them. The targets behind a down device are
+/// not listed among the others: each root's rows are followed by a group,
+/// collapsed, "R4 down — 2 devices behind it", that opens on their rows.
+pub fn render_page(rows: &[TargetStatus], sources: &[SourceHealth], now: SystemTime) -> String {
+    let roots = roots(rows);
+    let is_root = |d: &str| roots.iter().any(|(n, _)| *n == d);
+    // Down first, the roots first among them, then by device (and the
+    // API's order within a device): the script's default order.
+    let order = |r: &&TargetStatus| (r.up, !is_root(&r.device), r.device.clone());
+    let mut own: Vec<&TargetStatus> = rows.iter().filter(|r| r.behind.is_none()).collect();
+    own.sort_by_key(order);
+    let mut html_rows = String::with_capacity(rows.len() * 300);
+    let mut placed = vec![false; roots.len()];
+    let group = |out: &mut String, (root, devices): (&str, usize)| {
+        let mut children: Vec<&TargetStatus> = rows
+            .iter()
+            .filter(|r| r.behind.as_deref() == Some(root))
+            .collect();
+        children.sort_by_key(order);
+        let _ = write!(
+            out,
+            "<tr class=group data-root=\"{0}\"><td colspan=9><details data-root=\"{0}\">\
+             <summary>{1}</summary><table class=behind><tbody>",
+            esc(root),
+            group_summary(root, devices)
+        );
+        for c in children {
+            row_html(out, c, now);
+        }
+        out.push_str("</tbody></table></details></td></tr>");
+    };
+    // A root none of whose rows are listed (it is not checked itself):
+    // its group first.
+    for (i, &(root, devices)) in roots.iter().enumerate() {
+        if !own.iter().any(|r| &*r.device == root) {
+            group(&mut html_rows, (root, devices));
+            placed[i] = true;
+        }
+    }
+    for (k, r) in own.iter().enumerate() {
+        row_html(&mut html_rows, r, now);
+        let last_of_device = own.get(k + 1).is_none_or(|n| n.device != r.device);
+        match roots.iter().position(|(n, _)| *n == &*r.device) {
+            Some(i) if last_of_device && !placed[i] => {
+                group(&mut html_rows, roots[i]);
+                placed[i] = true;
+            }
+            _ => {}
+        }
     }
     let mut banners = String::new();
     for h in sources.iter().filter(|h| !h.up) {
@@ -137,6 +261,7 @@ pub fn render_page(rows: &[TargetStatus], sources: &[SourceHealth], now: SystemT
     }
     let data = script_json(&status_document(rows, sources));
     TEMPLATE
+        .replacen("<!--SUMMARY-->", &summary(rows), 1)
         .replacen("<!--SOURCES-->", &banners, 1)
         .replacen("<!--ROWS-->", &html_rows, 1)
         .replacen("<!--DATA-->", &data, 1)
@@ -263,5 +388,150 @@ mod tests {
         assert_eq!(v["status"][0]["device"], name);
         // The page's own script follows, intact.
         assert!(html.contains("setInterval(refresh, 5000);"));
+    }
+
+    /// A lab with an outage: core1 down, sw1 and sw2 (two targets) behind
+    /// it, r3 down on its own, r1 up.
+    fn outage(root: &str, child: &str) -> Vec<TargetStatus> {
+        let s = StateStore::default();
+        s.record(&result("r1", Reason::Ok, 100));
+        s.record(&result(root, Reason::NoReply, 100));
+        s.record(&result(child, Reason::NoReply, 100));
+        s.record(&result("sw2", Reason::NoReply, 100));
+        s.record(&result("r3", Reason::AuthFailed, 100));
+        let mut rows = s.snapshot();
+        let mut ssh = rows.iter().find(|r| &*r.device == "sw2").unwrap().clone();
+        ssh.protocol = crate::target::Protocol::Ssh;
+        ssh.reason = Reason::Timeout;
+        rows.push(ssh);
+        for r in rows.iter_mut() {
+            if &*r.device == child || &*r.device == "sw2" {
+                r.behind = Some(root.into());
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn targets_behind_a_down_device_are_one_collapsed_group_after_their_root() {
+        let rows = outage("core1", "sw1");
+        let html = render_page(&rows, &[], std::time::UNIX_EPOCH + Duration::from_secs(160));
+        let group = "<tr class=group data-root=\"core1\"><td colspan=9><details data-root=\"core1\">\
+                     <summary><span class=down>core1 down</span> — 2 devices behind it</summary>\
+                     <table class=behind><tbody>";
+        assert!(html.contains(group), "{html}");
+        // Collapsed by default: the page opens nothing.
+        assert!(!html.contains("<details open"));
+        assert_eq!(html.matches("<details").count(), 1);
+        // Roots first, then the group, then the targets down on their own,
+        // then the up ones.
+        let at = |s: &str| html.find(s).unwrap_or_else(|| panic!("{s} not in {html}"));
+        let core1 = at("<td>core1</td>");
+        let g = at(group);
+        let r3 = at("<td>r3</td>");
+        let r1 = at("<td>r1</td>");
+        assert!(core1 < g && g < r3 && r3 < r1, "{html}");
+        // The targets behind it are in the group only, each once, with
+        // the cells of any row.
+        let inside = &html[g..html.find("</details>").unwrap()];
+        assert_eq!(inside.matches("<tr data-device=").count(), 3, "{inside}");
+        assert!(inside.contains(
+            "<tr data-device=\"sw1\" data-protocol=\"icmp\" class=is-down><td>sw1</td><td>icmp</td>\
+             <td class=down>DOWN</td><td>no_reply</td>"
+        ));
+        assert!(inside.contains("<tr data-device=\"sw2\" data-protocol=\"ssh\" class=is-down>"));
+        assert_eq!(html.matches("<td>sw2</td>").count(), 2);
+        assert_eq!(html.matches("<td>sw1</td>").count(), 1);
+        // The counters: down on their own and behind.
+        assert!(html.contains(
+            "<span class=pill>6 checks: <span class=up>1 up</span>, <span class=down>5 down</span></span>\
+             <span class=pill>down: 2 on their own, 3 behind a down device</span>"
+        ));
+        assert!(html.contains(
+            "<span class=pill>icmp: 1 up, 4 down</span><span class=pill>ssh: 0 up, 1 down</span>"
+        ));
+        assert!(!html.contains("<!--SUMMARY-->"));
+    }
+
+    #[test]
+    fn one_device_behind_is_said_in_the_singular() {
+        let mut rows = outage("core1", "sw1");
+        rows.retain(|r| &*r.device != "sw2");
+        let html = render_page(&rows, &[], std::time::UNIX_EPOCH);
+        assert!(html.contains(
+            "<summary><span class=down>core1 down</span> — 1 device behind it</summary>"
+        ));
+    }
+
+    #[test]
+    fn roots_and_targets_behind_them_are_escaped() {
+        let rows = outage("<core&1>", "<sw1 \"x\">");
+        let html = render_page(&rows, &[], std::time::UNIX_EPOCH);
+        assert!(html.contains(
+            "<tr class=group data-root=\"&lt;core&amp;1&gt;\"><td colspan=9><details data-root=\"&lt;core&amp;1&gt;\">\
+             <summary><span class=down>&lt;core&amp;1&gt; down</span> — 2 devices behind it</summary>"
+        ), "{html}");
+        assert!(html.contains("<tr data-device=\"&lt;sw1 &quot;x&quot;&gt;\" data-protocol=\"icmp\" class=is-down><td>&lt;sw1 &quot;x&quot;&gt;</td>"));
+        for raw in ["<core&1>", "<sw1 \"x\">", "<core", "<sw1"] {
+            assert!(!html.contains(raw), "raw {raw} in {html}");
+        }
+        // The embedded data carries behind, and parses back.
+        let data = html
+            .split("<script id=\"initial\" type=\"application/json\">")
+            .nth(1)
+            .unwrap()
+            .split("</script>")
+            .next()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v, status_document(&rows, &[]));
+        assert!(
+            v["status"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["behind"] == "<core&1>")
+        );
+    }
+
+    #[test]
+    fn a_target_whose_root_is_up_again_is_listed_flat() {
+        // core1 answers again: nothing is behind it any more.
+        let mut rows = outage("core1", "sw1");
+        for r in rows.iter_mut() {
+            r.behind = None;
+            if &*r.device == "core1" {
+                r.up = true;
+                r.reason = Reason::Ok;
+            }
+        }
+        let html = render_page(&rows, &[], std::time::UNIX_EPOCH);
+        assert!(!html.contains("<details") && !html.contains("class=group"));
+        assert!(!html.contains("behind a down device</span>"));
+        // sw1, sw2 and r3 down, by device; core1 and r1 up.
+        let at = |s: &str| html.find(s).unwrap();
+        let order = [
+            "<td>r3</td>",
+            "<td>sw1</td>",
+            "<td>sw2</td>",
+            "<td>core1</td>",
+            "<td>r1</td>",
+        ];
+        assert!(order.windows(2).all(|w| at(w[0]) < at(w[1])), "{html}");
+        assert!(
+            html.contains(
+                "<tr data-device=\"sw1\" data-protocol=\"icmp\" class=is-down><td>sw1</td>"
+            )
+        );
+    }
+
+    #[test]
+    fn a_root_with_no_row_has_its_group_first() {
+        let mut rows = outage("core1", "sw1");
+        rows.retain(|r| &*r.device != "core1");
+        let html = render_page(&rows, &[], std::time::UNIX_EPOCH);
+        let g = html.find("<tr class=group data-root=\"core1\">").unwrap();
+        assert!(g < html.find("<td>r3</td>").unwrap());
+        assert!(html.contains("— 2 devices behind it"));
     }
 }

@@ -29,7 +29,7 @@
 #      r2; the `down` log lines of d1 and d2 already say "behind":"r2" (the
 #      parents were re-checked before the change was recorded); the re-checks
 #      are two at most (r2, then r1), not one per child. check_path: the path
-#      diagnosis of d1 (not on main yet: these checks fail until it lands);
+#      diagnosis of d1;
 #   3. restored: all up, `behind` null, reachd_parent_down 0;
 #   4. r1 cut too: all four down, r2, d1 and d2 behind r1 (the topmost down
 #      ancestor), in the API, the metric and the log lines. Restored.

@@ -1,12 +1,16 @@
 // The status page of `reachd demo` in Debian's headless Chromium, driven by
 // Playwright: rows, states, sorting, filtering, auto-refresh, the phone
-// layout, no secrets, and the page without JavaScript.
+// layout, no secrets, and the page without JavaScript; SW1 and SW2, behind
+// R4 (parents: [R4]), in R4's group: collapsed, opened by a click that
+// survives the refresh, opened by a filter that finds them.
 //
 // Usage: node status-page.mjs BASE_URL OUT_DIR
 //   BASE_URL  where the demo serves HTTP (http://127.0.0.1:PORT/)
 //   OUT_DIR   where the screenshots go (desktop.png, phone.png)
 //   SCREENSHOT_TO=path  also save the desktop screenshot there (by hand,
 //                       to regenerate docs/status-page.png; never in CI)
+//   SCREENSHOT_OPEN_TO=path  and the one with R4's group open there
+//                       (docs/status-page-outage.png)
 // Prints one `ok <what>` or `FAIL <what>` line per check; exits 1 on a failure.
 // Loopback only: the page and its API are all it loads.
 import { chromium } from "playwright-core";
@@ -34,26 +38,37 @@ function want(what, cond, more) {
 }
 const eq = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
-// The demo lab: device, protocol, up, reason, phase (null: not checked).
+// The demo lab: device, protocol, up, reason, phase (null: not checked),
+// the device it is behind (null: none).
 const LAB = [
-  ["R1", "icmp", true, "ok", null],
-  ["R1", "ssh", true, "ok", null],
-  ["R1", "telnet", true, "ok", null],
-  ["R2", "icmp", true, "ok", null],
-  ["R2", "ssh", true, "ok", null],
-  ["R2", "telnet", true, "ok", null],
-  ["R3", "icmp", true, "ok", null],
-  ["R3", "ssh", false, "auth_failed", "auth"],
-  ["R3", "telnet", false, "auth_failed", "auth"],
-  ["R4", "icmp", false, "no_reply", null],
-  ["R4", "ssh", false, "timeout", "connect"],
-  ["R4", "telnet", false, "timeout", "connect"],
+  ["R1", "icmp", true, "ok", null, null],
+  ["R1", "ssh", true, "ok", null, null],
+  ["R1", "telnet", true, "ok", null, null],
+  ["R2", "icmp", true, "ok", null, null],
+  ["R2", "ssh", true, "ok", null, null],
+  ["R2", "telnet", true, "ok", null, null],
+  ["R3", "icmp", true, "ok", null, null],
+  ["R3", "ssh", false, "auth_failed", "auth", null],
+  ["R3", "telnet", false, "auth_failed", "auth", null],
+  ["R4", "icmp", false, "no_reply", null, null],
+  ["R4", "ssh", false, "timeout", "connect", null],
+  ["R4", "telnet", false, "timeout", "connect", null],
+  ["SW1", "ssh", false, "timeout", "connect", "R4"],
+  ["SW1", "telnet", false, "timeout", "connect", "R4"],
+  ["SW2", "ssh", false, "timeout", "connect", "R4"],
+  ["SW2", "telnet", false, "timeout", "connect", "R4"],
 ];
 const key = (d, p) => d + "/" + p;
-const DOWN = LAB.filter((l) => !l[2]).map((l) => key(l[0], l[1]));
-const UP = LAB.filter((l) => l[2]).map((l) => key(l[0], l[1]));
-// Down first, then by device (the API's order within a device).
-const DEFAULT_ORDER = [...DOWN, ...UP];
+// The rows listed at the top level (not behind a down device), and those
+// in R4's group.
+const TOP = LAB.filter((l) => l[5] === null);
+const BEHIND = LAB.filter((l) => l[5] === "R4").map((l) => key(l[0], l[1]));
+const DOWN = TOP.filter((l) => !l[2]).map((l) => key(l[0], l[1]));
+const UP = TOP.filter((l) => l[2]).map((l) => key(l[0], l[1]));
+// Down first, the root of the outage (R4) first among them, then by device
+// (the API's order within a device).
+const DEFAULT_ORDER = [...DOWN.filter((k) => k.startsWith("R4/")), ...DOWN.filter((k) => !k.startsWith("R4/")), ...UP];
+const GROUP_SUMMARY = "R4 down — 2 devices behind it";
 
 // The rendered table: one object per row, from its cells (either the
 // server's rows or the script's, which carry the same nine cells), and the
@@ -63,9 +78,11 @@ const DEFAULT_ORDER = [...DOWN, ...UP];
 function readRows() {
   const held = typeof state !== "undefined" && state.data;
   const data = held || JSON.parse(document.getElementById("initial").textContent);
-  const rows = [...document.querySelectorAll("#rows > tr")].map((tr) => {
+  const rows = [...document.querySelectorAll("#rows tr[data-device]")].map((tr) => {
     const c = [...tr.children].map((td) => td.textContent);
+    const group = tr.closest("tr.group");
     return {
+      behind: group ? group.dataset.root : null, top: tr.parentElement.id === "rows",
       device: c[0], protocol: c[1], state: c[2], reason: c[3], phase: c[4],
       since: c[5], last: c[6], host: c[7], detail: c[8], cells: c.length,
       isDown: tr.classList.contains("is-down"),
@@ -88,19 +105,23 @@ function secretsIn(text) {
 
 // Checks the rows against the lab; `ctx` names the view in the messages.
 function checkRows(rows, ctx, status) {
-  want(`${ctx}: 12 rows, one per device × protocol`, rows.length === 12 &&
-    new Set(rows.map((r) => key(r.device, r.protocol))).size === 12, rows.length);
+  want(`${ctx}: 16 rows, one per device × protocol`, rows.length === 16 &&
+    new Set(rows.map((r) => key(r.device, r.protocol))).size === 16, rows.length);
   want(`${ctx}: every row has 9 cells`, rows.every((r) => r.cells === 9), rows.map((r) => r.cells));
-  for (const [dev, proto, up, reason, phase] of LAB) {
+  for (const [dev, proto, up, reason, phase, behind] of LAB) {
     const r = rows.find((x) => x.device === dev && x.protocol === proto);
     const apiRow = status.find((x) => x.device === dev && x.protocol === proto);
     const good = r && r.state === (up ? "UP" : "DOWN") && r.stateClass === (up ? "up" : "down") &&
       r.isDown === !up && r.reason === reason && (phase === null || r.phase === phase) &&
-      apiRow && r.phase === apiRow.phase && r.host === apiRow.host;
-    want(`${ctx}: ${dev} ${proto} is ${up ? "UP" : "DOWN"} ${reason}${phase ? " in phase " + phase : ""}`, good, r);
+      apiRow && r.phase === apiRow.phase && r.host === apiRow.host &&
+      r.behind === behind && apiRow.behind === behind && r.top === (behind === null);
+    want(`${ctx}: ${dev} ${proto} is ${up ? "UP" : "DOWN"} ${reason}${phase ? " in phase " + phase : ""}` +
+      (behind ? `, in ${behind}'s group` : ", at the top level"), good, r);
   }
-  want(`${ctx}: down rows first (${DEFAULT_ORDER.join(" ")})`,
-    eq(rows.map((r) => key(r.device, r.protocol)), DEFAULT_ORDER), rows.map((r) => key(r.device, r.protocol)));
+  const top = rows.filter((r) => r.top).map((r) => key(r.device, r.protocol));
+  want(`${ctx}: down rows first, the root first (${DEFAULT_ORDER.join(" ")})`, eq(top, DEFAULT_ORDER), top);
+  want(`${ctx}: R4's group has SW1's and SW2's rows (${BEHIND.join(" ")})`,
+    eq(rows.filter((r) => !r.top).map((r) => key(r.device, r.protocol)), BEHIND), rows.filter((r) => !r.top));
   // Since when: an age like 12s, 3m 4s, 1h 2m, 1d 2h.
   const age = /^(\d+(\.\d+)?(µs|ms|s|m|h|d)( \d+(\.\d+)?(ms|s|m|h))?)$/;
   want(`${ctx}: every row shows since when (an age)`, rows.every((r) => age.test(r.since.trim())), rows.map((r) => r.since));
@@ -123,12 +144,12 @@ try {
   // ------------------------------------------------------------ the API
   const doc = await (await fetch(api)).json();
   const status = doc.status;
-  want("API: 12 targets, 7 up, 5 down", doc.targets === 12 && doc.up === 7 && doc.down === 5 && status.length === 12,
+  want("API: 16 targets, 7 up, 9 down", doc.targets === 16 && doc.up === 7 && doc.down === 9 && status.length === 16,
     { targets: doc.targets, up: doc.up, down: doc.down });
-  for (const [dev, proto, up, reason, phase] of LAB) {
+  for (const [dev, proto, up, reason, phase, behind] of LAB) {
     const a = status.find((x) => x.device === dev && x.protocol === proto);
-    want(`API: ${dev} ${proto} up=${up} reason ${reason}${phase ? " phase " + phase : ""}`,
-      a && a.up === up && a.reason === reason && (phase === null || a.phase === phase), a);
+    want(`API: ${dev} ${proto} up=${up} reason ${reason}${phase ? " phase " + phase : ""} behind ${behind}`,
+      a && a.up === up && a.reason === reason && (phase === null || a.phase === phase) && a.behind === behind, a);
   }
   const r3t = status.find((x) => x.device === "R3" && x.protocol === "telnet");
   want("API: R3's Telnet failure shows the last output", r3t && r3t.detail.includes("last output:"), r3t && r3t.detail);
@@ -149,15 +170,16 @@ try {
   const rows = seen.rows;
   want("page: the script rendered the rows from its data", seen.fromScript);
   checkRows(rows, "page", seen.status);
-  want("page: rows carry data-device and data-protocol",
-    await page.evaluate(() => [...document.querySelectorAll("#rows > tr")].every((tr) => tr.dataset.device && tr.dataset.protocol)));
+  want("page: rows carry data-device and data-protocol, the group data-root",
+    await page.evaluate(() => [...document.querySelectorAll("#rows tr")].every((tr) =>
+      tr.classList.contains("group") ? tr.dataset.root === "R4" : tr.dataset.device && tr.dataset.protocol)));
   const r3tRow = rows.find((r) => r.device === "R3" && r.protocol === "telnet");
   want("page: R3's Telnet row shows the last output", r3tRow && r3tRow.detail.includes("last output:"), r3tRow && r3tRow.detail);
   want("page: the R1 SSH row shows its prompt", rows.some((r) => r.device === "R1" && r.protocol === "ssh" && r.detail.includes("prompt R1#")));
 
   // The DOM agrees with the embedded data and the API.
   const embedded = await page.evaluate(() => JSON.parse(document.getElementById("initial").textContent));
-  want("page: the embedded data has the 12 checks the API has",
+  want("page: the embedded data has the 16 checks the API has",
     eq(embedded.status.map((r) => [r.device, r.protocol, r.up, r.reason]).sort(), status.map((r) => [r.device, r.protocol, r.up, r.reason]).sort()));
   want("page: every row's detail (and prompt) is the one in the page's data",
     rows.every((r) => {
@@ -175,10 +197,28 @@ try {
 
   // Summary.
   const summary = await page.locator("#summary .pill").allTextContents();
-  want("page: summary 12 checks: 7 up, 5 down, and per protocol",
-    eq(summary, ["12 checks: 7 up, 5 down", "icmp: 3 up, 1 down", "ssh: 2 up, 2 down", "telnet: 2 up, 2 down"]), summary);
+  const SUMMARY = ["16 checks: 7 up, 9 down", "down: 5 on their own, 4 behind a down device", "icmp: 3 up, 1 down", "ssh: 2 up, 4 down", "telnet: 2 up, 4 down"];
+  want("page: summary 16 checks: 7 up, 9 down; down: 5 on their own, 4 behind; per protocol", eq(summary, SUMMARY), summary);
   want("page: summary counts are coloured", (await page.locator("#summary .up").first().textContent()) === "7 up" &&
-    (await page.locator("#summary .down").first().textContent()) === "5 down");
+    (await page.locator("#summary .down").first().textContent()) === "9 down");
+
+  // ------------------------------------------------------------ the group behind R4
+  const grp = () => page.evaluate(() => {
+    const g = document.querySelectorAll("#rows > tr.group");
+    const d = g[0] && g[0].querySelector("details");
+    const prev = g[0] && g[0].previousElementSibling;
+    return {
+      groups: g.length, root: g[0] && g[0].dataset.root, open: Boolean(d && d.open),
+      summary: d && d.querySelector("summary").textContent,
+      after: prev ? prev.dataset.device + "/" + prev.dataset.protocol : null,
+      childrenShown: [...document.querySelectorAll("tr.group tr[data-device]")].filter((tr) => tr.checkVisibility()).length,
+      old: Boolean(g[0] && g[0].dataset.old),
+    };
+  });
+  let gs = await grp();
+  want(`group: one, R4's, right after R4's last row, saying "${GROUP_SUMMARY}"`,
+    gs.groups === 1 && gs.root === "R4" && gs.after === "R4/telnet" && gs.summary === GROUP_SUMMARY, gs);
+  want("group: collapsed by default, SW1's and SW2's rows not shown", !gs.open && gs.childrenShown === 0, gs);
   want("page: the default sort is the state column, ascending",
     (await page.getAttribute('th[data-key="up"]', "aria-sort")) === "ascending");
 
@@ -187,8 +227,26 @@ try {
   want("desktop screenshot written", statSync(shot).size > 0);
   if (process.env.SCREENSHOT_TO) copyFileSync(shot, process.env.SCREENSHOT_TO);
 
+  await page.click("#rows tr.group summary");
+  gs = await grp();
+  want("group: a click opens it, SW1's and SW2's 4 rows shown", gs.open && gs.childrenShown === 4, gs);
+  if (process.env.SCREENSHOT_OPEN_TO) await page.screenshot({ path: process.env.SCREENSHOT_OPEN_TO, fullPage: true });
+  await page.evaluate(() => { document.querySelector("#rows > tr.group").dataset.old = "1"; });
+  let rebuilt = true;
+  try {
+    await page.waitForFunction(() => { const g = document.querySelector("#rows > tr.group"); return g && !g.dataset.old; }, null, { timeout: 8000 });
+  } catch (e) { rebuilt = false; }
+  gs = await grp();
+  want("group: after the page's refresh (the group rebuilt) it is still open", rebuilt && gs.open && gs.childrenShown === 4, gs);
+  await page.click("#rows tr.group summary");
+  gs = await grp();
+  want("group: a second click closes it", !gs.open && gs.childrenShown === 0, gs);
+
   // ------------------------------------------------------------ sorting
-  const order = () => page.evaluate(() => [...document.querySelectorAll("#rows > tr")].map((tr) => tr.children[0].textContent + "/" + tr.children[1].textContent));
+  const order = () => page.evaluate(() => [...document.querySelectorAll("#rows > tr[data-device]")].map((tr) => tr.children[0].textContent + "/" + tr.children[1].textContent));
+  // The rows shown in groups (open ones), and whether each group is open.
+  const kids = () => page.evaluate(() => [...document.querySelectorAll("tr.group tr[data-device]")].filter((tr) => tr.checkVisibility()).map((tr) => tr.dataset.device + "/" + tr.dataset.protocol));
+  const groupsOpen = () => page.evaluate(() => [...document.querySelectorAll("#rows > tr.group details")].map((d) => d.open));
   const sorts = () => page.evaluate(() => Object.fromEntries([...document.querySelectorAll("th[data-key]")].map((th) => [th.dataset.key, th.getAttribute("aria-sort")])));
   const onlySorted = (s, k, dir) => Object.entries(s).every(([kk, v]) => v === (kk === k ? dir : "none"));
   await page.click('th[data-key="device"]');
@@ -206,7 +264,7 @@ try {
   want("sort: by reason ascending (auth_failed, no_reply, ok, timeout)", eq(reasons, [...reasons].sort()) && reasons[0] === "auth_failed" && reasons[11] === "timeout", reasons);
   await page.click('th[data-key="last"]');
   // The values it sorts by, from the data the page holds (its own `state`).
-  const lastSorted = await page.evaluate(() => [...document.querySelectorAll("#rows > tr")].map((tr) => {
+  const lastSorted = await page.evaluate(() => [...document.querySelectorAll("#rows > tr[data-device]")].map((tr) => {
     const r = state.data.status.find((x) => x.device === tr.dataset.device && x.protocol === tr.dataset.protocol);
     return r.rtt != null ? r.rtt : r.duration;
   }));
@@ -220,13 +278,14 @@ try {
   const visible = order;
   await page.click('button[data-state="down"]');
   o = await visible();
-  want("filter: Down shows exactly the 5 down rows", eq([...o].sort(), [...DOWN].sort()), o);
+  want("filter: Down shows exactly the 5 down rows and R4's group (collapsed)", eq([...o].sort(), [...DOWN].sort()) &&
+    eq(await groupsOpen(), [false]), [o, await groupsOpen()]);
   want("filter: Down is pressed, All and Up are not", eq(await page.evaluate(() => [...document.querySelectorAll("button[data-state]")].map((b) => b.getAttribute("aria-pressed"))), ["false", "true", "false"]));
   await page.click('button[data-state="up"]');
   o = await visible();
-  want("filter: Up shows exactly the 7 up rows", eq([...o].sort(), [...UP].sort()), o);
+  want("filter: Up shows exactly the 7 up rows, no group", eq([...o].sort(), [...UP].sort()) && (await groupsOpen()).length === 0, o);
   await page.click('button[data-state="all"]');
-  want("filter: All shows the 12 rows again", (await visible()).length === 12);
+  want("filter: All shows the 12 top rows and the group again", (await visible()).length === 12 && (await groupsOpen()).length === 1);
   const protos = await page.evaluate(() => [...document.getElementById("protocol").options].map((x) => x.value));
   want("filter: the protocol select offers icmp, ssh and telnet", eq([...protos].sort(), ["", "icmp", "ssh", "telnet"]), protos);
   await page.selectOption("#protocol", "telnet");
@@ -234,20 +293,30 @@ try {
   want("filter: protocol telnet shows the 4 Telnet rows", o.length === 4 && o.every((x) => x.endsWith("/telnet")), o);
   await page.click('button[data-state="down"]');
   o = await visible();
-  want("filter: telnet and Down shows R3 and R4 Telnet", eq(o, ["R3/telnet", "R4/telnet"]), o);
+  want("filter: telnet and Down shows R4 and R3 Telnet", eq(o, ["R4/telnet", "R3/telnet"]), o);
+  await page.click("#rows tr.group summary");
+  want("filter: telnet and Down, R4's group opened, shows SW1's and SW2's Telnet", eq(await kids(), ["SW1/telnet", "SW2/telnet"]), await kids());
+  await page.click("#rows tr.group summary");
   await page.click('button[data-state="all"]');
   await page.selectOption("#protocol", "");
   await page.fill("#q", "auth_failed");
   o = await visible();
-  want("filter: text auth_failed shows R3 SSH and Telnet", eq(o, ["R3/ssh", "R3/telnet"]), o);
+  want("filter: text auth_failed shows R3 SSH and Telnet, no group", eq(o, ["R3/ssh", "R3/telnet"]) && (await groupsOpen()).length === 0, o);
+  await page.fill("#q", "sw2");
+  o = await visible();
+  want("filter: text sw2 (a device behind R4) opens R4's group on SW2's 2 rows, alone",
+    o.length === 0 && eq(await groupsOpen(), [true]) && eq(await kids(), ["SW2/ssh", "SW2/telnet"]), [o, await groupsOpen(), await kids()]);
+  await page.fill("#q", "");
+  want("filter: without the text R4's group is collapsed again (it was not opened by hand)", eq(await groupsOpen(), [false]), await groupsOpen());
   await page.fill("#q", "R4");
   o = await visible();
-  want("filter: text R4 shows R4's 3 rows", eq(o, ["R4/icmp", "R4/ssh", "R4/telnet"]), o);
+  want("filter: text R4 shows R4's 3 rows and, open, the 4 behind it", eq(o, ["R4/icmp", "R4/ssh", "R4/telnet"]) &&
+    eq(await kids(), BEHIND), [o, await kids()]);
   await page.fill("#q", "127.0.0.2");
   o = await visible();
   want("filter: text matches the address (127.0.0.2 → R2's 3 rows)", eq(o, ["R2/icmp", "R2/ssh", "R2/telnet"]), o);
   await page.fill("#q", "no such thing");
-  want("filter: text that matches nothing shows no rows", (await visible()).length === 0);
+  want("filter: text that matches nothing shows no rows, no group", (await visible()).length === 0 && (await groupsOpen()).length === 0);
 
   // ------------------------------------------------------------ auto-refresh
   // A filter (Down, text "timeout"), then the page's own fetch of the API:
@@ -255,6 +324,7 @@ try {
   await page.fill("#q", "timeout");
   await page.click('button[data-state="down"]');
   want("refresh: before it, Down + timeout shows R4 SSH and Telnet", eq(await visible(), ["R4/ssh", "R4/telnet"]), await visible());
+  want("refresh: before it, the 4 timeouts behind R4 shown in its group", eq(await kids(), BEHIND), await kids());
   await page.evaluate(() => { for (const tr of document.querySelectorAll("#rows > tr")) tr.dataset.old = "1"; });
   const t0 = Date.now();
   let res = null;
@@ -264,14 +334,15 @@ try {
   want("refresh: the page fetches /api/v1/status by itself within 8 s", res !== null && res.status() === 200, res ? res.status() : "no request");
   if (res) {
     const body = await res.json();
-    want("refresh: the response is the status document (12 targets)", body.targets === 12);
+    want("refresh: the response is the status document (16 targets)", body.targets === 16);
     let rebuilt = true;
     try {
       await page.waitForFunction(() => document.querySelectorAll("#rows > tr").length > 0 && !document.querySelector("#rows > tr[data-old]"), null, { timeout: 5000 });
     } catch (e) { rebuilt = false; }
     want(`refresh: the rows were rebuilt from it (${Date.now() - t0} ms after the filter)`, rebuilt);
   }
-  want("refresh: the filter survives (still R4 SSH and Telnet)", eq(await visible(), ["R4/ssh", "R4/telnet"]), await visible());
+  want("refresh: the filter survives (still R4 SSH and Telnet, and the 4 behind it)", eq(await visible(), ["R4/ssh", "R4/telnet"]) &&
+    eq(await kids(), BEHIND), [await visible(), await kids()]);
   want("refresh: the text box and the Down button keep their state",
     (await page.inputValue("#q")) === "timeout" && (await page.getAttribute('button[data-state="down"]', "aria-pressed")) === "true");
   want("refresh: the stale banner is hidden", !(await page.isVisible("#stale")));
@@ -300,11 +371,12 @@ try {
   const pp = await phone.newPage();
   await pp.goto(base, { waitUntil: "load" });
   await pp.waitForFunction(() => document.querySelector("th[aria-sort]"), null, { timeout: 15000 });
+  await pp.click("#rows tr.group summary");
   const lay = await pp.evaluate(() => {
     const cs = (el) => getComputedStyle(el);
     const tr = document.querySelector("#rows > tr");
     const wrap = document.querySelector(".wrap");
-    const rows = [...document.querySelectorAll("#rows > tr")];
+    const rows = [...document.querySelectorAll("#rows tr")];
     return {
       scrollWidth: document.scrollingElement.scrollWidth,
       wrapOverflow: wrap.scrollWidth - wrap.clientWidth,
@@ -313,16 +385,17 @@ try {
       detail: cs(tr.querySelector("td.detail")).display,
       opt: cs(tr.querySelector("td.opt")).display,
       widest: Math.max(...rows.map((r) => r.getBoundingClientRect().right)),
-      rows: rows.length,
+      rows: rows.filter((r) => r.dataset.device).length,
+      groupOpen: document.querySelector("#rows tr.group details").open,
       fontSize: parseFloat(cs(tr.children[0]).fontSize),
       sinceLabel: getComputedStyle(tr.children[5], "::before").content,
       lastLabel: getComputedStyle(tr.children[6], "::before").content,
     };
   });
-  want("phone: 12 rows", lay.rows === 12, lay.rows);
+  want("phone: 16 rows (R4's group opened)", lay.rows === 16 && lay.groupOpen, lay);
   want("phone: rows become cards (display block, header row hidden)", lay.tr === "block" && lay.thead === "none" && lay.detail === "block", lay);
   want("phone: phase and address columns hidden", lay.opt === "none", lay.opt);
-  want("phone: no horizontal scroll (page and table fit 390 px)", lay.scrollWidth <= 390 && lay.wrapOverflow <= 0 && lay.widest <= 390, lay);
+  want("phone: no horizontal scroll (page, table and the open group fit 390 px)", lay.scrollWidth <= 390 && lay.wrapOverflow <= 0 && lay.widest <= 390, lay);
   want("phone: text at least 12 px", lay.fontSize >= 12, lay.fontSize);
   want("phone: without the header, since and last are labelled (for …, last …)",
     lay.sinceLabel === '"for "' && lay.lastLabel === '"last "', [lay.sinceLabel, lay.lastLabel]);
@@ -337,6 +410,17 @@ try {
   await np.goto(base, { waitUntil: "load" });
   const nseen = await np.evaluate(readRows);
   want("no JavaScript: the rows are the server's (no script ran)", !nseen.fromScript);
+  const nsummary = await np.locator("#summary .pill").allTextContents();
+  want("no JavaScript: the server's counters are the script's", eq(nsummary, SUMMARY), nsummary);
+  const ng = await np.evaluate(() => {
+    const d = document.querySelector("#rows > tr.group details");
+    return { open: d && d.open, summary: d && d.querySelector("summary").textContent,
+      shown: [...document.querySelectorAll("tr.group tr[data-device]")].filter((tr) => tr.checkVisibility()).length };
+  });
+  want(`no JavaScript: R4's group, collapsed, "${GROUP_SUMMARY}"`, ng.open === false && ng.summary === GROUP_SUMMARY && ng.shown === 0, ng);
+  await np.click("#rows tr.group summary");
+  want("no JavaScript: a click opens it (details), SW1's and SW2's 4 rows shown",
+    await np.evaluate(() => [...document.querySelectorAll("tr.group tr[data-device]")].filter((tr) => tr.checkVisibility()).length === 4));
   checkRows(nseen.rows, "no JavaScript", nseen.status);
   want("no JavaScript: every row's detail is the one in the embedded data",
     nseen.rows.every((r) => {
