@@ -176,6 +176,10 @@ struct Slot {
     schedule: u32,
     live: bool,
     busy: bool,
+    /// The running check was asked for out of schedule (a re-check): a
+    /// scheduled run falling due meanwhile is not a skip, the re-check
+    /// stands in for it.
+    rechecking: bool,
 }
 
 struct Done {
@@ -232,6 +236,7 @@ impl Scheduler {
             let s = &mut self.slots[slot as usize];
             s.live = false;
             s.busy = false;
+            s.rechecking = false;
             s.owner = s.owner.wrapping_add(1);
             s.schedule = s.schedule.wrapping_add(1);
             self.free.push(slot);
@@ -262,6 +267,7 @@ impl Scheduler {
                     s.target = target;
                     s.live = true;
                     s.busy = false;
+                    s.rechecking = false;
                     slot
                 }
                 None => {
@@ -271,6 +277,7 @@ impl Scheduler {
                         schedule: 0,
                         live: true,
                         busy: false,
+                        rechecking: false,
                     });
                     u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 targets")
                 }
@@ -346,7 +353,9 @@ impl Scheduler {
             }
             self.heap.push(Reverse((next, slot, schedule)));
             if s.busy {
-                self.metrics.skipped.inc();
+                if !s.rechecking {
+                    self.metrics.skipped.inc();
+                }
                 continue;
             }
             let owner = s.owner;
@@ -367,7 +376,9 @@ impl Scheduler {
                 continue;
             }
             let (owner, target) = (s.owner, s.target.clone());
-            self.slots[slot as usize].busy = true;
+            let s = &mut self.slots[slot as usize];
+            s.busy = true;
+            s.rechecking = true;
             self.start(slot, owner, target, now);
         }
     }
@@ -403,6 +414,7 @@ impl Scheduler {
             return true; // the target was removed or replaced meanwhile
         }
         s.busy = false;
+        s.rechecking = false;
         let result = CheckResult {
             target: s.target.clone(),
             verdict: d.verdict,
@@ -668,6 +680,39 @@ mod tests {
         assert!(checked(&events).len() >= 2);
         // Due at +10 and +20 while the first ran, +40 and +50 while the second did.
         assert!(m.skipped.get() >= 3, "skipped {}", m.skipped.get());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recheck_runs_now_keeps_the_schedule_and_is_no_skip() {
+        let fake = Arc::new(Fake::default());
+        // Interval 60s, each check takes 5s: first run somewhere in the minute.
+        let t = target("slow5", 60, 10);
+        let key = t.key();
+        let (h, mut s, m, epoch) = start(&fake, vec![t], 10);
+        collect(&mut s, epoch + Duration::from_secs(61)).await;
+        let first = fake.starts.lock().unwrap().clone();
+        assert_eq!(first.len(), 1);
+        // Asked again 2s before its next run: it starts now, and the
+        // scheduled run falling due while it runs is no skip.
+        let next = first[0].1 + Duration::from_secs(60);
+        tokio::time::sleep_until(epoch + next - Duration::from_secs(2)).await;
+        h.run_now(vec![key.clone()]);
+        h.run_now(vec![key]); // asked twice: still one check at once
+        let events = collect(&mut s, epoch + next + Duration::from_secs(66)).await;
+        let starts = fake.starts.lock().unwrap().clone();
+        assert_eq!(
+            starts[1].1,
+            next - Duration::from_secs(2),
+            "the re-check ran at once"
+        );
+        assert_eq!(fake.max_running.load(Ordering::SeqCst), 1);
+        assert_eq!(m.skipped.get(), 0, "the re-check stood in for the due run");
+        assert_eq!(
+            starts[2].1,
+            next + Duration::from_secs(60),
+            "the schedule kept its phase"
+        );
+        assert_eq!(checked(&events).len(), 2);
     }
 
     #[tokio::test(start_paused = true)]
