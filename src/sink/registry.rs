@@ -91,7 +91,7 @@ impl Metrics {
         ));
         let parent_rechecks = must(IntCounter::new(
             "reachd_parent_rechecks_total",
-            "Parent devices re-checked out of schedule because a child went down (once for any number of children).",
+            "Parent devices re-checked out of schedule because a child went down; children failing while the parent is being re-checked, or known down, add none.",
         ));
         let build = must(IntGaugeVec::new(
             Opts::new("reachd_build_info", "reachd's version (value 1)."),
