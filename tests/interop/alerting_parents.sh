@@ -146,7 +146,13 @@ sleep 5
 stage "the notifications and reachd's log"
 notifications | sort | uniq -c | sed 's/^/     /'
 echo "     expected: one each of firing and resolved for ReachdDeviceUnreachable and ReachdTargetDown of P and R (hook) and ReachdDevicesBehindParent (chat)"
-notifications | sort | uniq -c | awk '{ $1 = $1; print }' > "$WORK/counts"
+# ReachdChecksSkipped is left out of the comparison, shown instead: a
+# parent's out-of-schedule re-check marks it busy, so its scheduled check
+# falling due during the re-check is skipped and counted
+# (reachd_checks_skipped_total), and with `for:` shortened to $FOR (its window
+# stays 10m) one skip fires it. Seen in about one run in four.
+curl -sf "http://127.0.0.1:$RPORT/metrics" | awk '/^reachd_checks_skipped_total/ { print "     " $0 }'
+notifications | grep -v ' ReachdChecksSkipped ' | sort | uniq -c | awk '{ $1 = $1; print }' > "$WORK/counts"
 cat > "$WORK/expected" <<'EOF'
 1 chat firing ReachdDevicesBehindParent -
 1 chat resolved ReachdDevicesBehindParent -
