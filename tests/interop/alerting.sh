@@ -12,9 +12,9 @@
 #      resolve): ReachdTargetDown and ReachdDeviceUnreachable fire, with the
 #      inventory's site and role, reason and phase. Loopback only.
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
-need prometheus prometheus-alertmanager curl jq python3
+source "$(dirname "${BASH_SOURCE[0]}")/lib/alerting.bash"
 need_reachd
-RPORT=$(free_port) APORT=$(free_port) WPORT=$(free_port)
+RPORT=$(free_port)
 SSHPORT=$(free_port) TELPORT=$(free_port)
 
 # The simulated lab: one device, R1, on 127.0.6.1, checked over ICMP too.
@@ -47,63 +47,32 @@ write_config 127.0.0.2
 "$REACHD" run --config "$WORK/reachd.yaml" 2> "$WORK/reachd.log" &
 RPID=$!; PIDS+=("$RPID")
 
-# The webhook receiver: every POST body, one per line.
-cat > "$WORK/webhook.py" <<'PY'
-import http.server, sys
-out = open(sys.argv[2], "ab", buffering=0)
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        out.write(body.replace(b"\n", b" ") + b"\n")
-        self.send_response(200); self.end_headers()
-    def log_message(self, *a): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-PY
-python3 "$WORK/webhook.py" "$WPORT" "$WORK/alerts.jsonl" &
-PIDS+=("$!")
-
-cat > "$WORK/alertmanager.yml" <<YAML
-route:
-  receiver: hook
-  group_by: [alertname, device]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: hook
-    webhook_configs: [{url: "http://127.0.0.1:$WPORT/", send_resolved: true}]
-YAML
-prometheus-alertmanager --config.file="$WORK/alertmanager.yml" --storage.path="$WORK/am" \
-  --web.listen-address="127.0.0.1:$APORT" --cluster.listen-address= --log.level=warn \
-  2> "$WORK/alertmanager.log" &
-PIDS+=("$!")
-
-# The shipped rules, with every `for:` at 6s: longer than one SSH/Telnet
-# interval (3s) plus a scrape, so an alert fires only once a check that
-# started after the fault has reported. (With 2s, a check cut off by the
-# simulator's stop, `closed`, could name the first notification's reason.)
-sed -E 's/^( +for: ).*/\16s/' "$ROOT/dashboards/reachd.rules.yml" > "$WORK/rules.yml"
-prometheus_config "$RPORT" "rule_files: [\"$WORK/rules.yml\"]" \
-  "alerting: {alertmanagers: [{static_configs: [{targets: [\"127.0.0.1:$APORT\"]}]}]}"
-start_prometheus
+# The webhook receiver, Alertmanager and Prometheus (lib/alerting.bash). The
+# shipped rules get every `for:` at 6s: longer than one SSH/Telnet interval
+# (3s) plus a scrape, so an alert fires only once a check that started after
+# the fault has reported. (With 2s, a check cut off by the simulator's stop,
+# `closed`, could name the first notification's reason.)
+start_webhook
+start_alertmanager
+start_rules_prometheus "$RPORT" 6s
 check "Prometheus sees every check up (lab1, lab2, R1 icmp/ssh/telnet)" wait_for 40 query_is 'sum(reachd_up)' 5
 check "Alertmanager is ready" wait_for 20 curl -sf "http://127.0.0.1:$APORT/-/ready"
 sleep 3
-check "no device alert while everything answers" bash -c "! grep -q '\"device\":\"' '$WORK/alerts.jsonl' 2>/dev/null"
+check "no device alert while everything answers" bash -c "! grep -q '\"device\":\"' '$ALERTS' 2>/dev/null"
 
 # 1. The simulator stops: R1's SSH and Telnet are refused, its ping answers.
 kill "$SIM_PID"
-r1_firing() { [ -n "$(jq -c --arg a "$1" --arg p "$2" '.alerts[] | select(.labels.alertname == $a and .labels.device == "R1" and .labels.protocol == $p and .status == "firing")' "$WORK/alerts.jsonl" 2>/dev/null)" ]; }
+r1_firing() { [ -n "$(jq -c --arg a "$1" --arg p "$2" '.alerts[] | select(.labels.alertname == $a and .labels.device == "R1" and .labels.protocol == $p and .status == "firing")' "$ALERTS" 2>/dev/null)" ]; }
 check "ReachdTargetDown for R1 ssh reaches the webhook" wait_for 60 r1_firing ReachdTargetDown ssh
 check "ReachdTargetDown for R1 telnet reaches the webhook" wait_for 30 r1_firing ReachdTargetDown telnet
 check "ReachdManagementPlaneDown for R1 (ssh down, ping up)" wait_for 30 r1_firing ReachdManagementPlaneDown ssh
-jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "R1" and .labels.protocol == "ssh")' "$WORK/alerts.jsonl" | head -1 > "$WORK/r1.json"
+jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "R1" and .labels.protocol == "ssh")' "$ALERTS" | head -1 > "$WORK/r1.json"
 check_out "R1's alert says reason refused in phase connect" \
   jq -e '.annotations.description | (test("reason refused") and test("phase connect")) or error(.)' "$WORK/r1.json"
 check "no ReachdDeviceUnreachable for R1: its ping still answers" \
-  bash -c "! jq -e '.alerts[] | select(.labels.alertname == \"ReachdDeviceUnreachable\" and .labels.device == \"R1\")' '$WORK/alerts.jsonl' >/dev/null"
+  bash -c "! jq -e '.alerts[] | select(.labels.alertname == \"ReachdDeviceUnreachable\" and .labels.device == \"R1\")' '$ALERTS' >/dev/null"
 start_sim
-r1_resolved() { [ -n "$(jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "R1" and .labels.protocol == "ssh" and .status == "resolved")' "$WORK/alerts.jsonl" 2>/dev/null)" ]; }
+r1_resolved() { [ -n "$(jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "R1" and .labels.protocol == "ssh" and .status == "resolved")' "$ALERTS" 2>/dev/null)" ]; }
 check "R1's alert resolves when the simulator is back" wait_for 90 r1_resolved
 
 # 2. lab2 becomes unreachable.
@@ -111,20 +80,20 @@ check "R1's alert resolves when the simulator is back" wait_for 90 r1_resolved
 # lab2 fails.
 write_config lab2.invalid
 kill -HUP "$RPID"
-firing() { [ -n "$(jq -c --arg a "$1" '.alerts[] | select(.labels.alertname == $a and .labels.device == "lab2" and .status == "firing")' "$WORK/alerts.jsonl" 2>/dev/null)" ]; }
+firing() { [ -n "$(jq -c --arg a "$1" '.alerts[] | select(.labels.alertname == $a and .labels.device == "lab2" and .status == "firing")' "$ALERTS" 2>/dev/null)" ]; }
 check "ReachdTargetDown for lab2 reaches the webhook" wait_for 60 firing ReachdTargetDown
 check "ReachdDeviceUnreachable for lab2 reaches the webhook" wait_for 30 firing ReachdDeviceUnreachable
-jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2")' "$WORK/alerts.jsonl" | head -1 > "$WORK/alert.json"
+jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2")' "$ALERTS" | head -1 > "$WORK/alert.json"
 check "the alert carries the inventory's site and role" \
   jq -e '.labels.site == "fra1" and .labels.role == "edge" and .labels.protocol == "icmp"' "$WORK/alert.json"
 check "the alert's description names the reason (dns) and phase (resolve)" \
   jq -e '.annotations.description | test("reason dns") and test("phase resolve")' "$WORK/alert.json"
-check "no alert for lab1, which still answers" bash -c "! jq -e '.alerts[] | select(.labels.device == \"lab1\")' '$WORK/alerts.jsonl' >/dev/null"
+check "no alert for lab1, which still answers" bash -c "! jq -e '.alerts[] | select(.labels.device == \"lab1\")' '$ALERTS' >/dev/null"
 
 # lab2 comes back: the alert resolves.
 write_config 127.0.0.2
 kill -HUP "$RPID"
-resolved() { [ -n "$(jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2" and .status == "resolved")' "$WORK/alerts.jsonl" 2>/dev/null)" ]; }
+resolved() { [ -n "$(jq -c '.alerts[] | select(.labels.alertname == "ReachdTargetDown" and .labels.device == "lab2" and .status == "resolved")' "$ALERTS" 2>/dev/null)" ]; }
 check "the alert resolves when lab2 answers again" wait_for 90 resolved
 
 summary

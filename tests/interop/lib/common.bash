@@ -1,7 +1,7 @@
 # Shared harness of the interop scripts (sourced, not run: .ci/run runs only
 # tests/interop/*.sh). Gives ROOT, REACHD, WORK (removed on exit), PIDS
 # (killed on exit), ok/no/check/check_out/checks_from, expect_verdict,
-# wait_for, free_port, need, summary.
+# wait_for, free_port, need, stage, summary.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -74,8 +74,17 @@ expect_verdict() {
     if grep -qF -- "$secret" "$out" "$err"; then no "$dev: a secret appears in the output"; fi
   done
 }
+# stage NAME: a new stage of the script; the previous one's duration is
+# printed (`--- NAME: N s`), the last one's by summary.
+STAGE="" STAGE_START=0
+stage() { stage_end; STAGE=$*; STAGE_START=$SECONDS; echo "--- $STAGE"; }
+stage_end() {
+  [ -z "$STAGE" ] || echo "--- $STAGE: $((SECONDS - STAGE_START)) s"
+  STAGE=""
+}
 # The closing line CI reads, and the exit status.
 summary() {
+  stage_end
   echo
   echo "$pass passed, $fail failed"
   [ "$fail" -eq 0 ]
