@@ -115,3 +115,24 @@ async fn address(host: &str) -> Option<IpAddr> {
     let mut addrs = tokio::net::lookup_host((host, 0)).await.ok()?;
     addrs.next().map(|a| a.ip())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_silence_is_traced() {
+        assert!(says_silent(Reason::NoReply, Phase::Connect));
+        assert!(says_silent(Reason::Unreachable, Phase::Connect));
+        assert!(
+            says_silent(Reason::Timeout, Phase::Connect),
+            "a connect timeout"
+        );
+        // The path works: the device answered something.
+        assert!(!says_silent(Reason::Timeout, Phase::Prompt));
+        assert!(!says_silent(Reason::Refused, Phase::Connect));
+        assert!(!says_silent(Reason::AuthFailed, Phase::Auth));
+        assert!(!says_silent(Reason::Dns, Phase::Resolve));
+        assert!(!says_silent(Reason::Ok, Phase::Connect));
+    }
+}

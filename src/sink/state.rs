@@ -353,6 +353,39 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_path_is_kept_while_down_and_cleared_when_up() {
+        let s = StateStore::default();
+        let key = TargetKey {
+            device: "r1".into(),
+            protocol: Protocol::Icmp,
+        };
+        let path = || {
+            Arc::new(Path {
+                hops: vec![Some("198.18.1.2".parse().unwrap()), None],
+                reached: false,
+                finished_at: UNIX_EPOCH + Duration::from_secs(125),
+            })
+        };
+        assert!(!s.set_path(&key, path()), "no target yet");
+        s.record(&result("r1", Reason::Ok, 100));
+        assert!(!s.set_path(&key, path()), "up: a late trace is stale");
+        s.record(&result("r1", Reason::NoReply, 120));
+        assert!(s.set_path(&key, path()));
+        let row = s.snapshot().remove(0);
+        assert_eq!(
+            row.detail,
+            "detail; path ends after 198.18.1.2 (hop 1 of ≥2)"
+        );
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json["path"], serde_json::json!(["198.18.1.2", null]));
+        assert_eq!(json["path_at"], serde_json::json!(125.0));
+        s.record(&result("r1", Reason::Ok, 130));
+        let json = serde_json::to_value(s.snapshot().remove(0)).unwrap();
+        assert_eq!(json["path"], serde_json::Value::Null, "up again: no path");
+        assert_eq!(json["detail"], "detail");
+    }
+
+    #[test]
     fn transitions() {
         let s = StateStore::default();
         let t = s.record(&result("r1", Reason::Ok, 100));

@@ -92,12 +92,23 @@ fn script_json(v: &serde_json::Value) -> String {
 }
 
 /// The detail column: the verdict's detail, after the prompt reached when
-/// the detail does not already name it.
+/// the detail does not already name it, and the path traced to a down
+/// target on a line of its own (`path 198.18.1.2 → *`).
 fn detail(r: &TargetStatus) -> String {
-    match &r.prompt {
+    let mut d = match &r.prompt {
         Some(p) if !r.detail.contains(p.as_str()) => format!("prompt {p}; {}", r.detail),
         _ => r.detail.clone(),
+    };
+    if let Some(p) = &r.path {
+        let hops: Vec<String> = p
+            .hops
+            .iter()
+            .map(|h| h.map_or_else(|| "*".to_owned(), |a| a.to_string()))
+            .collect();
+        d.push_str("\npath ");
+        d.push_str(&hops.join(" → "));
     }
+    d
 }
 
 /// The devices other devices are behind: each root's name and how many
@@ -330,6 +341,22 @@ mod tests {
         );
         assert!(!html.contains("Inventory source sd"));
         assert!(!html.contains("<!--SOURCES-->"));
+    }
+
+    #[test]
+    fn the_path_of_a_down_target_is_on_its_own_line() {
+        let s = StateStore::default();
+        s.record(&result("r1", Reason::NoReply, 1));
+        let mut row = s.snapshot().remove(0);
+        row.detail = "0/3 replies".into();
+        row.path = Some(std::sync::Arc::new(crate::diagnose::Path {
+            hops: vec![Some("198.18.1.2".parse().unwrap()), None],
+            reached: false,
+            finished_at: SystemTime::UNIX_EPOCH,
+        }));
+        assert_eq!(detail(&row), "0/3 replies\npath 198.18.1.2 → *");
+        row.path = None;
+        assert_eq!(detail(&row), "0/3 replies");
     }
 
     #[test]
