@@ -5,11 +5,15 @@
 //! metrics say which is which. Loopback only: the SD server is a thread
 //! here, and the checks are SSH checks to a closed loopback port.
 
+mod daemon;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use daemon::{daemon, free_port, get, metric, until};
 
 /// What the SD endpoint answers: status and body.
 type Answer = Arc<Mutex<(u16, String)>>;
@@ -35,30 +39,6 @@ fn sd_server(answer: Answer) -> u16 {
     port
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(port: u16, path: &str) -> String {
-    // Not listening yet: nothing.
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
 /// The device names `/api/v1/status` lists, sorted.
 fn devices(port: u16) -> Vec<String> {
     let body = get(port, "/api/v1/status");
@@ -77,25 +57,6 @@ fn devices(port: u16) -> Vec<String> {
     names
 }
 
-/// The value of the series starting with `series` in `/metrics`.
-fn metric(port: u16, series: &str) -> Option<f64> {
-    get(port, "/metrics")
-        .lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-fn until(what: &str, within: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("not within {within:?}: {what}");
-}
-
 fn sd(names: &[&str]) -> String {
     let targets: Vec<String> = names
         .iter()
@@ -108,27 +69,6 @@ fn sd(names: &[&str]) -> String {
         })
         .collect();
     format!("[{}]", targets.join(","))
-}
-
-struct Daemon(Child);
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `reachd run --config cfg`, quiet.
-fn daemon(cfg: &std::path::Path) -> Daemon {
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_reachd"))
-            .args(["run", "--config"])
-            .arg(cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
 }
 
 /// A test's directory (removed on drop), its SD server answering
