@@ -21,17 +21,19 @@ use tracing::{debug, info};
 use crate::diagnose::{Path, TraceError, Tracer};
 use crate::result::CheckResult;
 use crate::sink::Sinks;
-use crate::sink::state::Transition;
+use crate::sink::state::{TargetState, Transition};
 use crate::target::TargetKey;
 use crate::verdict::{Phase, Reason};
 
-/// A finished trace on its way back to the sinks.
-pub type Traced = (TargetKey, Result<Path, TraceError>);
+/// A finished trace on its way back to the sinks: the target that asked,
+/// the host traced, and the path.
+pub type Traced = (TargetKey, String, Result<Path, TraceError>);
 
 pub struct Diagnoser {
     tracer: Tracer,
-    /// When each device was last traced.
-    last: HashMap<Arc<str>, Instant>,
+    /// When each device's host was last traced, and the path found (once
+    /// the trace has ended with one).
+    last: HashMap<(Arc<str>, String), (Instant, Option<Arc<Path>>)>,
     done: mpsc::UnboundedSender<Traced>,
 }
 
@@ -56,23 +58,32 @@ impl Diagnoser {
     }
 
     /// Starts a trace if `r` took its target down in a way a trace can
-    /// locate, and its device may be traced now.
-    pub fn on_result(&mut self, r: &CheckResult, tr: &Transition, allowed: bool) {
+    /// locate, and its device may be traced now. Within the interval of an
+    /// earlier trace of the same device and host, returns that trace's path
+    /// instead (another check of the device going down in the same outage).
+    pub fn on_result(
+        &mut self,
+        r: &CheckResult,
+        tr: &Transition,
+        allowed: bool,
+    ) -> Option<Arc<Path>> {
         let v = &r.verdict;
         if v.up || !tr.flipped || !allowed || !says_silent(v.reason, v.phase) {
-            return;
+            return None;
         }
         let t = &r.target;
         let now = Instant::now();
-        if let Some(at) = self.last.get(&t.device) {
+        let traced = (t.device.clone(), t.host.clone());
+        if let Some((at, path)) = self.last.get(&traced) {
             if now.duration_since(*at) < t.interval {
-                return;
+                return path.clone();
             }
         }
-        self.last.insert(t.device.clone(), now);
+        self.last.insert(traced, (now, None));
         if self.last.len() > 4096 {
             let oldest = now.checked_sub(std::time::Duration::from_secs(3600));
-            self.last.retain(|_, at| oldest.is_none_or(|o| *at > o));
+            self.last
+                .retain(|_, (at, _)| oldest.is_none_or(|o| *at > o));
         }
         let (tracer, done, key, host) = (
             self.tracer.clone(),
@@ -85,23 +96,33 @@ impl Diagnoser {
                 debug!(device = %key.device, host, "no address to trace");
                 return;
             };
-            let _ = done.send((key, tracer.trace(addr).await));
+            let _ = done.send((key, host, tracer.trace(addr).await));
         });
+        None
     }
 
-    /// Keeps a finished trace with its target's state, and logs it.
-    pub fn finished(sinks: &Sinks, (key, result): Traced) {
-        match result {
-            Ok(path) => {
-                let summary = path.summary();
-                let hops = path.answered();
-                if sinks.state.set_path(&key, Arc::new(path)) {
-                    info!(device = %key.device, protocol = %key.protocol, hops_answered = hops, "{summary}");
-                }
-            }
+    /// Keeps a finished trace with the state of every target of the device
+    /// that checks the host traced and is down for a reason a trace
+    /// locates (the one that asked, and its siblings that went down in the
+    /// same outage), and logs it once.
+    pub fn finished(&mut self, sinks: &Sinks, keys: &[TargetKey], (key, host, result): Traced) {
+        let path = match result {
+            Ok(path) => Arc::new(path),
             Err(e) => {
-                debug!(device = %key.device, protocol = %key.protocol, error = %e, "no path trace")
+                debug!(device = %key.device, protocol = %key.protocol, error = %e, "no path trace");
+                return;
             }
+        };
+        if let Some((_, kept)) = self.last.get_mut(&(key.device.clone(), host.clone())) {
+            *kept = Some(path.clone());
+        }
+        let fits = |s: &TargetState| s.target.host == host && says_silent(s.reason, s.phase);
+        let mut kept = false;
+        for k in keys {
+            kept |= sinks.state.set_path(k, path.clone(), fits);
+        }
+        if kept {
+            info!(device = %key.device, protocol = %key.protocol, host, hops_answered = path.answered(), "{}", path.summary());
         }
     }
 }
@@ -119,6 +140,63 @@ async fn address(host: &str) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::TraceOptions;
+    use crate::target::{CheckSpec, IcmpSpec, Protocol, Target};
+    use crate::verdict::{Outcome, Progress};
+    use std::time::{Duration, SystemTime};
+
+    fn down(protocol: Protocol, reason: Reason) -> CheckResult {
+        let target = Arc::new(Target {
+            device: "r1".into(),
+            protocol,
+            host: "127.0.0.1".into(),
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(2),
+            spec: CheckSpec::Icmp(IcmpSpec::default()),
+        });
+        let p = Progress::start(Phase::Resolve, target.timeout);
+        p.enter(Phase::Connect);
+        CheckResult {
+            target,
+            verdict: p.finish(Outcome::new(reason, "silence")),
+            finished_at: SystemTime::now(),
+            lag: Duration::ZERO,
+        }
+    }
+
+    /// Loopback only: the one trace goes to 127.0.0.1.
+    #[tokio::test]
+    async fn one_trace_per_device_and_host_serves_its_checks_that_go_down() {
+        let sinks = Sinks::new();
+        let (mut d, mut rx) = Diagnoser::new(Tracer::new(TraceOptions::default()));
+        let icmp = down(Protocol::Icmp, Reason::NoReply);
+        let tr = sinks.checked(&icmp);
+        assert_eq!(d.on_result(&icmp, &tr, false), None, "path_trace: false");
+        assert_eq!(d.on_result(&icmp, &tr, true), None, "traced, not known yet");
+        let traced = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the trace ends within its timeout")
+            .expect("a trace");
+        let keys = [icmp.target.key()];
+        d.finished(&sinks, &keys, traced);
+        let row = sinks.snapshot().remove(0);
+        assert_eq!(row.path.as_deref().map(|p| p.reached), Some(true));
+        assert!(
+            row.detail.ends_with("; path reaches the device in 1 hop"),
+            "{}",
+            row.detail
+        );
+        // Another check of the device going down within the interval gets
+        // the same path, and nothing is traced again.
+        let ssh = down(Protocol::Ssh, Reason::Timeout);
+        let tr = sinks.checked(&ssh);
+        assert!(d.on_result(&ssh, &tr, true).is_some());
+        assert!(rx.try_recv().is_err());
+        // A refusal proves the path: nothing to trace or to show.
+        let telnet = down(Protocol::Telnet, Reason::Refused);
+        let tr = sinks.checked(&telnet);
+        assert_eq!(d.on_result(&telnet, &tr, true), None);
+    }
 
     #[test]
     fn only_silence_is_traced() {

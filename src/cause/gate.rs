@@ -97,9 +97,15 @@ impl Gate {
         self
     }
 
-    /// A trace has finished.
+    /// A trace has finished: it is kept for the device's down targets.
     pub fn traced(&mut self, t: Traced) {
-        Diagnoser::finished(&self.sinks, t);
+        let keys = match self.graph.id(&t.0.device) {
+            Some(id) => targets(&self.graph, id),
+            None => vec![t.0.clone()],
+        };
+        if let Some(d) = &mut self.diagnoser {
+            d.finished(&self.sinks, &keys, t);
+        }
     }
 
     /// When the next hold or re-check runs out, if any.
@@ -254,7 +260,9 @@ impl Gate {
         let tr = self.sinks.checked(&r);
         if let Some(d) = &mut self.diagnoser {
             let allowed = id.is_some_and(|i| self.graph.path_trace(i));
-            d.on_result(&r, &tr, allowed);
+            if let Some(path) = d.on_result(&r, &tr, allowed) {
+                self.sinks.state.set_path(&r.target.key(), path, |_| true);
+            }
         }
         let Some(id) = id else { return };
         let Some(p) = self.pending.get_mut(&id) else {

@@ -210,12 +210,18 @@ impl StateStore {
         }
     }
 
-    /// Keeps the path traced for a target that is still down; false if
-    /// it is gone or up again (the trace is stale).
-    pub fn set_path(&self, key: &TargetKey, path: Arc<Path>) -> bool {
+    /// Keeps the path traced for a target that is still down and that
+    /// `fits` (its host, its reason); false if it is gone, up again (the
+    /// trace is stale) or does not fit.
+    pub fn set_path(
+        &self,
+        key: &TargetKey,
+        path: Arc<Path>,
+        fits: impl Fn(&TargetState) -> bool,
+    ) -> bool {
         let mut shard = self.shard(key).write().unwrap_or_else(|e| e.into_inner());
         match shard.get_mut(key) {
-            Some(s) if !s.up => {
+            Some(s) if !s.up && fits(s) => {
                 s.path = Some(path);
                 true
             }
@@ -366,11 +372,15 @@ pub(crate) mod tests {
                 finished_at: UNIX_EPOCH + Duration::from_secs(125),
             })
         };
-        assert!(!s.set_path(&key, path()), "no target yet");
+        assert!(!s.set_path(&key, path(), |_| true), "no target yet");
         s.record(&result("r1", Reason::Ok, 100));
-        assert!(!s.set_path(&key, path()), "up: a late trace is stale");
+        assert!(
+            !s.set_path(&key, path(), |_| true),
+            "up: a late trace is stale"
+        );
         s.record(&result("r1", Reason::NoReply, 120));
-        assert!(s.set_path(&key, path()));
+        assert!(!s.set_path(&key, path(), |_| false), "does not fit");
+        assert!(s.set_path(&key, path(), |_| true));
         let row = s.snapshot().remove(0);
         assert_eq!(
             row.detail,

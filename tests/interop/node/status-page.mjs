@@ -18,8 +18,10 @@ import { statSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 
 // The detail column as view/status.rs and view/status.html render it: the prompt reached
-// is named first unless the detail already names it.
-const shownDetail = (a) => (a.prompt && !a.detail.includes(a.prompt) ? "prompt " + a.prompt + "; " : "") + a.detail;
+// is named first unless the detail already names it; the path traced to a
+// down target follows on a line of its own.
+const shownDetail = (a) => (a.prompt && !a.detail.includes(a.prompt) ? "prompt " + a.prompt + "; " : "") + a.detail
+  + (a.path ? "\npath " + a.path.map((h) => h ?? "*").join(" → ") : "");
 
 const [base, outDir] = process.argv.slice(2);
 if (!base || !outDir) {
