@@ -29,11 +29,14 @@ use crate::verdict::{Phase, Reason};
 /// the host traced, and the path.
 pub type Traced = (TargetKey, String, Result<Path, TraceError>);
 
+/// A device and the host one of its checks reaches it at.
+type Traceable = (Arc<str>, String);
+
 pub struct Diagnoser {
     tracer: Tracer,
     /// When each device's host was last traced, and the path found (once
     /// the trace has ended with one).
-    last: HashMap<(Arc<str>, String), (Instant, Option<Arc<Path>>)>,
+    last: HashMap<Traceable, (Instant, Option<Arc<Path>>)>,
     done: mpsc::UnboundedSender<Traced>,
 }
 
