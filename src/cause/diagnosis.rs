@@ -144,27 +144,12 @@ async fn address(host: &str) -> Option<IpAddr> {
 mod tests {
     use super::*;
     use crate::diagnose::TraceOptions;
-    use crate::target::{CheckSpec, IcmpSpec, Protocol, Target};
-    use crate::verdict::{Outcome, Progress};
+    use crate::sink::state::tests::result_at;
+    use crate::target::Protocol;
     use std::time::{Duration, SystemTime};
 
     fn down(protocol: Protocol, reason: Reason) -> CheckResult {
-        let target = Arc::new(Target {
-            device: "r1".into(),
-            protocol,
-            host: "127.0.0.1".into(),
-            interval: Duration::from_secs(60),
-            timeout: Duration::from_secs(2),
-            spec: CheckSpec::Icmp(IcmpSpec::default()),
-        });
-        let p = Progress::start(Phase::Resolve, target.timeout);
-        p.enter(Phase::Connect);
-        CheckResult {
-            target,
-            verdict: p.finish(Outcome::new(reason, "silence")),
-            finished_at: SystemTime::now(),
-            lag: Duration::ZERO,
-        }
+        result_at("r1", protocol, reason, SystemTime::now())
     }
 
     /// Loopback only: the one trace goes to 127.0.0.1.

@@ -399,16 +399,7 @@ mod tests {
     }
 
     fn lab(devices: &[(&'static str, &[&str])]) -> Lab {
-        let devs: Vec<Device> = devices
-            .iter()
-            .map(|(n, ps)| Device {
-                name: (*n).into(),
-                host: "127.0.0.1".into(),
-                labels: BTreeMap::new(),
-                parents: ps.iter().map(|p| Arc::from(*p)).collect(),
-                path_trace: true,
-            })
-            .collect();
+        let devs = crate::cause::graph::tests::devices(devices);
         let targets: BTreeMap<&'static str, Arc<Target>> = devices
             .iter()
             .map(|(n, _)| {

@@ -230,12 +230,13 @@ pub fn find_cycle(parents: &[Vec<usize>]) -> Option<Vec<usize>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::collections::{BTreeMap, HashSet};
 
-    fn graph(edges: &[(&str, &[&str])]) -> Graph {
-        let devices: Vec<Device> = edges
+    /// Devices on 127.0.0.1 with these names and parents.
+    pub(crate) fn devices(edges: &[(&str, &[&str])]) -> Vec<Device> {
+        edges
             .iter()
             .map(|(n, ps)| Device {
                 name: (*n).into(),
@@ -244,8 +245,11 @@ mod tests {
                 parents: ps.iter().map(|p| Arc::from(*p)).collect(),
                 path_trace: true,
             })
-            .collect();
-        Graph::new(&devices, &[])
+            .collect()
+    }
+
+    fn graph(edges: &[(&str, &[&str])]) -> Graph {
+        Graph::new(&devices(edges), &[])
     }
 
     fn downs<'a>(g: &'a Graph, names: &'a [&str]) -> impl FnMut(Id) -> bool + 'a {

@@ -340,9 +340,21 @@ pub(crate) mod tests {
     use crate::verdict::{Outcome, Progress};
 
     pub(crate) fn result(device: &str, reason: Reason, at_secs: u64) -> CheckResult {
+        let at = UNIX_EPOCH + Duration::from_secs(at_secs);
+        result_at(device, Protocol::Icmp, reason, at)
+    }
+
+    /// A result of `device`'s `protocol` check to 127.0.0.1 (every 10 s),
+    /// ended at `finished_at` in phase connect.
+    pub(crate) fn result_at(
+        device: &str,
+        protocol: Protocol,
+        reason: Reason,
+        finished_at: SystemTime,
+    ) -> CheckResult {
         let target = Arc::new(Target {
             device: device.into(),
-            protocol: Protocol::Icmp,
+            protocol,
             host: "127.0.0.1".into(),
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(2),
@@ -353,7 +365,7 @@ pub(crate) mod tests {
         CheckResult {
             target,
             verdict: p.finish(Outcome::new(reason, "detail")),
-            finished_at: UNIX_EPOCH + Duration::from_secs(at_secs),
+            finished_at,
             lag: Duration::ZERO,
         }
     }

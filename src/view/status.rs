@@ -281,6 +281,16 @@ pub fn render_page(rows: &[TargetStatus], sources: &[SourceHealth], now: SystemT
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The page's embedded JSON data.
+    fn embedded(html: &str) -> &str {
+        html.split("<script id=\"initial\" type=\"application/json\">")
+            .nth(1)
+            .unwrap()
+            .split("</script>")
+            .next()
+            .unwrap()
+    }
     use crate::sink::state::StateStore;
     use crate::sink::state::tests::result;
     use crate::verdict::Reason;
@@ -400,13 +410,7 @@ mod tests {
         let mut rows = s.snapshot();
         rows[0].detail = "last output: <!--<script> R1# & \u{2028}\u{2029} -->".into();
         let html = render_page(&rows, &[], std::time::UNIX_EPOCH);
-        let data = html
-            .split("<script id=\"initial\" type=\"application/json\">")
-            .nth(1)
-            .unwrap()
-            .split("</script>")
-            .next()
-            .unwrap();
+        let data = embedded(&html);
         for raw in ['<', '>', '&', '\u{2028}', '\u{2029}'] {
             assert!(!data.contains(raw), "raw {raw:?} in embedded JSON: {data}");
         }
@@ -503,13 +507,7 @@ mod tests {
             assert!(!html.contains(raw), "raw {raw} in {html}");
         }
         // The embedded data carries behind, and parses back.
-        let data = html
-            .split("<script id=\"initial\" type=\"application/json\">")
-            .nth(1)
-            .unwrap()
-            .split("</script>")
-            .next()
-            .unwrap();
+        let data = embedded(&html);
         let v: serde_json::Value = serde_json::from_str(data).unwrap();
         assert_eq!(v, status_document(&rows, &[]));
         assert!(
