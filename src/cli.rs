@@ -98,7 +98,7 @@ pub enum Command {
     /// (net.ipv4.ping_group_range) or CAP_NET_RAW, as ICMP checks do.
     ///
     /// Example: `reachd trace 192.0.2.1 --max-hops 16 --format json`.
-    Trace(crate::diagnose::cmd::TraceArgs),
+    Trace(crate::trace_cmd::TraceArgs),
     /// Start a small simulated lab on loopback and monitor it: no
     /// configuration, no root needed for the lab itself.
     Demo {
@@ -333,7 +333,7 @@ pub fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Sim(args) => runtime().block_on(crate::sim::cli::run(args)),
-        Command::Trace(args) => runtime().block_on(crate::diagnose::cmd::run(args)),
+        Command::Trace(args) => runtime().block_on(crate::trace_cmd::run(args)),
         Command::Demo { listen, log } => {
             runtime().block_on(crate::demo::run(log.overrides(Some(listen))))
         }

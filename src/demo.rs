@@ -379,7 +379,7 @@ mod tests {
             ]
         );
         // The plan's parents are valid: the dependency graph takes them.
-        let g = crate::cause::graph::Graph::new(&p.devices, &p.targets);
+        let g = crate::topology::Graph::new(&p.devices, &p.targets);
         assert!(g.has_dependencies());
     }
 

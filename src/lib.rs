@@ -30,5 +30,7 @@ pub mod settings;
 pub mod sim;
 pub mod sink;
 pub mod target;
+pub mod topology;
+pub mod trace_cmd;
 pub mod verdict;
 pub mod view;

@@ -11,11 +11,11 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::cause::graph::Graph;
 use crate::config::Plan;
 use crate::probe::{Probes, run_check};
 use crate::result::CheckResult;
 use crate::target::{Device, Protocol, Target};
+use crate::topology::Graph;
 
 /// The table's BEHIND column.
 const BEHIND: usize = 6;

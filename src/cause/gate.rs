@@ -25,11 +25,11 @@ use prometheus::IntCounter;
 use tokio::time::Instant;
 
 use super::diagnosis::{Diagnoser, Traced};
-use super::graph::{Graph, Id};
-use super::{Dependencies, checked_since, is_down, targets};
 use crate::result::{CheckResult, Event};
 use crate::sink::Sinks;
+use crate::sink::deps::{Dependencies, checked_since, is_down, targets};
 use crate::target::{Protocol, TargetKey};
+use crate::topology::{Graph, Id};
 
 /// Asks the schedulers to run these targets now, out of schedule.
 pub type Recheck = Box<dyn FnMut(Vec<TargetKey>) + Send>;
@@ -399,7 +399,7 @@ mod tests {
     }
 
     fn lab(devices: &[(&'static str, &[&str])]) -> Lab {
-        let devs = crate::cause::graph::tests::devices(devices);
+        let devs = crate::topology::tests::devices(devices);
         let targets: BTreeMap<&'static str, Arc<Target>> = devices
             .iter()
             .map(|(n, _)| {

@@ -5,10 +5,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::resolve::{Place, Resolver};
-use crate::cause::graph::find_cycle;
 use crate::settings::ConfigError;
 use crate::settings::error::closest;
 use crate::target::Device;
+use crate::topology::find_cycle;
 
 /// Errors in the devices' `parents`, each once (a profile's list is used
 /// by every device of the profile). `at[i]` is where device `i`'s list is

@@ -1,5 +1,5 @@
 //! Diagnosis beyond up or down: where on the way to a device the path
-//! ends ([`Tracer`], and `reachd trace` in [`cmd`]).
+//! ends ([`Tracer`]; `reachd trace` is [`crate::trace_cmd`]).
 //!
 //! # How a trace works
 //!
@@ -56,7 +56,6 @@
 //! (10): past it, a trace fails at once, sending nothing. No name is
 //! resolved.
 
-pub mod cmd;
 mod limit;
 mod packet;
 mod path;

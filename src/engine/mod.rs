@@ -131,7 +131,7 @@ impl Engine {
         sinks: Sinks,
     ) -> (Engine, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::channel::<Event>(RESULTS_BUFFER);
-        sinks.set_plan(plan);
+        sinks.set_inventory(&plan.devices, &plan.targets);
         let runners = Runners::default();
         let (diagnoser, mut traced) = Diagnoser::new(Tracer::new(TraceOptions::default()));
         let mut gate = Gate::new(sinks.clone(), runners.recheck()).with_diagnoser(diagnoser);
@@ -207,7 +207,7 @@ impl Engine {
         let new = keyed(&plan.targets);
         let changes = Changes::between(&self.current, &new);
         self.current = new;
-        self.sinks.set_plan(plan);
+        self.sinks.set_inventory(&plan.devices, &plan.targets);
         let mut wanted = by_protocol(&plan.targets, &self.probes);
         for (protocol, handle) in &self.handles {
             handle

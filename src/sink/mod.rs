@@ -3,14 +3,16 @@
 //! [`metrics`] holds reachd's own metrics. The store is rendered for HTTP
 //! by [`crate::view`]. Sinks know nothing about how a result was obtained.
 
+pub mod deps;
 pub mod log;
 pub mod registry;
 pub mod state;
 
 use std::sync::Arc;
 
-use crate::cause::{self, Dependencies};
 use crate::result::Event;
+use crate::target::{Device, Target};
+use deps::Dependencies;
 use registry::Metrics;
 use state::StateStore;
 
@@ -32,10 +34,11 @@ impl Sinks {
         }
     }
 
-    /// The plan's devices, for `reachd_device_info` and the dependencies.
-    pub fn set_plan(&self, plan: &crate::config::Plan) {
-        self.metrics.set_devices(&plan.devices);
-        self.deps.set(&plan.devices, &plan.targets);
+    /// The plan's devices and targets, for `reachd_device_info` and the
+    /// dependencies.
+    pub fn set_inventory(&self, devices: &[Device], targets: &[Arc<Target>]) {
+        self.metrics.set_devices(devices);
+        self.deps.set(devices, targets);
     }
 
     /// Every target's status, with the device each down one is behind.
@@ -43,7 +46,7 @@ impl Sinks {
         let mut rows = self.state.snapshot();
         let g = self.deps.graph();
         if g.has_dependencies() {
-            let behind = cause::behind_all(&g, &self.state);
+            let behind = deps::behind_all(&g, &self.state);
             for row in rows.iter_mut().filter(|r| !r.up) {
                 row.behind = g
                     .id(&row.device)
@@ -58,7 +61,7 @@ impl Sinks {
     pub fn checked(&self, r: &crate::result::CheckResult) -> state::Transition {
         let tr = self.state.record(r);
         let behind = match (tr.changed, r.verdict.up) {
-            (true, false) => cause::behind(&self.deps.graph(), &self.state, &r.target.device),
+            (true, false) => deps::behind(&self.deps.graph(), &self.state, &r.target.device),
             _ => None,
         };
         log::record(r, &tr, behind.as_deref());

@@ -16,12 +16,13 @@ use std::fmt::Write as _;
 
 use prometheus::{Encoder, TextEncoder};
 
-use crate::cause::{self, Dependencies, graph::Graph};
 use crate::exposition::{Family, esc, header, num};
 use crate::probe::CheckCounters;
+use crate::sink::deps::{self, Dependencies};
 use crate::sink::registry::Metrics;
 use crate::sink::state::{StateStore, TargetState, unix_seconds};
 use crate::target::Device;
+use crate::topology::Graph;
 
 /// The `/metrics` view.
 impl Metrics {
@@ -91,7 +92,7 @@ fn render_parent_down(g: &Graph, state: &StateStore, out: &mut String) {
         "gauge",
         "1 while any ancestor (parents:, transitively) of the device is down, else 0; only devices with parents.",
     );
-    let behind = cause::behind_all(g, state);
+    let behind = deps::behind_all(g, state);
     for id in 0..g.len() as u32 {
         if g.parents(id).is_empty() {
             continue;

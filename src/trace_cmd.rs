@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 
-use super::{Path, TraceOptions, Tracer};
+use crate::diagnose::{Path, TraceOptions, Tracer};
 use crate::round::Format;
 
 /// Arguments of `reachd trace`.
