@@ -3,6 +3,7 @@
 //! whether a password and an enable password are set. Never a secret: only
 //! whether one is set. Nothing is resolved or sent.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -33,6 +34,8 @@ struct DeviceRow<'a> {
     name: &'a str,
     address: &'a str,
     labels: &'a std::collections::BTreeMap<String, String>,
+    /// The devices it depends on (`parents:`).
+    parents: Vec<&'a str>,
     checks: Vec<CheckRow<'a>>,
 }
 
@@ -43,6 +46,7 @@ fn rows(plan: &Plan) -> Vec<DeviceRow<'_>> {
             name: &d.name,
             address: &d.host,
             labels: &d.labels,
+            parents: d.parents.iter().map(|p| &**p).collect(),
             checks: plan
                 .targets
                 .iter()
@@ -90,53 +94,71 @@ pub fn run(sources: &Sources, format: Format) -> ExitCode {
         }
     };
     let rows = rows(&plan);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match print(&rows, format, &mut out) {
+        Ok(()) => ExitCode::SUCCESS,
+        // `reachd inventory | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reachd: cannot write the inventory: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print(rows: &[DeviceRow], format: Format, out: &mut dyn Write) -> std::io::Result<()> {
     match format {
         Format::Json => {
-            for row in &rows {
-                match serde_json::to_string(row) {
-                    Ok(line) => println!("{line}"),
-                    Err(e) => {
-                        eprintln!("reachd: {e}");
-                        return ExitCode::from(1);
-                    }
-                }
+            for row in rows {
+                serde_json::to_writer(&mut *out, row)?;
+                writeln!(out)?;
             }
         }
         Format::Table => {
-            let table: Vec<[String; 4]> = rows
+            let table: Vec<[String; 5]> = rows
                 .iter()
                 .map(|r| {
                     let labels: Vec<String> =
                         r.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     let checks: Vec<String> = r.checks.iter().map(check_text).collect();
+                    let parents = if r.parents.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        r.parents.join(",")
+                    };
                     [
                         r.name.to_owned(),
                         r.address.to_owned(),
                         checks.join(" "),
+                        parents,
                         labels.join(","),
                     ]
                 })
                 .collect();
-            let head = ["DEVICE", "ADDRESS", "CHECKS", "LABELS"].map(str::to_owned);
-            let mut width = [0usize; 3];
+            let head = ["DEVICE", "ADDRESS", "CHECKS", "PARENTS", "LABELS"].map(str::to_owned);
+            let mut width = [0usize; 4];
             for row in std::iter::once(&head).chain(&table) {
                 for (w, cell) in width.iter_mut().zip(row) {
                     *w = (*w).max(cell.chars().count());
                 }
             }
             for row in std::iter::once(&head).chain(&table) {
-                println!(
-                    "{:w0$}  {:w1$}  {:w2$}  {}",
+                let line = format!(
+                    "{:w0$}  {:w1$}  {:w2$}  {:w3$}  {}",
                     row[0],
                     row[1],
                     row[2],
                     row[3],
+                    row[4],
                     w0 = width[0],
                     w1 = width[1],
-                    w2 = width[2]
+                    w2 = width[2],
+                    w3 = width[3]
                 );
+                writeln!(out, "{}", line.trim_end())?;
             }
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

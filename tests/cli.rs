@@ -267,6 +267,43 @@ fn inventory_prints_resolved_devices_and_never_a_secret() {
 }
 
 #[test]
+fn inventory_shows_parents_and_ends_quietly_when_its_reader_goes() {
+    let d = Dir::new("inventory-pipe");
+    let mut list = String::from("- {name: core1, address: 192.0.2.1}\n");
+    for i in 0..3000 {
+        list.push_str(&format!(
+            "- {{name: sw{i}, address: 192.0.2.2, parents: [core1]}}\n"
+        ));
+    }
+    let file = d.file("devices.yaml", &list);
+    let o = reachd(&["inventory", "--inventory", &file]);
+    let out = text(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("sw7 "))
+        .unwrap_or_default();
+    assert!(line.split_whitespace().any(|w| w == "core1"), "{line}");
+    assert!(out.lines().next().unwrap_or_default().contains("PARENTS"));
+    // `reachd inventory | head -1`: the pipe closes early.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reachd"))
+        .args(["inventory", "--format", "json", "--inventory", &file])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.contains("\"parents\":[]"), "{first}");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "stderr: {}", text(&o.stderr));
+    assert!(!text(&o.stderr).contains("panicked"), "{}", text(&o.stderr));
+}
+
+#[test]
 fn missing_sources_and_bad_flags_are_usage_errors() {
     assert_eq!(code(&reachd(&["check"])), 2);
     assert_eq!(
