@@ -36,6 +36,7 @@ impl Metrics {
         let mut out = String::with_capacity(4096 + state.len() * 1200);
         let devices = self.devices();
         render_device_info(&devices, &mut out);
+        render_source_info(state, &mut out);
         render_parent_down(&deps.graph(), state, &mut out);
         render_paths(state, &mut out);
         render_targets(state, &mut out);
@@ -78,6 +79,39 @@ fn render_device_info(devices: &[Device], out: &mut String) {
         }
         out.push_str("} 1\n");
     }
+}
+
+/// `reachd_source_info{device,protocol,source_address,source_interface}`:
+/// one series (value 1) per check with a source set (`source_address`,
+/// `source_interface`), the unset one empty; none for checks with the
+/// default source, so no series at all where no device sets one.
+fn render_source_info(state: &StateStore, out: &mut String) {
+    let mut lines = String::new();
+    state.for_each(|s| {
+        let t = &s.target;
+        if t.source.is_default() {
+            return;
+        }
+        let address = t.source.address.map(|a| a.to_string()).unwrap_or_default();
+        let _ = writeln!(
+            lines,
+            "reachd_source_info{{device=\"{}\",protocol=\"{}\",source_address=\"{}\",source_interface=\"{}\"}} 1",
+            esc(&t.device),
+            t.protocol,
+            esc(&address),
+            esc(t.source.interface.as_deref().unwrap_or(""))
+        );
+    });
+    if lines.is_empty() {
+        return;
+    }
+    header(
+        out,
+        "reachd_source_info",
+        "gauge",
+        "The source (address, interface) each check with a configured source sends from (value 1).",
+    );
+    out.push_str(&lines);
 }
 
 /// `reachd_parent_down{device}` for every device that has parents: 1
