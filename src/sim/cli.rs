@@ -115,13 +115,17 @@ fn bindable_v4(a: Ipv4Addr) -> bool {
     a.is_loopback() || (a0 == 198 && a1 & 0xfe == 18)
 }
 
-/// The devices `args` describe.
-pub fn specs(args: &SimArgs) -> Result<Vec<DeviceSpec>, String> {
-    let ok = match args.base {
+/// Whether the simulator may bind `ip`: loopback, or 198.18.0.0/15.
+pub fn bindable(ip: IpAddr) -> bool {
+    match ip {
         IpAddr::V4(v4) => bindable_v4(v4),
         IpAddr::V6(v6) => v6.is_loopback(),
-    };
-    if !ok {
+    }
+}
+
+/// The devices `args` describe.
+pub fn specs(args: &SimArgs) -> Result<Vec<DeviceSpec>, String> {
+    if !bindable(args.base) {
         return Err(format!(
             "--base {} is not a loopback address: the simulator only binds 127.0.0.0/8 or ::1 \
              (or 198.18.0.0/15, the benchmarking range, in a test's network namespace)",

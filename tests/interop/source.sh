@@ -136,8 +136,10 @@ run_check() {
 }
 # verdict OUT DEVICE PROTOCOL JQ_CONDITION WHAT
 verdict() {
-  if jq -e --arg d "$2" --arg p "$3" \
-      "select(.device == \$d and .protocol == \$p) | $4" "$1" > /dev/null 2>&1; then
+  # Slurped: `jq -e` judges by the last input, which may be another check.
+  if jq -e -s --arg d "$2" --arg p "$3" \
+      "[.[] | select(.device == \$d and .protocol == \$p)] | length == 1 and (.[0] | $4)" \
+      "$1" > /dev/null 2>&1; then
     ok "$5: $(jq -c --arg d "$2" --arg p "$3" \
       'select(.device == $d and .protocol == $p) | {up, reason, phase, detail}' "$1")"
   else
