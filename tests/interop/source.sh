@@ -24,8 +24,11 @@
 #       `source_address: 198.18.20.3`.
 #   (c) startup errors naming the device: an interface that does not
 #       exist, an address that is not this host's.
-#   (d) a real VRF device (vrf-mgmt) where the kernel has the VRF driver;
-#       skipped, saying so, where it has not.
+#   (d) `reachd run`: checks through mgmt1 are up, reachd_source_info names
+#       their source; mgmt1 deleted → `unreachable`, "source interface mgmt1
+#       is gone"; re-created (a new ifindex) → up again;
+#   (e) a real VRF device (vrf-mgmt) where the kernel has the VRF driver;
+#       skipped, saying so, where it has not (and not written yet).
 #
 # Usage: sudo REACHD=target/debug/reachd tests/interop/source.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
@@ -33,7 +36,7 @@ if [[ $EUID -ne 0 ]]; then
   echo "SKIP: tests/interop/source.sh needs root (network namespaces)" >&2
   exit 77
 fi
-need ip setpriv jq
+need ip setpriv jq curl ss python3
 need_reachd
 
 PFX="rdsrc$$"
@@ -202,12 +205,78 @@ expect_refused "    source_address: 198.18.21.9" \
   "device r9 (icmp): source_address 198.18.21.9 is not an address of this host" \
   "an address that is not this host's"
 
-stage "(d) a real VRF device"
+stage "(d) an interface that goes away at run time, and comes back (reachd run)"
+# mgmt1: a second management link with its own table, and a device behind it.
+mgmt1_up() {
+  ip -n "$MON" link add mgmt1 type veth peer name farv1 netns "$FAR"
+  ip -n "$MON" addr add 198.18.20.9/30 dev mgmt1
+  ip -n "$FAR" addr add 198.18.20.10/30 dev farv1
+  ip -n "$MON" link set mgmt1 up
+  ip -n "$FAR" link set farv1 up
+  ip -n "$MON" route add 198.18.23.0/24 via 198.18.20.10 dev mgmt1 table 101
+}
+mgmt1_up
+ip -n "$MON" rule add oif mgmt1 table 101
+ip -n "$FAR" addr add 198.18.23.2/32 dev lo
+ip netns exec "$FAR" "$REACHD" sim --base 198.18.23.2 -n 1 --port 2222 --no-telnet \
+  > "$WORK/sim23.log" 2>&1 &
+PIDS+=($!)
+wait_for 20 listening 198.18.23.2:2222 || { echo "setup: no simulator on 198.18.23.2" >&2; exit 1; }
+PORT=$(free_port)
+cat > "$WORK/run.yaml" <<YAML
+listen: 127.0.0.1:$PORT
+defaults:
+  icmp: {interval: 1s, timeout: 800ms, count: 1}
+  ssh: {interval: 1s, timeout: 900ms, connect_timeout: 500ms, port: 2222, host_key: "off"}
+devices:
+  - {name: gone-icmp, address: 198.18.23.2, source_interface: mgmt1}
+  - {name: gone-ssh, address: 198.18.23.2, source_interface: mgmt1, checks: [ssh],
+     username: admin, password: admin}
+YAML
+chmod 644 "$WORK/run.yaml"
+ip netns exec "$MON" "$REACHD" run --config "$WORK/run.yaml" > "$WORK/run.log" 2>&1 &
+RPID=$!
+PIDS+=("$RPID")
+get() { ip netns exec "$MON" curl -sf --max-time 5 "http://127.0.0.1:$PORT/$1"; }
+# all_rows COND: every row of /api/v1/status meets the jq condition.
+all_rows() {
+  get api/v1/status > "$WORK/status.json" 2>/dev/null &&
+    jq -e "(.status | length) == 2 and all(.status[]; $1)" "$WORK/status.json" > /dev/null
+}
+rows() { jq -c '.status[] | {device, protocol, up, reason, detail}' "$WORK/status.json" 2>/dev/null; }
+if wait_for 20 all_rows '.up'; then
+  ok "both checks up through mgmt1"
+else
+  no "both checks up through mgmt1: $(rows) $(tail -n 5 "$WORK/run.log")"
+fi
+if get metrics > "$WORK/metrics.txt" &&
+    grep -qx 'reachd_source_info{device="gone-icmp",protocol="icmp",source_address="",source_interface="mgmt1"} 1' "$WORK/metrics.txt"; then
+  ok "reachd_source_info names the source: $(grep -c '^reachd_source_info{' "$WORK/metrics.txt") series"
+else
+  no "reachd_source_info: $(grep reachd_source_info "$WORK/metrics.txt")"
+fi
+ip -n "$MON" link del mgmt1
+if wait_for 20 all_rows '(.up | not) and .reason == "unreachable" and (.detail | startswith("source interface mgmt1 is gone"))'; then
+  ok "mgmt1 deleted: both checks unreachable, saying so"
+  rows | sed 's/^/     /'
+else
+  no "mgmt1 deleted: $(rows)"
+fi
+mgmt1_up
+if wait_for 20 all_rows '.up'; then
+  ok "mgmt1 re-created (a new index): both checks up again"
+else
+  no "mgmt1 re-created: $(rows)"
+fi
+kill "$RPID" 2>/dev/null || true
+wait "$RPID" 2>/dev/null || true
+
+stage "(e) a real VRF device"
 netns "$VRFNS"
 if ip -n "$VRFNS" link add vrf-mgmt type vrf table 10 2> "$WORK/vrf.err"; then
-  echo "SKIP (d): this kernel has the VRF driver, but the vrf-mgmt case is not written yet (issue 14)"
+  echo "SKIP (e): this kernel has the VRF driver, but the vrf-mgmt case is not written yet (issue 14)"
 else
-  echo "SKIP (d): this kernel has no VRF driver ($(tr -d '\n' < "$WORK/vrf.err")): the vrf-mgmt case cannot run here; (a) builds the same effect with ip rule oif"
+  echo "SKIP (e): this kernel has no VRF driver ($(tr -d '\n' < "$WORK/vrf.err")): the vrf-mgmt case cannot run here; (a) builds the same effect with ip rule oif"
 fi
 
 summary
