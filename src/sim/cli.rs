@@ -275,6 +275,22 @@ mod tests {
     }
 
     #[test]
+    fn binds_loopback_and_the_benchmarking_range_only() {
+        for ok in ["127.0.1.1", "::1", "198.18.0.1", "198.19.255.254"] {
+            assert!(bindable(ok.parse().unwrap()), "{ok}");
+        }
+        for bad in ["198.20.0.1", "198.17.255.254", "192.0.2.1", "2001:2::1"] {
+            assert!(!bindable(bad.parse().unwrap()), "{bad}");
+        }
+        // Consecutive addresses stay in the range they start in.
+        assert_eq!(
+            nth_addr("198.18.21.2".parse().unwrap(), 1),
+            Some("198.18.21.3".parse().unwrap())
+        );
+        assert_eq!(nth_addr("198.19.255.254".parse().unwrap(), 1), None);
+    }
+
+    #[test]
     fn faults_parse() {
         assert_eq!(
             parse_fault("R3=wrong-password,kbd-interactive").unwrap(),

@@ -360,6 +360,38 @@ mod tests {
     }
 
     #[test]
+    fn source_info_only_for_checks_with_a_source() {
+        let m = Metrics::new();
+        let s = StateStore::default();
+        s.record(&result("plain", Reason::Ok, 1));
+        assert!(!m.render(&s).contains("reachd_source_info"));
+        let mut r = result("oob", Reason::Ok, 1);
+        let mut t = (*r.target).clone();
+        t.source.interface = Some("mgmt0".into());
+        r.target = std::sync::Arc::new(t);
+        s.record(&r);
+        let mut r = result("acl", Reason::Ok, 1);
+        let mut t = (*r.target).clone();
+        t.source.address = Some("198.18.5.1".parse().unwrap());
+        r.target = std::sync::Arc::new(t);
+        s.record(&r);
+        let text = m.render(&s);
+        let mut lines = lines_with(&text, "reachd_source_info{");
+        lines.sort_unstable();
+        assert_eq!(
+            lines,
+            vec![
+                r#"reachd_source_info{device="acl",protocol="icmp",source_address="198.18.5.1",source_interface=""} 1"#,
+                r#"reachd_source_info{device="oob",protocol="icmp",source_address="",source_interface="mgmt0"} 1"#,
+            ]
+        );
+        assert_eq!(
+            lines_with(&text, "# TYPE reachd_source_info gauge").len(),
+            1
+        );
+    }
+
+    #[test]
     fn device_info_follows_the_inventory() {
         let m = Metrics::new();
         let dev = |name: &str, labels: &[(&str, &str)]| Device {
