@@ -268,6 +268,16 @@ if wait_for 20 all_rows '.up'; then
 else
   no "mgmt1 re-created: $(rows)"
 fi
+# A reload naming an interface that does not exist is refused, naming the
+# device; the running configuration goes on.
+sed -i 's/source_interface: mgmt1}/source_interface: nosuch1}/' "$WORK/run.yaml"
+kill -HUP "$RPID"
+refused() { grep -q 'device gone-icmp (icmp): source_interface nosuch1 does not exist on this host' "$WORK/run.log"; }
+if wait_for 20 refused && sleep 2 && all_rows '.up'; then
+  ok "a reload naming a missing interface is refused, the old configuration keeps running: $(grep -o 'reload failed[^"]*' "$WORK/run.log" | head -n1)"
+else
+  no "reload with a missing interface: $(tail -n 5 "$WORK/run.log") $(rows)"
+fi
 kill "$RPID" 2>/dev/null || true
 wait "$RPID" 2>/dev/null || true
 
