@@ -58,6 +58,7 @@ fn targets(n: usize, count: u32, spacing: Duration) -> Vec<Target> {
                 spacing,
                 payload_size: 56,
             }),
+            source: Default::default(),
         })
         .collect()
 }

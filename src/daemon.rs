@@ -367,6 +367,15 @@ async fn reload(
             if let Err(e) = crate::fdlimit::ensure(fd_need(&plan)) {
                 warn!("this configuration would not start at the next restart: {e}");
             }
+            // The sources the checks name must be usable here (an
+            // interface, an address of this host, the privilege to bind).
+            if let Err(e) = engine.prepare(&plan) {
+                metrics.reload(false, SystemTime::now());
+                let msg = format!("reload failed, the previous configuration keeps running:\n{e}");
+                error!(errors = %e, "reload failed, the previous configuration keeps running");
+                crate::notify::ready("reload failed: running the previous configuration");
+                return Some(Err(msg));
+            }
             let c = engine.apply(&plan).await;
             refresher.update(&plan);
             metrics.reload(true, SystemTime::now());

@@ -178,6 +178,7 @@ fn session_target(name: &str, addr: std::net::SocketAddr, telnet: bool) -> Targe
         interval: Duration::from_secs(10),
         timeout: Duration::from_secs(5),
         spec,
+        source: Default::default(),
     }
 }
 
@@ -209,6 +210,7 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice], icmp: &IcmpLab) -> Plan {
                 interval: Duration::from_secs(5),
                 timeout: Duration::from_secs(2),
                 spec: CheckSpec::Icmp(IcmpSpec::default()),
+                source: Default::default(),
             }));
         }
         for telnet in [false, true] {

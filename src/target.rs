@@ -9,6 +9,7 @@ use std::time::Duration;
 
 pub use crate::probe::icmp::settings::IcmpSpec;
 pub use crate::probe::session::settings::{Algorithms, HostKeyPolicy, SessionSpec};
+pub use crate::probe::source::Source;
 pub use crate::probe::{CheckSpec, CheckStats, Protocol};
 
 /// A device as the inventory describes it, for `reachd_device_info` and the
@@ -38,6 +39,8 @@ pub struct Target {
     /// The whole check ends within this, whatever the device does.
     pub timeout: Duration,
     pub spec: CheckSpec,
+    /// Where its packets leave from (default: the routing table's choice).
+    pub source: Source,
 }
 
 impl Target {

@@ -428,9 +428,19 @@ fn render_plan(plan: &Plan, dir: &Path, secrets: &[Vec<u8>]) -> String {
             } else {
                 format!(" host={:?}", t.host)
             };
+            // The source only when set, so other cases read as before.
+            let source = if t.source.is_default() {
+                String::new()
+            } else {
+                format!(
+                    " source_address={} source_interface={}",
+                    t.source.address.map_or("-".to_owned(), |a| a.to_string()),
+                    t.source.interface.as_deref().unwrap_or("-")
+                )
+            };
             let _ = write!(
                 o,
-                "  {} interval={:?} timeout={:?}{host}",
+                "  {} interval={:?} timeout={:?}{host}{source}",
                 t.protocol.as_str(),
                 t.interval,
                 t.timeout

@@ -69,6 +69,7 @@ async fn interop_check() {
             spacing: Duration::from_millis(200),
             payload_size: 56,
         }),
+        source: Default::default(),
     };
     let v = run_check(&probe, &target).await;
     println!(

@@ -49,6 +49,7 @@ fn dropping_the_probe_closes_its_sockets_and_stops_its_thread() {
             count: 1,
             ..Default::default()
         }),
+        source: Default::default(),
     };
     for round in 0..20 {
         let probe = match IcmpProbe::new() {

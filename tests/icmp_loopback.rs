@@ -26,6 +26,7 @@ fn target(device: &str, host: &str, count: u32) -> Target {
             spacing: Duration::from_millis(20),
             payload_size: 56,
         }),
+        source: Default::default(),
     }
 }
 

@@ -20,6 +20,7 @@ fn result(device: &str, reason: Reason, at_secs: u64) -> CheckResult {
         interval: Duration::from_secs(10),
         timeout: Duration::from_secs(2),
         spec: CheckSpec::Icmp(IcmpSpec::default()),
+        source: Default::default(),
     });
     let p = Progress::start(Phase::Resolve, target.timeout);
     p.enter(Phase::Connect);

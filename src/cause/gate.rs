@@ -410,6 +410,7 @@ mod tests {
                     interval: Duration::from_secs(60),
                     timeout: Duration::from_secs(2),
                     spec: CheckSpec::Icmp(IcmpSpec::default()),
+                    source: Default::default(),
                 });
                 (*n, t)
             })

@@ -13,6 +13,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::fields::{Address, Checks, DeviceName, Labels, Parents, PlatformName, ProfileName};
 use crate::probe::Layers;
+use crate::probe::source::{InterfaceName, Source, SourceAddress};
 use crate::secret::source::{KeySource, SecretSource};
 use crate::settings::Key;
 use crate::settings::values::NonEmpty;
@@ -71,6 +72,8 @@ pub(crate) static DEVICE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "secondary",
         "private_key",
         "private_key_passphrase",
+        "source_address",
+        "source_interface",
     ])
 });
 
@@ -86,12 +89,18 @@ static PROFILE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "labels",
         "parents",
         "path_trace",
+        "source_address",
+        "source_interface",
     ])
 });
 
+/// Keys of `defaults:`: every check's block, and the source shorthand.
+static DEFAULTS_KEYS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| keys(&["source_address", "source_interface"]));
+
 static DEFAULTS_EXPECTING: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "a map of per-protocol defaults ({})",
+        "a map of per-protocol defaults ({}) and source_address / source_interface",
         Layers::NAMES.join(", ")
     )
 });
@@ -122,6 +131,9 @@ impl<'de> Visitor<'de> for Entry {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed, A::Error> {
         let mut p = Parsed::default();
         let s = &mut p.settings;
+        // `source_address` / `source_interface` beside the blocks: for
+        // every check at this level (see `Layer::fill_source`).
+        let mut source = Source::default();
         while let Some(key) = map.next_key_seed(Key(self.keys))? {
             match key {
                 "name" => p.name = map.next_value::<Option<DeviceName>>()?.map(|n| n.0),
@@ -139,9 +151,16 @@ impl<'de> Visitor<'de> for Entry {
                 "secondary" => s.secondary = map.next_value()?,
                 "private_key" => s.private_key = map.next_value()?,
                 "private_key_passphrase" => s.private_key_passphrase = map.next_value()?,
+                "source_address" => {
+                    source.address = map.next_value::<Option<SourceAddress>>()?.map(|a| a.0);
+                }
+                "source_interface" => {
+                    source.interface = map.next_value::<Option<InterfaceName>>()?.map(|i| i.0);
+                }
                 check => s.blocks.parse(check, &mut map, self.in_defaults)?,
             }
         }
+        s.blocks.fill_source(&source);
         Ok(p)
     }
 }
@@ -189,7 +208,7 @@ impl<'de> Deserialize<'de> for Profile {
 impl<'de> Deserialize<'de> for Defaults {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let entry = Entry {
-            keys: Layers::NAMES,
+            keys: &DEFAULTS_KEYS,
             expecting: &DEFAULTS_EXPECTING,
             in_defaults: true,
         };

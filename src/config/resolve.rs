@@ -320,7 +320,9 @@ impl Resolver {
         let name: Arc<str> = name.into();
         let mut targets = Vec::with_capacity(checks.len());
         for protocol in checks {
-            let (interval, timeout, spec) = merged.blocks.target(protocol, &merged.login)?;
+            let (interval, timeout, spec, source) =
+                merged.blocks.target(protocol, &merged.login)?;
+            source.check_family(protocol.as_str(), &host)?;
             targets.push(Target {
                 device: name.clone(),
                 protocol,
@@ -328,6 +330,7 @@ impl Resolver {
                 interval,
                 timeout,
                 spec,
+                source,
             });
         }
         let (parents, parents_at) = match merged.parents {

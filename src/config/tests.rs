@@ -284,3 +284,49 @@ fn a_remote_device_whose_settings_turn_invalid_keeps_its_last_good_ones_in_the_d
     assert!(plan.devices.is_empty());
     assert_eq!(plan.sources[0].skipped, 1);
 }
+
+/// `source_address` / `source_interface`: field by field down the cascade,
+/// the shorthand beside the blocks standing for every block of its level.
+#[test]
+fn source_cascade() {
+    let fx = Fx::new();
+    let plan = fx
+        .main(
+            "defaults:\n  source_interface: mgmt0\n  icmp: {source_address: 198.18.5.1}\n\
+             profiles:\n  acl:\n    checks: [icmp, ssh, telnet]\n    username: u\n    password: p\n    \
+             source_address: 198.18.5.2\n    telnet: {source_address: 198.18.5.3}\n\
+             devices:\n  - {name: a, address: 198.18.0.1}\n  \
+             - {name: b, address: 198.18.0.2, profile: acl}\n  \
+             - {name: c, address: 198.18.0.3, profile: acl, source_interface: vrf-mgmt, \
+             ssh: {source_interface: eth1, source_address: 198.18.5.4}}\n",
+        )
+        .unwrap();
+    let src = |d: &str, p: Protocol| {
+        let t = plan
+            .targets
+            .iter()
+            .find(|t| &*t.device == d && t.protocol == p)
+            .unwrap();
+        (
+            t.source.address.map(|a| a.to_string()),
+            t.source.interface.clone(),
+        )
+    };
+    let s = |a: &str, i: &str| (Some(a.to_owned()), Some(i.to_owned()));
+    // defaults: the icmp block's address, the shorthand's interface.
+    assert_eq!(src("a", Protocol::Icmp), s("198.18.5.1", "mgmt0"));
+    // a profile's shorthand beats defaults: for every check…
+    assert_eq!(src("b", Protocol::Icmp), s("198.18.5.2", "mgmt0"));
+    assert_eq!(src("b", Protocol::Ssh), s("198.18.5.2", "mgmt0"));
+    // …but its own block beats its shorthand.
+    assert_eq!(src("b", Protocol::Telnet), s("198.18.5.3", "mgmt0"));
+    // a device's shorthand beats the profile; its block beats both.
+    assert_eq!(src("c", Protocol::Icmp), s("198.18.5.2", "vrf-mgmt"));
+    assert_eq!(src("c", Protocol::Telnet), s("198.18.5.3", "vrf-mgmt"));
+    assert_eq!(src("c", Protocol::Ssh), s("198.18.5.4", "eth1"));
+    // Without any, the default source.
+    let plan = fx
+        .main("devices:\n  - {name: a, address: 198.18.0.1}\n")
+        .unwrap();
+    assert!(plan.targets[0].source.is_default());
+}

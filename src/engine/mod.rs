@@ -192,6 +192,13 @@ impl Engine {
         self.handles.insert(protocol, handle);
     }
 
+    /// Checks the plan's sources and lets the running probes open what
+    /// they need (at reload, before [`Engine::apply`]); an error leaves
+    /// the running plan as it is.
+    pub fn prepare(&self, plan: &Plan) -> Result<(), String> {
+        factory::prepare(plan, &self.probes)
+    }
+
     /// Applies a new plan: new targets start, removed ones stop and lose
     /// their series, unchanged ones keep their state and schedule.
     pub async fn apply(&mut self, plan: &Plan) -> Changes {

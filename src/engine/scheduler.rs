@@ -547,6 +547,7 @@ mod tests {
             interval: Duration::from_secs(interval),
             timeout: Duration::from_secs(timeout),
             spec: CheckSpec::Icmp(IcmpSpec::default()),
+            source: Default::default(),
         })
     }
 

@@ -118,6 +118,13 @@ pub trait Probe: Send + Sync + 'static {
     /// Check `target` once. Call `progress.enter(phase)` on entering each
     /// phase; a check starts in [`Phase::Resolve`].
     fn check<'a>(&'a self, target: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome>;
+
+    /// Gets ready for a plan's `targets` of this protocol (at startup and
+    /// reload, before they run): ICMP opens the sockets of their sources.
+    /// An error names a device and says what to fix.
+    fn prepare(&self, _targets: &[&Target]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Runs one check, bounded by the target's timeout whatever the probe does.
@@ -191,6 +198,7 @@ mod tests {
             interval: Duration::from_secs(10),
             timeout,
             spec: CheckSpec::Icmp(IcmpSpec::default()),
+            source: Default::default(),
         }
     }
 

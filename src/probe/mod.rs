@@ -11,6 +11,7 @@
 pub mod check;
 pub mod factory;
 pub mod session;
+pub mod source;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -193,6 +194,12 @@ macro_rules! checks {
                 Layers { $( $name: self.$name.over(&base.$name), )* }
             }
 
+            /// Gives every check's block the fields of `source` it does not
+            /// set itself (the shorthand beside the blocks).
+            pub fn fill_source(&mut self, source: &source::Source) {
+                $( self.$name.fill_source(source); )*
+            }
+
             /// Makes relative paths relative to `dir`.
             pub fn rebase(&mut self, dir: &Path) {
                 $( self.$name.rebase(dir); )*
@@ -225,20 +232,20 @@ macro_rules! checks {
                 BTreeMap::from([$( (Protocol::$variant, self.$name.resolve().concurrency()), )*])
             }
 
-            /// The interval, timeout and spec of check `protocol` of a device
-            /// whose settings these are.
+            /// The interval, timeout, spec and source of check `protocol` of
+            /// a device whose settings these are.
             pub fn target(
                 &self,
                 protocol: Protocol,
                 login: &Login,
-            ) -> Result<(std::time::Duration, std::time::Duration, CheckSpec), String> {
+            ) -> Result<(std::time::Duration, std::time::Duration, CheckSpec, source::Source), String> {
                 match protocol {
                     $(
                         Protocol::$variant => {
                             let s = self.$name.resolve();
                             <$check as Check>::validate(&s)?;
                             let spec = <$check as Check>::spec(&s, login)?;
-                            Ok((s.interval(), s.timeout(), CheckSpec::$variant(spec)))
+                            Ok((s.interval(), s.timeout(), CheckSpec::$variant(spec), s.source()))
                         }
                     )*
                 }

@@ -26,6 +26,11 @@ pub trait Layer: Clone + Default + fmt::Debug + PartialEq {
     fn resolve(&self) -> Self::Settings;
     /// Parses the value of `key` (one of [`Layer::KEYS`]).
     fn set<'de, A: MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<(), A::Error>;
+    /// Sets the fields of `source` this layer leaves unset: a device's,
+    /// profile's or `defaults:`'s `source_address` / `source_interface`
+    /// written beside the checks' blocks applies to each of them, at the
+    /// same level of the cascade.
+    fn fill_source(&mut self, source: &crate::probe::source::Source);
     /// Makes relative paths relative to `dir`.
     fn rebase(&mut self, dir: &Path);
 }
@@ -36,6 +41,9 @@ pub trait CheckSettings {
     fn interval(&self) -> Duration;
     fn timeout(&self) -> Duration;
     fn concurrency(&self) -> usize;
+    /// Where the check's packets leave from (`source_address`,
+    /// `source_interface`: every check has both).
+    fn source(&self) -> crate::probe::source::Source;
 }
 
 /// Parses a check's block into its [`Layer`]. `in_defaults`: under

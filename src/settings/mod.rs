@@ -35,8 +35,9 @@ pub use layer::{Block, CheckSettings, Key, Layer, check_timing};
 
 /// Declares a check's settings once. Each field: its name (its YAML key),
 /// the type that validates it while it is parsed, `=>` its resolved type,
-/// `=` its built-in default. Every check has `interval`, `timeout` and
-/// `concurrency` (a daemon-wide limit: only `defaults:` may set it).
+/// `=` its built-in default. Every check has `interval`, `timeout`,
+/// `concurrency` (a daemon-wide limit: only `defaults:` may set it),
+/// `source_address` and `source_interface` (see [`crate::probe::source`]).
 ///
 /// ```ignore
 /// settings! {
@@ -77,6 +78,12 @@ macro_rules! settings {
             fn concurrency(&self) -> usize {
                 self.concurrency
             }
+            fn source(&self) -> $crate::probe::source::Source {
+                $crate::probe::source::Source {
+                    address: self.source_address,
+                    interface: self.source_interface.clone(),
+                }
+            }
         }
 
         #[doc = concat!("What one level of the cascade sets of [`", stringify!($name), "`].")]
@@ -114,6 +121,15 @@ macro_rules! settings {
                     }
                 )*
                 Ok(())
+            }
+
+            fn fill_source(&mut self, source: &$crate::probe::source::Source) {
+                if self.source_address.is_none() {
+                    self.source_address = source.address.map(Some);
+                }
+                if self.source_interface.is_none() {
+                    self.source_interface = source.interface.clone().map(Some);
+                }
             }
 
             fn rebase(&mut self, dir: &std::path::Path) {

@@ -17,7 +17,9 @@ pub struct SimArgs {
     /// Number of devices.
     #[arg(long, short = 'n', default_value_t = 4)]
     pub devices: u32,
-    /// First device's address (loopback only: 127.0.0.0/8 or ::1).
+    /// First device's address: loopback (127.0.0.0/8 or ::1), or
+    /// 198.18.0.0/15 (the benchmarking range, for network namespaces a
+    /// test creates; never a real network's).
     #[arg(long, default_value = "127.0.1.1")]
     pub base: IpAddr,
     /// TCP port every device's SSH listens on (0: a free port each).
@@ -99,17 +101,34 @@ pub fn nth_addr(base: IpAddr, i: u32) -> Option<IpAddr> {
                 n = n.checked_add(1)?;
             }
             let a = Ipv4Addr::from(n);
-            a.is_loopback().then_some(IpAddr::V4(a))
+            (a.is_loopback() == v4.is_loopback() && bindable_v4(a)).then_some(IpAddr::V4(a))
         }
         IpAddr::V6(v6) => (i == 0 && v6.is_loopback()).then_some(base),
     }
 }
 
+/// Addresses the simulator may bind: loopback, or 198.18.0.0/15 (RFC
+/// 2544's benchmarking range, which tests use inside their own network
+/// namespaces).
+fn bindable_v4(a: Ipv4Addr) -> bool {
+    let [a0, a1, ..] = a.octets();
+    a.is_loopback() || (a0 == 198 && a1 & 0xfe == 18)
+}
+
+/// Whether the simulator may bind `ip`: loopback, or 198.18.0.0/15.
+pub fn bindable(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => bindable_v4(v4),
+        IpAddr::V6(v6) => v6.is_loopback(),
+    }
+}
+
 /// The devices `args` describe.
 pub fn specs(args: &SimArgs) -> Result<Vec<DeviceSpec>, String> {
-    if !args.base.is_loopback() {
+    if !bindable(args.base) {
         return Err(format!(
-            "--base {} is not a loopback address: the simulator only binds 127.0.0.0/8 or ::1",
+            "--base {} is not a loopback address: the simulator only binds 127.0.0.0/8 or ::1 \
+             (or 198.18.0.0/15, the benchmarking range, in a test's network namespace)",
             args.base
         ));
     }
@@ -253,6 +272,22 @@ mod tests {
             Some("::1".parse().unwrap())
         );
         assert_eq!(nth_addr("::1".parse().unwrap(), 1), None);
+    }
+
+    #[test]
+    fn binds_loopback_and_the_benchmarking_range_only() {
+        for ok in ["127.0.1.1", "::1", "198.18.0.1", "198.19.255.254"] {
+            assert!(bindable(ok.parse().unwrap()), "{ok}");
+        }
+        for bad in ["198.20.0.1", "198.17.255.254", "192.0.2.1", "2001:2::1"] {
+            assert!(!bindable(bad.parse().unwrap()), "{bad}");
+        }
+        // Consecutive addresses stay in the range they start in.
+        assert_eq!(
+            nth_addr("198.18.21.2".parse().unwrap(), 1),
+            Some("198.18.21.3".parse().unwrap())
+        );
+        assert_eq!(nth_addr("198.19.255.254".parse().unwrap(), 1), None);
     }
 
     #[test]

@@ -359,6 +359,7 @@ pub(crate) mod tests {
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(2),
             spec: CheckSpec::Icmp(IcmpSpec::default()),
+            source: Default::default(),
         });
         let p = Progress::start(Phase::Resolve, target.timeout);
         p.enter(Phase::Connect);

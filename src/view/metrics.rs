@@ -36,6 +36,7 @@ impl Metrics {
         let mut out = String::with_capacity(4096 + state.len() * 1200);
         let devices = self.devices();
         render_device_info(&devices, &mut out);
+        render_source_info(state, &mut out);
         render_parent_down(&deps.graph(), state, &mut out);
         render_paths(state, &mut out);
         render_targets(state, &mut out);
@@ -78,6 +79,39 @@ fn render_device_info(devices: &[Device], out: &mut String) {
         }
         out.push_str("} 1\n");
     }
+}
+
+/// `reachd_source_info{device,protocol,source_address,source_interface}`:
+/// one series (value 1) per check with a source set (`source_address`,
+/// `source_interface`), the unset one empty; none for checks with the
+/// default source, so no series at all where no device sets one.
+fn render_source_info(state: &StateStore, out: &mut String) {
+    let mut lines = String::new();
+    state.for_each(|s| {
+        let t = &s.target;
+        if t.source.is_default() {
+            return;
+        }
+        let address = t.source.address.map(|a| a.to_string()).unwrap_or_default();
+        let _ = writeln!(
+            lines,
+            "reachd_source_info{{device=\"{}\",protocol=\"{}\",source_address=\"{}\",source_interface=\"{}\"}} 1",
+            esc(&t.device),
+            t.protocol,
+            esc(&address),
+            esc(t.source.interface.as_deref().unwrap_or(""))
+        );
+    });
+    if lines.is_empty() {
+        return;
+    }
+    header(
+        out,
+        "reachd_source_info",
+        "gauge",
+        "The source (address, interface) each check with a configured source sends from (value 1).",
+    );
+    out.push_str(&lines);
 }
 
 /// `reachd_parent_down{device}` for every device that has parents: 1
@@ -322,6 +356,38 @@ mod tests {
         assert!(
             text.contains(r#"reachd_up{device="a\"b\\c\nd",protocol="icmp"} 1"#),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn source_info_only_for_checks_with_a_source() {
+        let m = Metrics::new();
+        let s = StateStore::default();
+        s.record(&result("plain", Reason::Ok, 1));
+        assert!(!m.render(&s).contains("reachd_source_info"));
+        let mut r = result("oob", Reason::Ok, 1);
+        let mut t = (*r.target).clone();
+        t.source.interface = Some("mgmt0".into());
+        r.target = std::sync::Arc::new(t);
+        s.record(&r);
+        let mut r = result("acl", Reason::Ok, 1);
+        let mut t = (*r.target).clone();
+        t.source.address = Some("198.18.5.1".parse().unwrap());
+        r.target = std::sync::Arc::new(t);
+        s.record(&r);
+        let text = m.render(&s);
+        let mut lines = lines_with(&text, "reachd_source_info{");
+        lines.sort_unstable();
+        assert_eq!(
+            lines,
+            vec![
+                r#"reachd_source_info{device="acl",protocol="icmp",source_address="198.18.5.1",source_interface=""} 1"#,
+                r#"reachd_source_info{device="oob",protocol="icmp",source_address="",source_interface="mgmt0"} 1"#,
+            ]
+        );
+        assert_eq!(
+            lines_with(&text, "# TYPE reachd_source_info gauge").len(),
+            1
         );
     }
 

@@ -69,6 +69,7 @@ pub fn target(protocol: Protocol, addr: SocketAddr, s: SessionSpec, timeout: Dur
         interval: Duration::from_secs(60),
         timeout,
         spec,
+        source: Default::default(),
     }
 }
 

@@ -16,6 +16,11 @@
 //! [`seq`]), and no two requests in flight to one address share one. On a
 //! raw socket, which sees every ICMP packet reaching the host, the
 //! identifier (random per probe) keeps other pingers' replies out.
+//!
+//! Checks with a source (`source_address`, `source_interface`) share one
+//! client per address family **per distinct source**, opened when a plan
+//! needs it ([`IcmpProbe::prepare`], at startup and reload); checks with the
+//! default source use the two clients above, as before.
 
 mod dest;
 mod exchange;
@@ -25,6 +30,7 @@ pub mod settings;
 pub(crate) mod setup;
 pub mod stats;
 
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -40,6 +46,7 @@ use self::dest::{Dest, Failure};
 use self::exchange::{Echo, Transport, exchange};
 use self::seq::SeqRegistry;
 use self::setup::Family;
+use crate::probe::source::{self, Source};
 use crate::probe::{BoxFuture, Probe};
 use crate::target::{CheckSpec, Protocol, Target};
 use self::stats::IcmpStats;
@@ -58,6 +65,8 @@ pub struct IcmpProbe {
     seqs: SeqRegistry,
     /// Payload bytes for every request; each check sends a prefix.
     payload: Arc<[u8]>,
+    /// The clients of each distinct non-default source the plan uses.
+    sourced: std::sync::Mutex<HashMap<Source, Arc<Sourced>>>,
     /// Last, so that it stops after the clients are gone.
     rx: setup::RxThread,
 }
@@ -104,6 +113,7 @@ impl IcmpProbe {
             ident: PingIdentifier(random_u16()),
             seqs: SeqRegistry::new(),
             payload: (0..MAX_PAYLOAD_V6).map(|i| i as u8).collect(),
+            sourced: Default::default(),
             rx: sockets.rx,
         })
     }
@@ -132,10 +142,83 @@ impl IcmpProbe {
         }
     }
 
+    /// Opens the clients of every distinct source `targets` use (keeping
+    /// those already open, closing those no longer used). An error names a
+    /// device whose source cannot be used.
+    pub fn prepare(&self, targets: &[&Target]) -> Result<(), String> {
+        let mut wanted: HashMap<Source, Vec<&Target>> = HashMap::new();
+        for t in targets.iter().filter(|t| !t.source.is_default()) {
+            wanted.entry(t.source.clone()).or_default().push(t);
+        }
+        let old = self.sourced.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut next = HashMap::with_capacity(wanted.len());
+        for (source, users) in wanted {
+            let open = match old.get(&source) {
+                Some(s) if s.current() => s.clone(),
+                _ => Arc::new(self.open_sourced(&source)),
+            };
+            for t in &users {
+                let Ok(addr) = t.host.trim_matches(['[', ']']).parse::<IpAddr>() else {
+                    continue;
+                };
+                if let Err(e) = open.family(addr) {
+                    return Err(format!("device {} (icmp): {e}", t.device));
+                }
+            }
+            next.insert(source, open);
+        }
+        *self.sourced.lock().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
+    }
+
+    fn open_sourced(&self, source: &Source) -> Sourced {
+        let _rx = self.rx.handle.enter();
+        let open = |kind, v4: bool| {
+            if source.address.is_some_and(|a| a.is_ipv4() != v4) {
+                let theirs = if v4 { "IPv4" } else { "IPv6" };
+                return Err(format!("the {source} cannot send {theirs}"));
+            }
+            setup::open_sourced(kind, source)
+        };
+        Sourced {
+            v4: open(surge_ping::ICMP::V4, true),
+            v6: open(surge_ping::ICMP::V6, false),
+            ifindex: source.interface.as_deref().and_then(source::interface_index),
+            source: source.clone(),
+        }
+    }
+
+    /// The clients of `source`: opened by [`IcmpProbe::prepare`], or now
+    /// (a target that no plan prepared, or an interface that came back
+    /// with a new index).
+    fn sourced(&self, source: &Source) -> Arc<Sourced> {
+        let mut map = self.sourced.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = map.get(source).filter(|s| s.current()) {
+            return s.clone();
+        }
+        let s = Arc::new(self.open_sourced(source));
+        map.insert(source.clone(), s.clone());
+        s
+    }
+
     async fn run(&self, target: &Target, progress: &Progress) -> Outcome {
         match self.try_run(target, progress).await {
+            Ok(outcome) if outcome.reason != Reason::Ok => match target.source.gone() {
+                Some(gone) => Outcome {
+                    reason: Reason::Unreachable,
+                    detail: format!("{gone} ({})", outcome.detail),
+                    ..outcome
+                },
+                None => outcome,
+            },
             Ok(outcome) => outcome,
-            Err(f) => Outcome::fail(f.reason, f.detail).with_stats(IcmpStats::default()),
+            Err(f) => {
+                let (reason, detail) = match target.source.gone() {
+                    Some(gone) => (Reason::Unreachable, format!("{gone} ({})", f.detail)),
+                    None => (f.reason, f.detail),
+                };
+                Outcome::fail(reason, detail).with_stats(IcmpStats::default())
+            }
         }
     }
 
@@ -164,12 +247,18 @@ impl IcmpProbe {
                     spec.count
                 ))
             })?;
-        let family = self.family(dest.addr).map_err(|why| {
-            error(format!(
-                "cannot ping {}: IPv6 ICMP is unavailable on this host ({why})",
-                dest.addr
-            ))
-        })?;
+        let sourced = (!target.source.is_default()).then(|| self.sourced(&target.source));
+        let family = match &sourced {
+            None => self.family(dest.addr).map_err(|why| {
+                error(format!(
+                    "cannot ping {}: IPv6 ICMP is unavailable on this host ({why})",
+                    dest.addr
+                ))
+            })?,
+            Some(s) => s
+                .family(dest.addr)
+                .map_err(|why| error(format!("cannot ping {}: {why}", dest.addr)))?,
+        };
         let max = if dest.addr.is_ipv4() {
             MAX_PAYLOAD_V4
         } else {
@@ -214,6 +303,10 @@ impl Probe for IcmpProbe {
     fn check<'a>(&'a self, target: &'a Target, progress: &'a Progress) -> BoxFuture<'a, Outcome> {
         Box::pin(self.run(target, progress))
     }
+
+    fn prepare(&self, targets: &[&Target]) -> Result<(), String> {
+        IcmpProbe::prepare(self, targets)
+    }
 }
 
 impl std::fmt::Debug for IcmpProbe {
@@ -224,6 +317,38 @@ impl std::fmt::Debug for IcmpProbe {
             .field("ipv6_error", &self.ipv6_error())
             .field("ident", &self.ident.0)
             .finish_non_exhaustive()
+    }
+}
+
+/// The clients of one non-default source.
+struct Sourced {
+    source: Source,
+    v4: Result<Family, String>,
+    v6: Result<Family, String>,
+    /// The interface's index when they were opened: a socket stays bound
+    /// to that index, so an interface re-created under the same name
+    /// needs new ones.
+    ifindex: Option<u32>,
+}
+
+impl Sourced {
+    fn family(&self, addr: IpAddr) -> Result<&Family, &str> {
+        match addr {
+            IpAddr::V4(_) => self.v4.as_ref().map_err(String::as_str),
+            IpAddr::V6(_) => self.v6.as_ref().map_err(String::as_str),
+        }
+    }
+
+    /// Whether these clients still fit the interface of the same name
+    /// (true while it is gone: nothing better can be opened).
+    fn current(&self) -> bool {
+        match &self.source.interface {
+            None => true,
+            Some(name) => match source::interface_index(name) {
+                None => true,
+                Some(i) => Some(i) == self.ifindex,
+            },
+        }
     }
 }
 
@@ -372,6 +497,7 @@ mod tests {
             interval: Duration::from_secs(10),
             timeout: Duration::from_secs(2),
             spec: CheckSpec::Icmp(Default::default()),
+            source: Default::default(),
         };
         let v = rt.block_on(crate::probe::run_check(&probe, &target));
         assert!(v.up, "{v:?}");

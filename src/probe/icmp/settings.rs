@@ -1,7 +1,10 @@
 //! The `icmp:` settings: declared once, with their built-in defaults, and
 //! the ICMP check's place in the list of checks.
 
+use std::net::IpAddr;
 use std::time::Duration;
+
+use crate::probe::source::{InterfaceName, SourceAddress};
 
 use crate::settings::duration::{Dur, IcmpInterval, PositiveDur};
 use crate::settings::values::{Bounded, Concurrency};
@@ -42,6 +45,10 @@ crate::settings! {
         interval: IcmpInterval => Duration = Duration::from_secs(10),
         timeout: PositiveDur => Duration = Duration::from_secs(2),
         concurrency: Concurrency => usize = 10_000,
+        /// Send from this address of the host (bind before connect).
+        source_address: SourceAddress => Option<IpAddr> = None,
+        /// Send through this interface or VRF device (`SO_BINDTODEVICE`).
+        source_interface: InterfaceName => Option<String> = None,
         count: Count => u32 = IcmpSpec::DEFAULT.count,
         spacing: Dur => Duration = IcmpSpec::DEFAULT.spacing,
         payload_size: PayloadSize => usize = IcmpSpec::DEFAULT.payload_size,

@@ -137,6 +137,38 @@ fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
     }
 }
 
+/// Opens the family's socket for a check source (`source_address`,
+/// `source_interface`), unprivileged first, then raw: bound to the
+/// address, and to the interface with `SO_BINDTODEVICE`. Both work on
+/// unprivileged ICMP sockets as on raw ones. Runs inside the receive
+/// thread's runtime (enter its handle), where surge-ping spawns its
+/// receive task.
+pub(crate) fn open_sourced(kind: ICMP, source: &crate::probe::source::Source) -> Result<Family, String> {
+    // The hint is surge-ping's default: DGRAM (unprivileged) first.
+    let config = {
+        let mut b = Config::builder().kind(kind);
+        if let Some(a) = source.address {
+            b = b.bind(std::net::SocketAddr::new(a, 0));
+        }
+        if let Some(i) = &source.interface {
+            b = b.interface(i);
+        }
+        b.build()
+    };
+    match Client::new(&config) {
+        Ok(client) => {
+            let mode = if i32::from(client.get_socket().get_type()) == i32::from(Type::DGRAM) {
+                SocketMode::Unprivileged
+            } else {
+                SocketMode::Raw
+            };
+            tune(&client, kind, mode);
+            Ok(Family { client, mode })
+        }
+        Err(e) => Err(format!("cannot open an ICMP socket for the {source}: {e}")),
+    }
+}
+
 /// Opens a plain ICMP socket of the family, the way the shared clients are
 /// opened: an unprivileged ("ping") socket first, a raw one second. On
 /// failure, returns the error of each attempt (unprivileged, raw). The

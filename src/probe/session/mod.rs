@@ -122,9 +122,17 @@ impl Session<'_> {
                 Reason::Dns,
                 format!("cannot resolve {host}: {e}"),
             )),
-            Ok(Ok(mut addrs)) => addrs
-                .next()
-                .ok_or_else(|| Outcome::fail(Reason::Dns, format!("{host} has no address"))),
+            Ok(Ok(mut addrs)) => {
+                let source = &self.target.source;
+                addrs.find(|a| source.fits(a.ip())).ok_or_else(|| {
+                    let why = if source.address.is_some() {
+                        format!("{host} has no address of the family of the {source}")
+                    } else {
+                        format!("{host} has no address")
+                    };
+                    Outcome::fail(Reason::Dns, why)
+                })
+            }
         }
     }
 
@@ -133,13 +141,42 @@ impl Session<'_> {
     pub async fn connect(&self, addr: SocketAddr) -> Step<Tethered<TcpStream>> {
         self.progress.enter(Phase::Connect);
         let w = self.wait(self.spec.connect_timeout);
-        match tokio::time::timeout_at(w.at, TcpStream::connect(addr)).await {
+        let source = &self.target.source;
+        let connecting = async {
+            if source.is_default() {
+                return TcpStream::connect(addr).await;
+            }
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            if let Some(name) = &source.interface {
+                socket.bind_device(Some(name.as_bytes()))?;
+            }
+            if let Some(a) = source.address {
+                socket.bind(SocketAddr::new(a, 0))?;
+            }
+            socket.connect(addr).await
+        };
+        match tokio::time::timeout_at(w.at, connecting).await {
             Err(_) => Err(self.timeout(w, &format!("TCP connect to {addr}"))),
             Ok(Ok(s)) => {
                 let _ = s.set_nodelay(true);
                 Ok(self.tether.attach(s))
             }
-            Ok(Err(e)) => Err(connect_error(addr, &e)),
+            Ok(Err(e)) => Err(match source.gone() {
+                Some(gone) => Outcome::fail(
+                    Reason::Unreachable,
+                    format!("{gone} (connecting to {addr}: {e})"),
+                ),
+                None if !source.is_default() => {
+                    let mut o = connect_error(addr, &e);
+                    o.detail = format!("{} (from {source})", o.detail);
+                    o
+                }
+                None => connect_error(addr, &e),
+            }),
         }
     }
 
@@ -618,6 +655,7 @@ mod wording_tests {
             interval: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             spec: CheckSpec::Ssh(spec.clone()),
+            source: Default::default(),
         };
         let progress = Progress::start(Phase::Prompt, Duration::from_secs(10));
         let expects = Expects::default();

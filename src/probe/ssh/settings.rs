@@ -3,7 +3,10 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::net::IpAddr;
 use std::time::Duration;
+
+use crate::probe::source::{InterfaceName, SourceAddress};
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -19,6 +22,10 @@ crate::settings! {
         interval: SessionInterval => Duration = Duration::from_secs(60),
         timeout: PositiveDur => Duration = Duration::from_secs(30),
         concurrency: Concurrency => usize = 100,
+        /// Send from this address of the host (bind before connect).
+        source_address: SourceAddress => Option<IpAddr> = None,
+        /// Send through this interface or VRF device (`SO_BINDTODEVICE`).
+        source_interface: InterfaceName => Option<String> = None,
         port: Port => u16 = 22,
         /// Connect (TCP) timeout, scrapli's `timeout_socket`.
         connect_timeout: PositiveDur => Duration = Duration::from_secs(5),

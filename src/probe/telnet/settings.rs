@@ -1,7 +1,10 @@
 //! The `telnet:` settings: declared once, with their built-in defaults, and
 //! the Telnet check's place in the list of checks.
 
+use std::net::IpAddr;
 use std::time::Duration;
+
+use crate::probe::source::{InterfaceName, SourceAddress};
 
 use crate::settings::duration::{PositiveDur, SessionInterval};
 use crate::settings::values::{Concurrency, NonEmpty, Port, Regex};
@@ -12,6 +15,10 @@ crate::settings! {
         interval: SessionInterval => Duration = Duration::from_secs(60),
         timeout: PositiveDur => Duration = Duration::from_secs(30),
         concurrency: Concurrency => usize = 100,
+        /// Send from this address of the host (bind before connect).
+        source_address: SourceAddress => Option<IpAddr> = None,
+        /// Send through this interface or VRF device (`SO_BINDTODEVICE`).
+        source_interface: InterfaceName => Option<String> = None,
         port: Port => u16 = 23,
         /// Connect (TCP) timeout, scrapli's `timeout_socket`.
         connect_timeout: PositiveDur => Duration = Duration::from_secs(5),
