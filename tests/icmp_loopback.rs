@@ -27,6 +27,7 @@ fn target(device: &str, host: &str, count: u32) -> Target {
             payload_size: 56,
         }),
         source: Default::default(),
+        ip_family: Default::default(),
     }
 }
 

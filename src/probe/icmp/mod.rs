@@ -231,9 +231,12 @@ impl IcmpProbe {
         };
         let finish_at = finish_at(progress.deadline(), target.timeout);
 
-        let dest = match dest::classify(&target.host)? {
+        let family = target.ip_family;
+        let dest = match dest::classify(&target.host, family)? {
             Some(dest) => dest,
-            None => dest::lookup(&target.host, finish_at, |a| self.family(a).is_ok()).await?,
+            None => {
+                dest::lookup(&target.host, finish_at, family, |a| self.family(a).is_ok()).await?
+            }
         };
         progress.enter(Phase::Connect);
         dest::check_unicast(dest)?;
@@ -498,6 +501,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             spec: CheckSpec::Icmp(Default::default()),
             source: Default::default(),
+            ip_family: Default::default(),
         };
         let v = rt.block_on(crate::probe::run_check(&probe, &target));
         assert!(v.up, "{v:?}");
