@@ -59,6 +59,7 @@ fn targets(n: usize, count: u32, spacing: Duration) -> Vec<Target> {
                 payload_size: 56,
             }),
             source: Default::default(),
+            ip_family: Default::default(),
         })
         .collect()
 }

@@ -179,6 +179,7 @@ fn session_target(name: &str, addr: std::net::SocketAddr, telnet: bool) -> Targe
         timeout: Duration::from_secs(5),
         spec,
         source: Default::default(),
+        ip_family: Default::default(),
     }
 }
 
@@ -211,6 +212,7 @@ pub fn plan(overrides: &Overrides, lab: &[LabDevice], icmp: &IcmpLab) -> Plan {
                 timeout: Duration::from_secs(2),
                 spec: CheckSpec::Icmp(IcmpSpec::default()),
                 source: Default::default(),
+                ip_family: Default::default(),
             }));
         }
         for telnet in [false, true] {

@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::inventory::IpFamily;
 pub use crate::probe::icmp::settings::IcmpSpec;
 pub use crate::probe::session::settings::{Algorithms, HostKeyPolicy, SessionSpec};
 pub use crate::probe::source::Source;
@@ -41,6 +42,9 @@ pub struct Target {
     pub spec: CheckSpec,
     /// Where its packets leave from (default: the routing table's choice).
     pub source: Source,
+    /// Which of a host name's addresses to check (`ip_family`; `auto`:
+    /// the first usable one, as the resolver orders them).
+    pub ip_family: IpFamily,
 }
 
 impl Target {

@@ -50,7 +50,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use reachd::config::{ConfigErrors, Plan, Sources, load_with_env};
-use reachd::target::{CheckSpec, SessionSpec};
+use reachd::target::{CheckSpec, IpFamily, SessionSpec};
 
 /// Variables that hold paths, not secrets.
 const NOT_SECRET: [&str; 2] = ["CREDENTIALS_DIRECTORY", "STATE_DIRECTORY"];
@@ -438,9 +438,14 @@ fn render_plan(plan: &Plan, dir: &Path, secrets: &[Vec<u8>]) -> String {
                     t.source.interface.as_deref().unwrap_or("-")
                 )
             };
+            // The address family only when not `auto`, likewise.
+            let family = match t.ip_family {
+                IpFamily::Auto => String::new(),
+                f => format!(" ip_family={f}"),
+            };
             let _ = write!(
                 o,
-                "  {} interval={:?} timeout={:?}{host}{source}",
+                "  {} interval={:?} timeout={:?}{host}{source}{family}",
                 t.protocol.as_str(),
                 t.interval,
                 t.timeout

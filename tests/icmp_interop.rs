@@ -70,6 +70,7 @@ async fn interop_check() {
             payload_size: 56,
         }),
         source: Default::default(),
+        ip_family: Default::default(),
     };
     let v = run_check(&probe, &target).await;
     println!(

@@ -50,6 +50,7 @@ fn dropping_the_probe_closes_its_sockets_and_stops_its_thread() {
             ..Default::default()
         }),
         source: Default::default(),
+        ip_family: Default::default(),
     };
     for round in 0..20 {
         let probe = match IcmpProbe::new() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use reachd::probe::icmp::IcmpProbe;
 use reachd::probe::icmp::stats::IcmpStats;
 use reachd::probe::{Probe, run_check};
-use reachd::target::{CheckSpec, IcmpSpec, Protocol, SessionSpec, Target};
+use reachd::target::{CheckSpec, IcmpSpec, IpFamily, Protocol, SessionSpec, Source, Target};
 use reachd::verdict::{Phase, Reason, Verdict};
 
 fn target(device: &str, host: &str, count: u32) -> Target {
@@ -27,6 +27,7 @@ fn target(device: &str, host: &str, count: u32) -> Target {
             payload_size: 56,
         }),
         source: Default::default(),
+        ip_family: Default::default(),
     }
 }
 
@@ -98,6 +99,65 @@ async fn ipv6_loopback_answers() {
         panic!("::1 is configured but IPv6 ICMP could not be opened: {why}");
     }
     assert_up(&v, 3);
+}
+
+/// `localhost` under each `ip_family`. Which address was pinged shows
+/// through a source of one family: the check is up only if the
+/// destination is of the source's family, and a destination of the other
+/// family is named in the detail.
+#[tokio::test]
+async fn ip_family_picks_the_address_of_localhost() {
+    let p = probe();
+    let with = |family: IpFamily, source: &str| {
+        let mut t = target("lo", "localhost", 2);
+        t.ip_family = family;
+        t.source = Source {
+            address: Some(source.parse().unwrap()),
+            interface: None,
+        };
+        t
+    };
+    // ipv4: 127.0.0.1, from 127.0.0.1.
+    assert_up(&run_check(&p, &with(IpFamily::Ipv4, "127.0.0.1")).await, 2);
+    // auto (as before): localhost is 127.0.0.1, which a source of ::1
+    // cannot reach: the detail names the address used.
+    if has_ipv6_loopback() && p.ipv6_error().is_none() {
+        let v = run_check(&p, &with(IpFamily::Auto, "::1")).await;
+        assert!(!v.up, "{v:?}");
+        assert!(v.detail.contains("cannot ping 127.0.0.1"), "{}", v.detail);
+        // ipv6: ::1, from ::1.
+        assert_up(&run_check(&p, &with(IpFamily::Ipv6, "::1")).await, 2);
+        // ipv4 from ::1: 127.0.0.1 again, named.
+        let v = run_check(&p, &with(IpFamily::Ipv4, "::1")).await;
+        assert!(v.detail.contains("cannot ping 127.0.0.1"), "{}", v.detail);
+    } else {
+        eprintln!("NOTE: no IPv6 loopback (or IPv6 ICMP) here; skipping the ::1 cases");
+    }
+    // ipv6 from 127.0.0.1: ::1 is pinged, which that source cannot reach.
+    let v = run_check(&p, &with(IpFamily::Ipv6, "127.0.0.1")).await;
+    assert!(!v.up, "{v:?}");
+    assert!(v.detail.contains("cannot ping ::1"), "{}", v.detail);
+    // Without a source: both up.
+    for family in [IpFamily::Auto, IpFamily::Ipv4] {
+        let mut t = target("lo", "localhost", 2);
+        t.ip_family = family;
+        assert_up(&run_check(&p, &t).await, 2);
+    }
+}
+
+#[tokio::test]
+async fn a_literal_of_the_other_family_is_an_error() {
+    // The configuration refuses it; a target built by hand says so too.
+    let p = probe();
+    let mut t = target("lo", "127.0.0.1", 1);
+    t.ip_family = IpFamily::Ipv6;
+    let v = run_check(&p, &t).await;
+    assert!(!v.up);
+    assert_eq!(v.reason, Reason::Error, "{v:?}");
+    assert_eq!(
+        v.detail,
+        "127.0.0.1 is not an IPv6 address (ip_family: ipv6)"
+    );
 }
 
 #[tokio::test]

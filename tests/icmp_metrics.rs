@@ -21,6 +21,7 @@ fn result(device: &str, reason: Reason, at_secs: u64) -> CheckResult {
         timeout: Duration::from_secs(2),
         spec: CheckSpec::Icmp(IcmpSpec::default()),
         source: Default::default(),
+        ip_family: Default::default(),
     });
     let p = Progress::start(Phase::Resolve, target.timeout);
     p.enter(Phase::Connect);

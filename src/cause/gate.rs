@@ -411,6 +411,7 @@ mod tests {
                     timeout: Duration::from_secs(2),
                     spec: CheckSpec::Icmp(IcmpSpec::default()),
                     source: Default::default(),
+                    ip_family: Default::default(),
                 });
                 (*n, t)
             })

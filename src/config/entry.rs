@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::fields::{Address, Checks, DeviceName, Labels, Parents, PlatformName, ProfileName};
+use crate::inventory::IpFamily;
 use crate::probe::Layers;
 use crate::probe::source::{InterfaceName, Source, SourceAddress};
 use crate::secret::source::{KeySource, SecretSource};
@@ -74,6 +75,7 @@ pub(crate) static DEVICE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "private_key_passphrase",
         "source_address",
         "source_interface",
+        "ip_family",
     ])
 });
 
@@ -91,16 +93,18 @@ static PROFILE_KEYS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
         "path_trace",
         "source_address",
         "source_interface",
+        "ip_family",
     ])
 });
 
-/// Keys of `defaults:`: every check's block, and the source shorthand.
+/// Keys of `defaults:`: every check's block, and the source and address
+/// family shorthands.
 static DEFAULTS_KEYS: LazyLock<Vec<&'static str>> =
-    LazyLock::new(|| keys(&["source_address", "source_interface"]));
+    LazyLock::new(|| keys(&["source_address", "source_interface", "ip_family"]));
 
 static DEFAULTS_EXPECTING: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "a map of per-protocol defaults ({}) and source_address / source_interface",
+        "a map of per-protocol defaults ({}) and source_address / source_interface / ip_family",
         Layers::NAMES.join(", ")
     )
 });
@@ -134,6 +138,7 @@ impl<'de> Visitor<'de> for Entry {
         // `source_address` / `source_interface` beside the blocks: for
         // every check at this level (see `Layer::fill_source`).
         let mut source = Source::default();
+        let mut ip_family = None;
         while let Some(key) = map.next_key_seed(Key(self.keys))? {
             match key {
                 "name" => p.name = map.next_value::<Option<DeviceName>>()?.map(|n| n.0),
@@ -157,10 +162,12 @@ impl<'de> Visitor<'de> for Entry {
                 "source_interface" => {
                     source.interface = map.next_value::<Option<InterfaceName>>()?.map(|i| i.0);
                 }
+                "ip_family" => ip_family = map.next_value::<Option<IpFamily>>()?,
                 check => s.blocks.parse(check, &mut map, self.in_defaults)?,
             }
         }
         s.blocks.fill_source(&source);
+        s.blocks.fill_ip_family(ip_family);
         Ok(p)
     }
 }

@@ -320,9 +320,11 @@ impl Resolver {
         let name: Arc<str> = name.into();
         let mut targets = Vec::with_capacity(checks.len());
         for protocol in checks {
-            let (interval, timeout, spec, source) =
+            let (interval, timeout, spec, source, ip_family) =
                 merged.blocks.target(protocol, &merged.login)?;
             source.check_family(protocol.as_str(), &host)?;
+            ip_family.check_literal(protocol.as_str(), &host)?;
+            ip_family.check_source(protocol.as_str(), source.address)?;
             targets.push(Target {
                 device: name.clone(),
                 protocol,
@@ -331,6 +333,7 @@ impl Resolver {
                 timeout,
                 spec,
                 source,
+                ip_family,
             });
         }
         let (parents, parents_at) = match merged.parents {

@@ -548,6 +548,7 @@ mod tests {
             timeout: Duration::from_secs(timeout),
             spec: CheckSpec::Icmp(IcmpSpec::default()),
             source: Default::default(),
+            ip_family: Default::default(),
         })
     }
 

@@ -25,18 +25,87 @@ use serde_yaml::{Mapping, Value};
 
 use crate::secret::Secret;
 
-/// Which address of a device to use when it has both.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+/// Which address of a device to use when it has both: for a NetBox
+/// source, which primary IP to map; for a check (`ip_family:` in its
+/// block, or beside the blocks), which of a name's addresses to check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IpFamily {
-    /// The source's own primary address, else IPv4, else IPv6.
+    /// NetBox: the source's own primary address, else IPv4, else IPv6.
+    /// A check: the first usable address the resolver gives (see the
+    /// README, "Address family").
     #[default]
     Auto,
     Ipv4,
     Ipv6,
 }
 
+impl crate::settings::Field<IpFamily> for IpFamily {
+    fn value(self) -> IpFamily {
+        self
+    }
+}
+
+impl std::fmt::Display for IpFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IpFamily::Auto => "auto",
+            IpFamily::Ipv4 => "ipv4",
+            IpFamily::Ipv6 => "ipv6",
+        })
+    }
+}
+
 impl IpFamily {
+    /// Whether `addr` may be checked: `auto` takes any address.
+    pub fn fits(self, addr: std::net::IpAddr) -> bool {
+        let addr = addr.to_canonical();
+        match self {
+            IpFamily::Auto => true,
+            IpFamily::Ipv4 => addr.is_ipv4(),
+            IpFamily::Ipv6 => addr.is_ipv6(),
+        }
+    }
+
+    /// "IPv4", "IPv6" (`None` for `auto`): for messages.
+    pub fn label(self) -> Option<&'static str> {
+        match self {
+            IpFamily::Auto => None,
+            IpFamily::Ipv4 => Some("IPv4"),
+            IpFamily::Ipv6 => Some("IPv6"),
+        }
+    }
+
+    /// `Err` when the literal address `host` is not of this family (a
+    /// config error). `check`: the check's name, for the message.
+    pub fn check_literal(self, check: &str, host: &str) -> Result<(), String> {
+        let Ok(dest) = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() else {
+            return Ok(());
+        };
+        if self.fits(dest) {
+            return Ok(());
+        }
+        let theirs = if dest.to_canonical().is_ipv4() {
+            "IPv4"
+        } else {
+            "IPv6"
+        };
+        Err(format!(
+            "{check}.ip_family is {self} but the device's address {dest} is {theirs}"
+        ))
+    }
+
+    /// `Err` when the source address cannot send to this family.
+    pub fn check_source(self, check: &str, source: Option<std::net::IpAddr>) -> Result<(), String> {
+        match source {
+            Some(a) if !self.fits(a) => Err(format!(
+                "{check}.ip_family is {self} but {check}.source_address {a} is {}",
+                if a.is_ipv4() { "IPv4" } else { "IPv6" }
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// "primary IP address", "primary IPv4 address", …: what a device
     /// without one lacks.
     pub fn primary(self) -> &'static str {

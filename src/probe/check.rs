@@ -199,6 +199,7 @@ mod tests {
             timeout,
             spec: CheckSpec::Icmp(IcmpSpec::default()),
             source: Default::default(),
+            ip_family: Default::default(),
         }
     }
 

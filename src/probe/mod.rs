@@ -200,6 +200,12 @@ macro_rules! checks {
                 $( self.$name.fill_source(source); )*
             }
 
+            /// Gives every check's block the `ip_family` written beside the
+            /// blocks, unless it sets its own.
+            pub fn fill_ip_family(&mut self, family: Option<crate::inventory::IpFamily>) {
+                $( self.$name.fill_ip_family(family); )*
+            }
+
             /// Makes relative paths relative to `dir`.
             pub fn rebase(&mut self, dir: &Path) {
                 $( self.$name.rebase(dir); )*
@@ -232,20 +238,35 @@ macro_rules! checks {
                 BTreeMap::from([$( (Protocol::$variant, self.$name.resolve().concurrency()), )*])
             }
 
-            /// The interval, timeout, spec and source of check `protocol` of
-            /// a device whose settings these are.
+            /// The interval, timeout, spec, source and address family of
+            /// check `protocol` of a device whose settings these are.
             pub fn target(
                 &self,
                 protocol: Protocol,
                 login: &Login,
-            ) -> Result<(std::time::Duration, std::time::Duration, CheckSpec, source::Source), String> {
+            ) -> Result<
+                (
+                    std::time::Duration,
+                    std::time::Duration,
+                    CheckSpec,
+                    source::Source,
+                    crate::inventory::IpFamily,
+                ),
+                String,
+            > {
                 match protocol {
                     $(
                         Protocol::$variant => {
                             let s = self.$name.resolve();
                             <$check as Check>::validate(&s)?;
                             let spec = <$check as Check>::spec(&s, login)?;
-                            Ok((s.interval(), s.timeout(), CheckSpec::$variant(spec), s.source()))
+                            Ok((
+                                s.interval(),
+                                s.timeout(),
+                                CheckSpec::$variant(spec),
+                                s.source(),
+                                s.ip_family(),
+                            ))
                         }
                     )*
                 }

@@ -31,6 +31,9 @@ pub trait Layer: Clone + Default + fmt::Debug + PartialEq {
     /// written beside the checks' blocks applies to each of them, at the
     /// same level of the cascade.
     fn fill_source(&mut self, source: &crate::probe::source::Source);
+    /// Sets `ip_family` if this layer leaves it unset (the shorthand
+    /// beside the blocks, like [`Layer::fill_source`]).
+    fn fill_ip_family(&mut self, family: Option<crate::inventory::IpFamily>);
     /// Makes relative paths relative to `dir`.
     fn rebase(&mut self, dir: &Path);
 }
@@ -44,6 +47,8 @@ pub trait CheckSettings {
     /// Where the check's packets leave from (`source_address`,
     /// `source_interface`: every check has both).
     fn source(&self) -> crate::probe::source::Source;
+    /// Which of a name's addresses the check uses (`ip_family`).
+    fn ip_family(&self) -> crate::inventory::IpFamily;
 }
 
 /// Parses a check's block into its [`Layer`]. `in_defaults`: under

@@ -37,7 +37,8 @@ pub use layer::{Block, CheckSettings, Key, Layer, check_timing};
 /// the type that validates it while it is parsed, `=>` its resolved type,
 /// `=` its built-in default. Every check has `interval`, `timeout`,
 /// `concurrency` (a daemon-wide limit: only `defaults:` may set it),
-/// `source_address` and `source_interface` (see [`crate::probe::source`]).
+/// `source_address`, `source_interface` (see [`crate::probe::source`]) and
+/// `ip_family` (see [`crate::inventory::IpFamily`]).
 ///
 /// ```ignore
 /// settings! {
@@ -84,6 +85,9 @@ macro_rules! settings {
                     interface: self.source_interface.clone(),
                 }
             }
+            fn ip_family(&self) -> $crate::inventory::IpFamily {
+                self.ip_family
+            }
         }
 
         #[doc = concat!("What one level of the cascade sets of [`", stringify!($name), "`].")]
@@ -129,6 +133,12 @@ macro_rules! settings {
                 }
                 if self.source_interface.is_none() {
                     self.source_interface = source.interface.clone().map(Some);
+                }
+            }
+
+            fn fill_ip_family(&mut self, family: Option<$crate::inventory::IpFamily>) {
+                if self.ip_family.is_none() {
+                    self.ip_family = family;
                 }
             }
 

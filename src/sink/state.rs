@@ -360,6 +360,7 @@ pub(crate) mod tests {
             timeout: Duration::from_secs(2),
             spec: CheckSpec::Icmp(IcmpSpec::default()),
             source: Default::default(),
+            ip_family: Default::default(),
         });
         let p = Progress::start(Phase::Resolve, target.timeout);
         p.enter(Phase::Connect);

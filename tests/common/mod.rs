@@ -70,6 +70,7 @@ pub fn target(protocol: Protocol, addr: SocketAddr, s: SessionSpec, timeout: Dur
         timeout,
         spec,
         source: Default::default(),
+        ip_family: Default::default(),
     }
 }
 

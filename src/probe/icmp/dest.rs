@@ -5,8 +5,14 @@
 //! answered here too: `localhost` (and `*.localhost`) is 127.0.0.1, and
 //! anything under `.invalid` fails at once without a query. Other names go to
 //! the system resolver (getaddrinfo, through tokio).
+//!
+//! `ip_family` ([`IpFamily`]): `ipv4` / `ipv6` keep only that family's
+//! addresses (`localhost` is then 127.0.0.1 / ::1); `auto` takes the first
+//! address the probe can ping, in the resolver's order, else the first.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::inventory::IpFamily;
 
 use tokio::time::Instant;
 
@@ -53,7 +59,21 @@ impl Failure {
 
 /// Answers what can be answered without the resolver: `Ok(Some)` for a
 /// literal address or a localhost name, `Ok(None)` for a name to resolve.
-pub(crate) fn classify(host: &str) -> Result<Option<Dest>, Failure> {
+/// A literal address not of `family` is an error (the configuration
+/// refuses it before it gets here).
+pub(crate) fn classify(host: &str, family: IpFamily) -> Result<Option<Dest>, Failure> {
+    let dest = classify_any(host, family)?;
+    match dest {
+        Some(d) if !family.fits(d.addr) => Err(Failure::error(format!(
+            "{} is not an {} address (ip_family: {family})",
+            d.addr,
+            family.label().unwrap_or("IP")
+        ))),
+        _ => Ok(dest),
+    }
+}
+
+fn classify_any(host: &str, family: IpFamily) -> Result<Option<Dest>, Failure> {
     if host.is_empty() {
         return Err(Failure::dns("empty host name".into()));
     }
@@ -83,7 +103,10 @@ pub(crate) fn classify(host: &str) -> Result<Option<Dest>, Failure> {
         )));
     }
     if last_label.eq_ignore_ascii_case("localhost") {
-        return Ok(Some(Dest::ip(IpAddr::V4(Ipv4Addr::LOCALHOST))));
+        return Ok(Some(Dest::ip(match family {
+            IpFamily::Ipv6 => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            IpFamily::Auto | IpFamily::Ipv4 => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        })));
     }
     Ok(None)
 }
@@ -107,12 +130,12 @@ fn zone_index(zone: &str) -> Option<u32> {
     text.trim().parse().ok().filter(|n| *n > 0)
 }
 
-/// Resolves `name` with the system resolver, giving up at `until`. Picks the
-/// first address (in the resolver's order) for which `usable` holds, or the
-/// first address if none does.
+/// Resolves `name` with the system resolver, giving up at `until`, and
+/// picks an address with [`pick`].
 pub(crate) async fn lookup(
     name: &str,
     until: Instant,
+    family: IpFamily,
     usable: impl Fn(IpAddr) -> bool,
 ) -> Result<Dest, Failure> {
     let started = Instant::now();
@@ -122,20 +145,40 @@ pub(crate) async fn lookup(
             fmt_duration(until.saturating_duration_since(started))
         ))),
         Ok(Err(e)) => Err(Failure::dns(format!("cannot resolve `{name}`: {e}"))),
-        Ok(Ok(addrs)) => {
-            let mut first = None;
-            for sa in addrs {
-                let addr = sa.ip();
-                if usable(addr) {
-                    return Ok(Dest::ip(addr));
-                }
-                first.get_or_insert(addr);
-            }
-            first
-                .map(Dest::ip)
-                .ok_or_else(|| Failure::dns(format!("`{name}` has no address")))
-        }
+        Ok(Ok(addrs)) => pick(name, addrs.map(|sa| sa.ip()), family, usable),
     }
+}
+
+/// Of `name`'s addresses (in the resolver's order), those of `family`;
+/// of them, the first for which `usable` holds (the probe can ping it),
+/// or the first if none does. None of `family`: a `dns` failure saying so.
+pub(crate) fn pick(
+    name: &str,
+    addrs: impl Iterator<Item = IpAddr>,
+    family: IpFamily,
+    usable: impl Fn(IpAddr) -> bool,
+) -> Result<Dest, Failure> {
+    let mut first = None;
+    let mut others = 0;
+    for addr in addrs {
+        if !family.fits(addr) {
+            others += 1;
+            continue;
+        }
+        if usable(addr) {
+            return Ok(Dest::ip(addr));
+        }
+        first.get_or_insert(addr);
+    }
+    first.map(Dest::ip).ok_or_else(|| {
+        Failure::dns(match family.label() {
+            Some(fam) if others > 0 => format!(
+                "`{name}` has no {fam} address (ip_family: {family}; it has {others} of the other family)"
+            ),
+            Some(fam) => format!("`{name}` has no {fam} address (ip_family: {family})"),
+            None => format!("`{name}` has no address"),
+        })
+    })
 }
 
 /// Echo replies to these would come from other addresses, or not at all.
@@ -173,7 +216,7 @@ mod tests {
     use std::net::Ipv6Addr;
 
     fn lit(host: &str) -> Dest {
-        match classify(host) {
+        match classify(host, IpFamily::Auto) {
             Ok(Some(d)) => d,
             other => panic!("{host}: {other:?}"),
         }
@@ -196,11 +239,11 @@ mod tests {
 
     #[test]
     fn a_bad_zone_is_an_error_not_a_lookup() {
-        let f = classify("fe80::1%nosuchif0").unwrap_err();
+        let f = classify("fe80::1%nosuchif0", IpFamily::Auto).unwrap_err();
         assert_eq!(f.reason, Reason::Error);
         assert!(f.detail.contains("nosuchif0"), "{}", f.detail);
         assert_eq!(
-            classify("fe80::1%../../x").unwrap_err().reason,
+            classify("fe80::1%../../x", IpFamily::Auto).unwrap_err().reason,
             Reason::Error
         );
     }
@@ -208,14 +251,14 @@ mod tests {
     #[test]
     fn invalid_names_fail_without_a_query() {
         for host in ["x.invalid", "X.INVALID", "a.b.invalid.", "invalid"] {
-            let f = classify(host).unwrap_err();
+            let f = classify(host, IpFamily::Auto).unwrap_err();
             assert_eq!(f.reason, Reason::Dns, "{host}");
             assert!(f.detail.contains(host), "{}", f.detail);
         }
         // Only the last label counts.
-        assert_eq!(classify("invalid.example"), Ok(None));
-        assert_eq!(classify("notinvalid"), Ok(None));
-        assert_eq!(classify("").unwrap_err().reason, Reason::Dns);
+        assert_eq!(classify("invalid.example", IpFamily::Auto), Ok(None));
+        assert_eq!(classify("notinvalid", IpFamily::Auto), Ok(None));
+        assert_eq!(classify("", IpFamily::Auto).unwrap_err().reason, Reason::Dns);
     }
 
     #[test]
@@ -223,7 +266,59 @@ mod tests {
         for host in ["localhost", "LocalHost.", "r1.localhost"] {
             assert_eq!(lit(host).addr, IpAddr::V4(Ipv4Addr::LOCALHOST), "{host}");
         }
-        assert_eq!(classify("localhost.example"), Ok(None));
+        assert_eq!(classify("localhost.example", IpFamily::Auto), Ok(None));
+    }
+
+    #[test]
+    fn ip_family_restricts_localhost_and_literals() {
+        let v6 = classify("localhost", IpFamily::Ipv6).unwrap().unwrap();
+        assert_eq!(v6.addr, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        let v4 = classify("r1.localhost", IpFamily::Ipv4).unwrap().unwrap();
+        assert_eq!(v4.addr, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            classify("::1", IpFamily::Ipv6).unwrap().unwrap().addr,
+            IpAddr::V6(Ipv6Addr::LOCALHOST)
+        );
+        let f = classify("127.0.0.1", IpFamily::Ipv6).unwrap_err();
+        assert_eq!(f.reason, Reason::Error);
+        assert_eq!(f.detail, "127.0.0.1 is not an IPv6 address (ip_family: ipv6)");
+        // A mapped address is IPv4.
+        assert!(classify("::ffff:10.1.2.3", IpFamily::Ipv4).is_ok());
+        assert_eq!(classify("r1.example", IpFamily::Ipv6), Ok(None));
+    }
+
+    #[test]
+    fn resolved_addresses_are_filtered_by_family() {
+        let a4: IpAddr = "198.18.0.2".parse().unwrap();
+        let b4: IpAddr = "198.18.0.3".parse().unwrap();
+        let a6: IpAddr = "2001:2::2".parse().unwrap();
+        let all = || [a4, a6, b4].into_iter();
+        let any = |_: IpAddr| true;
+        // auto: the first usable, in the resolver's order.
+        assert_eq!(pick("r1", all(), IpFamily::Auto, any).unwrap().addr, a4);
+        assert_eq!(
+            pick("r1", all(), IpFamily::Auto, |a: IpAddr| a.is_ipv6()).unwrap().addr,
+            a6
+        );
+        // auto, nothing usable: the first all the same.
+        assert_eq!(pick("r1", all(), IpFamily::Auto, |_| false).unwrap().addr, a4);
+        assert_eq!(pick("r1", all(), IpFamily::Ipv6, any).unwrap().addr, a6);
+        assert_eq!(pick("r1", all(), IpFamily::Ipv4, any).unwrap().addr, a4);
+        // ipv4: the first usable IPv4 address, never an IPv6 one.
+        assert_eq!(
+            pick("r1", all(), IpFamily::Ipv4, |a: IpAddr| a == b4).unwrap().addr,
+            b4
+        );
+        let f = pick("r1", [a4, b4].into_iter(), IpFamily::Ipv6, any).unwrap_err();
+        assert_eq!(f.reason, Reason::Dns);
+        assert_eq!(
+            f.detail,
+            "`r1` has no IPv6 address (ip_family: ipv6; it has 2 of the other family)"
+        );
+        let f = pick("r1", std::iter::empty(), IpFamily::Ipv4, any).unwrap_err();
+        assert_eq!(f.detail, "`r1` has no IPv4 address (ip_family: ipv4)");
+        let f = pick("r1", std::iter::empty(), IpFamily::Auto, any).unwrap_err();
+        assert_eq!(f.detail, "`r1` has no address");
     }
 
     #[test]

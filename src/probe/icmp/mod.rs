@@ -231,9 +231,13 @@ impl IcmpProbe {
         };
         let finish_at = finish_at(progress.deadline(), target.timeout);
 
-        let dest = match dest::classify(&target.host)? {
+        let ip_family = target.ip_family;
+        // Usable: an address the check's source can send to, of a family
+        // this probe has a socket for.
+        let usable = |a: IpAddr| target.source.fits(a) && self.family(a).is_ok();
+        let dest = match dest::classify(&target.host, ip_family)? {
             Some(dest) => dest,
-            None => dest::lookup(&target.host, finish_at, |a| self.family(a).is_ok()).await?,
+            None => dest::lookup(&target.host, finish_at, ip_family, usable).await?,
         };
         progress.enter(Phase::Connect);
         dest::check_unicast(dest)?;
@@ -498,6 +502,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             spec: CheckSpec::Icmp(Default::default()),
             source: Default::default(),
+            ip_family: Default::default(),
         };
         let v = rt.block_on(crate::probe::run_check(&probe, &target));
         assert!(v.up, "{v:?}");

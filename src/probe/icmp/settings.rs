@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::inventory::IpFamily;
 use crate::probe::source::{InterfaceName, SourceAddress};
 
 use crate::settings::duration::{Dur, IcmpInterval, PositiveDur};
@@ -49,6 +50,8 @@ crate::settings! {
         source_address: SourceAddress => Option<IpAddr> = None,
         /// Send through this interface or VRF device (`SO_BINDTODEVICE`).
         source_interface: InterfaceName => Option<String> = None,
+        /// Which of a name's addresses to check: `auto`, `ipv4`, `ipv6`.
+        ip_family: IpFamily => IpFamily = IpFamily::Auto,
         count: Count => u32 = IcmpSpec::DEFAULT.count,
         spacing: Dur => Duration = IcmpSpec::DEFAULT.spacing,
         payload_size: PayloadSize => usize = IcmpSpec::DEFAULT.payload_size,

@@ -122,17 +122,8 @@ impl Session<'_> {
                 Reason::Dns,
                 format!("cannot resolve {host}: {e}"),
             )),
-            Ok(Ok(mut addrs)) => {
-                let source = &self.target.source;
-                addrs.find(|a| source.fits(a.ip())).ok_or_else(|| {
-                    let why = if source.address.is_some() {
-                        format!("{host} has no address of the family of the {source}")
-                    } else {
-                        format!("{host} has no address")
-                    };
-                    Outcome::fail(Reason::Dns, why)
-                })
-            }
+            Ok(Ok(addrs)) => pick(host, addrs, &self.target.source, self.target.ip_family)
+                .map_err(|why| Outcome::fail(Reason::Dns, why)),
         }
     }
 
@@ -597,6 +588,86 @@ mod tests {
     }
 }
 
+/// Of `host`'s resolved addresses (in the resolver's order), the first of
+/// the check's `ip_family` that its source can send to; else why none is.
+fn pick(
+    host: &str,
+    addrs: impl Iterator<Item = SocketAddr>,
+    source: &crate::target::Source,
+    family: crate::target::IpFamily,
+) -> Result<SocketAddr, String> {
+    let mut any = false;
+    let mut of_family = false;
+    for a in addrs {
+        any = true;
+        if !family.fits(a.ip()) {
+            continue;
+        }
+        of_family = true;
+        if source.fits(a.ip()) {
+            return Ok(a);
+        }
+    }
+    Err(match family.label() {
+        Some(fam) if !of_family => {
+            let other = if any {
+                "; it has only the other family's"
+            } else {
+                ""
+            };
+            format!("{host} has no {fam} address (ip_family: {family}{other})")
+        }
+        _ if any && source.address.is_some() => {
+            format!("{host} has no address of the family of the {source}")
+        }
+        _ => format!("{host} has no address"),
+    })
+}
+
+#[cfg(test)]
+mod pick_tests {
+    use super::*;
+    use crate::target::{IpFamily, Source};
+
+    fn addrs() -> impl Iterator<Item = SocketAddr> {
+        ["198.18.0.2:22", "[2001:2::2]:22", "198.18.0.3:22"]
+            .into_iter()
+            .map(|a| a.parse().unwrap())
+    }
+
+    #[test]
+    fn ip_family_filters_resolved_addresses() {
+        let none = Source::default();
+        let at = |f| pick("r1", addrs(), &none, f).map(|a| a.to_string());
+        assert_eq!(at(IpFamily::Auto).unwrap(), "198.18.0.2:22");
+        assert_eq!(at(IpFamily::Ipv4).unwrap(), "198.18.0.2:22");
+        assert_eq!(at(IpFamily::Ipv6).unwrap(), "[2001:2::2]:22");
+        let v4only = || addrs().filter(|a| a.is_ipv4());
+        assert_eq!(
+            pick("r1", v4only(), &none, IpFamily::Ipv6).unwrap_err(),
+            "r1 has no IPv6 address (ip_family: ipv6; it has only the other family's)"
+        );
+        assert_eq!(
+            pick("r1", std::iter::empty(), &none, IpFamily::Ipv4).unwrap_err(),
+            "r1 has no IPv4 address (ip_family: ipv4)"
+        );
+        let v6src = Source {
+            address: Some("2001:2::9".parse().unwrap()),
+            interface: None,
+        };
+        assert_eq!(
+            pick("r1", addrs(), &v6src, IpFamily::Auto)
+                .unwrap()
+                .to_string(),
+            "[2001:2::2]:22"
+        );
+        assert_eq!(
+            pick("r1", v4only(), &v6src, IpFamily::Auto).unwrap_err(),
+            "r1 has no address of the family of the source address 2001:2::9"
+        );
+    }
+}
+
 #[cfg(test)]
 mod wording_tests {
     use super::*;
@@ -656,6 +727,7 @@ mod wording_tests {
             timeout: Duration::from_secs(10),
             spec: CheckSpec::Ssh(spec.clone()),
             source: Default::default(),
+            ip_family: Default::default(),
         };
         let progress = Progress::start(Phase::Prompt, Duration::from_secs(10));
         let expects = Expects::default();

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::inventory::IpFamily;
 use crate::probe::source::{InterfaceName, SourceAddress};
 
 use serde::Deserialize;
@@ -26,6 +27,8 @@ crate::settings! {
         source_address: SourceAddress => Option<IpAddr> = None,
         /// Send through this interface or VRF device (`SO_BINDTODEVICE`).
         source_interface: InterfaceName => Option<String> = None,
+        /// Which of a name's addresses to check: `auto`, `ipv4`, `ipv6`.
+        ip_family: IpFamily => IpFamily = IpFamily::Auto,
         port: Port => u16 = 22,
         /// Connect (TCP) timeout, scrapli's `timeout_socket`.
         connect_timeout: PositiveDur => Duration = Duration::from_secs(5),
