@@ -115,15 +115,7 @@ fn open(kind: ICMP) -> Result<Family, (io::Error, io::Error)> {
     // the C values.)
     let config = Config::builder().kind(kind).build();
     match Client::new(&config) {
-        Ok(client) => {
-            let mode = if i32::from(client.get_socket().get_type()) == i32::from(Type::DGRAM) {
-                SocketMode::Unprivileged
-            } else {
-                SocketMode::Raw
-            };
-            tune(&client, kind, mode);
-            Ok(Family { client, mode })
-        }
+        Ok(client) => Ok(family(client, kind)),
         Err(e) => {
             // Redo both attempts to tell the two failures apart.
             match open_socket(kind) {
@@ -156,17 +148,21 @@ pub(crate) fn open_sourced(kind: ICMP, source: &crate::probe::source::Source) ->
         b.build()
     };
     match Client::new(&config) {
-        Ok(client) => {
-            let mode = if i32::from(client.get_socket().get_type()) == i32::from(Type::DGRAM) {
-                SocketMode::Unprivileged
-            } else {
-                SocketMode::Raw
-            };
-            tune(&client, kind, mode);
-            Ok(Family { client, mode })
-        }
+        Ok(client) => Ok(family(client, kind)),
         Err(e) => Err(format!("cannot open an ICMP socket for the {source}: {e}")),
     }
+}
+
+/// An opened client as a family: its socket kind read back, its socket
+/// tuned.
+fn family(client: Client, kind: ICMP) -> Family {
+    let mode = if i32::from(client.get_socket().get_type()) == i32::from(Type::DGRAM) {
+        SocketMode::Unprivileged
+    } else {
+        SocketMode::Raw
+    };
+    tune(&client, kind, mode);
+    Family { client, mode }
 }
 
 /// Opens a plain ICMP socket of the family, the way the shared clients are
