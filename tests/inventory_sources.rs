@@ -210,15 +210,13 @@ fn validate_reads_every_source_and_names_the_one_that_fails() {
     let setup = Setup::new("validate");
     let (sd_port, closed) = (setup.sd_port, setup.closed);
     let cfg = setup.dir.join("reachd.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "inventory:\n\
-             \x20 - http_sd: {{url: 'http://127.0.0.1:{sd_port}/sd', name: good}}\n\
-             \x20 - http_sd: {{url: 'http://127.0.0.1:{closed}/sd', name: down, timeout: 2s}}\n"
-        ),
-    )
-    .unwrap();
+    // One good source, one that cannot be reached.
+    let two = format!(
+        "inventory:\n\
+         \x20 - http_sd: {{url: 'http://127.0.0.1:{sd_port}/sd', name: good}}\n\
+         \x20 - http_sd: {{url: 'http://127.0.0.1:{closed}/sd', name: down, timeout: 2s}}\n"
+    );
+    std::fs::write(&cfg, &two).unwrap();
     let run = |extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_reachd"))
             .arg("validate")
@@ -262,15 +260,7 @@ fn validate_reads_every_source_and_names_the_one_that_fails() {
         "bounded by its timeout"
     );
     drop(silent);
-    std::fs::write(
-        &cfg,
-        format!(
-            "inventory:\n\
-             \x20 - http_sd: {{url: 'http://127.0.0.1:{sd_port}/sd', name: good}}\n\
-             \x20 - http_sd: {{url: 'http://127.0.0.1:{closed}/sd', name: down, timeout: 2s}}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(&cfg, &two).unwrap();
     // Offline, nothing is read and the settings are fine.
     let (code, out, err) = run(&["--offline"]);
     assert_eq!(code, Some(0), "{out}{err}");
