@@ -636,6 +636,23 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_target_removed_while_held_is_dropped_not_recorded() {
+        let mut l = lab(LAB);
+        for d in ["r1", "r2"] {
+            l.result(d, true);
+        }
+        l.result("d1", false);
+        assert_eq!(l.gate.held(), 1);
+        l.gate.handle(Event::Removed(l.targets["d1"].key()));
+        assert_eq!(l.gate.held(), 0);
+
+        assert_eq!(l.seen("d1"), None, "nothing of d1 is recorded");
+        // r2 answers: nothing is left to release.
+        l.result("r2", false);
+        assert_eq!(l.seen("d1"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_reload_releases_what_is_held() {
         let mut l = lab(LAB);
         for d in ["r1", "r2", "d1"] {
